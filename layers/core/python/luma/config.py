@@ -1,0 +1,91 @@
+"""One settings model for every environment variable, model ID and limit.
+
+Validated once per process (at Lambda cold start) through :func:`get_settings`; nothing reads
+``os.environ`` elsewhere. Clients are built lazily from these values, never at import time.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob Luma reads from its environment (prefix ``LUMA_`` unless noted)."""
+
+    model_config = SettingsConfigDict(env_prefix="LUMA_", extra="ignore", frozen=True)
+
+    env: Literal["local", "test", "aws"] = "local"
+    region: str = Field("us-east-1", validation_alias=AliasChoices("LUMA_REGION", "AWS_REGION"))
+    service_name: str = "luma"
+    assistant: str = "clinic"
+
+    # DynamoDB tables (names come from CDK outputs in AWS).
+    connections_table: str = "luma-connections"
+    conversations_table: str = "luma-conversations"
+    usage_table: str = "luma-usage"
+    clinic_table: str = "luma-clinic"
+    dynamodb_endpoint_url: str | None = None
+
+    # Other AWS endpoints; None means the real AWS endpoint for the region.
+    lambda_endpoint_url: str | None = None
+    # API Gateway management endpoint; None means https://{domainName}/{stage} from the event.
+    ws_management_endpoint: str | None = None
+    fast_path_function: str = "fast_path"
+
+    # Authentication of web and mobile clients.
+    auth_mode: Literal["dev", "cognito"] = "dev"
+    dev_jwt_secret: SecretStr | None = None
+    jwt_issuer: str = "luma-dev"
+    jwt_audience: str = "luma"
+    dev_token_ttl_s: int = Field(12 * 3600, gt=0)
+    cognito_jwks_url: str | None = None
+
+    # Conversation limits.
+    session_inactivity_s: int = Field(7 * 3600, gt=0)
+    max_text_chars: int = Field(2000, gt=0, le=30000)
+    message_retention_days: int = Field(365, gt=0)
+    idempotency_ttl_s: int = Field(24 * 3600, gt=0)
+    connection_ttl_s: int = Field(3 * 3600, gt=0)
+    page_size_max: int = Field(100, gt=0, le=1000)
+
+    # Identity verification (clinic).
+    identity_max_attempts: int = Field(3, gt=0)
+
+    # Intent classifier: model files default to the installed packages.
+    classifier_model_path: str | None = None
+    classifier_tokenizer_path: str | None = None
+    classifier_threads: int = Field(1, gt=0)
+
+    # LLM providers (unprefixed, the names every SDK uses). Any one switches the agent on.
+    anthropic_api_key: SecretStr | None = Field(None, validation_alias="ANTHROPIC_API_KEY")
+    openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
+
+    # Logging.
+    log_level: str = Field("INFO", validation_alias=AliasChoices("LUMA_LOG_LEVEL", "POWERTOOLS_LOG_LEVEL"))
+
+    @model_validator(mode="after")
+    def _auth_is_configured(self) -> Settings:
+        if self.auth_mode == "cognito" and not self.cognito_jwks_url:
+            raise ValueError("LUMA_AUTH_MODE=cognito needs LUMA_COGNITO_JWKS_URL")
+        return self
+
+    @property
+    def agent_configured(self) -> bool:
+        """True when some LLM provider is configured."""
+        return bool(self.anthropic_api_key or self.openai_api_key or self.openai_base_url)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, validated on first use (Lambda cold start)."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and the local stack change the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,71 @@
+"""Powertools Logger/Metrics (and a lazily created Tracer) with PII masking in every log line.
+
+Creating a Tracer imports the X-Ray SDK (~250 ms of cold start), so it is built on first use by
+the functions that want subsegments; the connect path relies on Lambda's own active-tracing
+segment instead.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
+
+NAMESPACE = "Luma"
+SERVICE = "luma"
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"(?<![\w])(?:whatsapp:)?\+?\d[\d ().-]{6,}\d(?![\w])")
+_DATE = re.compile(r"\b(?:\d{4}-\d{2}-\d{2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4})\b")
+_BEARER = re.compile(r"(?i)(bearer\s+|token=)[A-Za-z0-9._~+/=-]{8,}")
+# Keys whose values are free text or personal data: always masked whatever they contain.
+_SENSITIVE_KEYS = frozenset(
+    {"text", "body", "name", "full_name", "dob", "date_of_birth", "phone", "email", "token",
+     "authorization", "Authorization", "password", "secret"}
+)
+
+
+def mask_pii(text: str) -> str:
+    """Replace e-mail addresses, phone numbers, dates and bearer tokens with placeholders."""
+    text = _BEARER.sub(r"\1***", text)
+    text = _EMAIL.sub("<email>", text)
+    text = _DATE.sub("<date>", text)
+    return _PHONE.sub("<phone>", text)
+
+
+def mask_value(value: Any, key: str | None = None) -> Any:
+    """Mask a structured log value recursively; sensitive keys lose their value entirely."""
+    if key in _SENSITIVE_KEYS and value not in (None, ""):
+        return f"<redacted:{len(str(value))}>"
+    if isinstance(value, str):
+        return mask_pii(value)
+    if isinstance(value, dict):
+        return {k: mask_value(v, k) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_value(v) for v in value]
+    return value
+
+
+class PiiMaskingFormatter(LambdaPowertoolsFormatter):
+    """Powertools JSON formatter that masks personal data before a line is written."""
+
+    def serialize(self, log: dict[str, Any]) -> str:
+        return super().serialize(mask_value(log))
+
+
+logger = Logger(service=SERVICE, logger_formatter=PiiMaskingFormatter())
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+@lru_cache(maxsize=1)
+def get_tracer() -> Tracer:
+    """The shared X-Ray tracer, created (and the SDK imported) on first use."""
+    from aws_lambda_powertools import Tracer
+
+    return Tracer(service=SERVICE)
