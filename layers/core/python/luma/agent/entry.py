@@ -1,0 +1,66 @@
+"""The agent entry point: where a turn goes when no fast path answers it."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ulid import ULID
+
+from luma.channels.websocket import Delivery
+from luma.config import Settings
+from luma.domain.models import Message, Role, Route, Turn
+from luma.errors import ErrorCode, user_message
+from luma.pipeline.frames import status_frame
+from luma.store.repos import ConversationRepository
+
+UNAVAILABLE_TEXT = (
+    "I can only help with appointments, opening hours, locations and putting you in touch with our "
+    "staff right now: answering other questions needs the AI assistant, which is not switched on here."
+)
+ENABLE_HINT = (
+    "Set ANTHROPIC_API_KEY, OPENAI_API_KEY or OPENAI_BASE_URL (any OpenAI-compatible server) "
+    "to enable agent answers."
+)
+
+
+class AgentEntry(Protocol):
+    def start(self, turn: Turn, *, reason: str | None = None) -> None: ...
+
+
+class UnavailableAgent:
+    """The behaviour of a deployment with no agent: a persisted, typed ``agent_unavailable`` answer."""
+
+    def __init__(self, settings: Settings, conversations: ConversationRepository, delivery: Delivery) -> None:
+        self.settings = settings
+        self.conversations = conversations
+        self.delivery = delivery
+
+    def start(self, turn: Turn, *, reason: str | None = None) -> None:
+        reply = Message(
+            tenant_id=turn.session.tenant_id,
+            session_id=turn.session.session_id,
+            message_id=str(ULID()),
+            role=Role.ASSISTANT,
+            text=UNAVAILABLE_TEXT,
+            reply_to=turn.message.message_id,
+            intent=turn.decision.intent,
+            route=Route.AGENT,
+            meta={"status": "agent_unavailable", "handoff": reason},
+        )
+        self.conversations.save_reply(turn.session, reply)
+        self.delivery.send(
+            turn.delivery,
+            status_frame(
+                "agent_unavailable",
+                turn.session.session_id,
+                code=ErrorCode.AGENT_UNAVAILABLE.value,
+                clientMessageId=turn.client_message_id,
+                messageId=reply.message_id,
+                message=UNAVAILABLE_TEXT,
+                hint=ENABLE_HINT,
+                detail=user_message(ErrorCode.AGENT_UNAVAILABLE),
+                intent=turn.decision.intent,
+                confidence=round(turn.decision.confidence, 4),
+                route=Route.AGENT.value,
+            ),
+        )

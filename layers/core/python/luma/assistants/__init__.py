@@ -1,0 +1,1 @@
+"""Assistant packs: intents and exemplars, fast-path handlers, tools, prompts and seed data."""

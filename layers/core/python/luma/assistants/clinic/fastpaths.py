@@ -1,0 +1,243 @@
+"""The clinic's fast paths: deterministic answers with no LLM.
+
+Appointment data is shown only after identity verification (name + date of birth, limited attempts).
+Confirm and cancel run here only when the target appointment is unambiguous; otherwise the turn is
+handed to the agent.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from luma.assistants.base import FastPathResult
+from luma.assistants.clinic import parsing
+from luma.assistants.clinic.info import WEEKDAYS, clinic_data, doctors, locations, timezone
+from luma.assistants.clinic.repo import Appointment, ClinicRepository
+from luma.assistants.clinic.templates import render
+from luma.config import Settings
+from luma.domain.models import SessionStatus, Turn
+
+UPCOMING = ("scheduled", "confirmed")
+NEEDS_IDENTITY = frozenset({"list_appointments", "confirm_appointment", "cancel_appointment"})
+
+
+def _first_name(turn: Turn) -> str:
+    name = turn.session.state.get("verified_name") or turn.principal.display_name or ""
+    return f", {name.split()[0]}" if name else ""
+
+
+def _when(start: datetime) -> str:
+    return start.strftime("%a %d %b at %H:%M")
+
+
+def _lang(turn: Turn) -> str:
+    return turn.session.language
+
+
+class ClinicFastPaths:
+    """Handlers keyed by intent; each takes a turn and returns a :class:`FastPathResult`."""
+
+    def __init__(self, repo: ClinicRepository, settings: Settings, *, now: datetime | None = None) -> None:
+        self.repo = repo
+        self.settings = settings
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now or datetime.now(timezone())
+
+    # -- informational ------------------------------------------------------------------------
+    def greeting(self, turn: Turn) -> FastPathResult:
+        clinic = clinic_data()["clinic"]["name"]
+        return FastPathResult(render("greeting", _lang(turn), name=_first_name(turn), clinic=clinic))
+
+    def goodbye(self, turn: Turn) -> FastPathResult:
+        return FastPathResult(render("goodbye", _lang(turn), name=_first_name(turn)))
+
+    def clinic_hours(self, turn: Turn) -> FastPathResult:
+        clinic = clinic_data()["clinic"]
+        lines = [render("hours_header", _lang(turn), clinic=clinic["name"])]
+        for day in WEEKDAYS:
+            span = clinic["hours"].get(day)
+            hours = f"{span[0]}–{span[1]}" if span else render("closed", _lang(turn))
+            lines.append(f"• {day.capitalize()}: {hours}")
+        return FastPathResult("\n".join(lines))
+
+    def clinic_location(self, turn: Turn) -> FastPathResult:
+        lines = [render("locations_header", _lang(turn))]
+        for loc in locations().values():
+            lines.append(f"• {loc['name']}: {loc['address']}. {loc['directions']} Parking: {loc['parking']}")
+        return FastPathResult("\n".join(lines))
+
+    def escalate_to_human(self, turn: Turn) -> FastPathResult:
+        escalation_id = self.repo.record_escalation(
+            turn.principal.tenant_id, turn.session.session_id, turn.principal.user_id, reason="user_request"
+        )
+        phone = clinic_data()["clinic"]["phone"]
+        return FastPathResult(render("escalated", _lang(turn), phone=phone), meta={"escalationId": escalation_id})
+
+    # -- identity -----------------------------------------------------------------------------
+    def _ask_identity(self, turn: Turn, intent: str) -> FastPathResult:
+        state = dict(turn.session.state)
+        state.update(awaiting="identity", pending_intent=intent, pending_text=turn.message.text)
+        return FastPathResult(render("ask_identity", _lang(turn)), state=state, meta={"awaiting": "identity"})
+
+    def verify_identity(self, turn: Turn) -> FastPathResult:
+        state = dict(turn.session.state)
+        parsed = parsing.parse_identity(turn.message.text)
+        patient = None
+        if parsed is not None:
+            patient = self.repo.find_patient(turn.principal.tenant_id, parsed[0], parsed[1])
+            # An account linked to a patient can only verify as that patient.
+            if patient is not None and patient.user_id not in (None, turn.principal.user_id):
+                patient = None
+        if patient is None:
+            attempts = int(state.get("identity_attempts", 0)) + 1
+            state["identity_attempts"] = attempts
+            max_attempts = self.settings.identity_max_attempts
+            if attempts >= max_attempts:
+                state.pop("awaiting", None)
+                phone = clinic_data()["clinic"]["phone"]
+                return FastPathResult(render("identity_locked", _lang(turn), max=max_attempts, phone=phone),
+                                      state=state, status=SessionStatus.LOCKED, meta={"identity": "locked"})
+            return FastPathResult(render("identity_failed", _lang(turn), left=max_attempts - attempts),
+                                  state=state, meta={"identity": "failed"})
+        pending_intent = state.pop("pending_intent", None)
+        pending_text = state.pop("pending_text", None)
+        state.pop("awaiting", None)
+        state.update(verified_patient_id=patient.patient_id, verified_name=patient.name, identity_attempts=0)
+        verified = turn.model_copy(update={"session": turn.session.model_copy(update={"state": state})})
+        intro = render("identity_ok", _lang(turn), first=patient.name.split()[0])
+        if pending_intent in NEEDS_IDENTITY:
+            if pending_text:
+                message = verified.message.model_copy(update={"text": pending_text})
+                verified = verified.model_copy(update={"message": message})
+            follow = self.handle(pending_intent, verified)
+            follow.text = f"{intro}\n\n{follow.text}" if follow.text else intro
+            follow.state = follow.state if follow.state is not None else state
+            follow.intent = pending_intent
+            follow.meta.setdefault("identity", "verified")
+            return follow
+        return FastPathResult(intro, state=state, meta={"identity": "verified"})
+
+    # -- appointments ---------------------------------------------------------------------------
+    def _upcoming(self, turn: Turn) -> list[Appointment]:
+        patient_id = turn.session.state["verified_patient_id"]
+        now = self.now()
+        appts = [a for a in self.repo.list_appointments(turn.principal.tenant_id, patient_id)
+                 if a.status in UPCOMING and a.start >= now - timedelta(minutes=15)]
+        return sorted(appts, key=lambda a: a.start)
+
+    def _line(self, appt: Appointment, lang: str) -> str:
+        doc = doctors().get(appt.doctor_id, {"name": appt.doctor_id, "location": ""})
+        loc = locations().get(doc.get("location", ""), {"name": "the clinic"})
+        return render("appointment_line", lang, when=_when(appt.start.astimezone(timezone())), doctor=doc["name"],
+                      reason=appt.reason, location=loc["name"], status=render(f"status_{appt.status}", lang))
+
+    def list_appointments(self, turn: Turn) -> FastPathResult:
+        if "verified_patient_id" not in turn.session.state:
+            return self._ask_identity(turn, "list_appointments")
+        appts = self._upcoming(turn)
+        if not appts:
+            return FastPathResult(render("no_appointments", _lang(turn)))
+        lines = [render("appointments_header", _lang(turn))] + [self._line(a, _lang(turn)) for a in appts]
+        return FastPathResult("\n".join(lines), meta={"appointments": [a.appointment_id for a in appts]})
+
+    def confirm_appointment(self, turn: Turn) -> FastPathResult:
+        if "verified_patient_id" not in turn.session.state:
+            return self._ask_identity(turn, "confirm_appointment")
+        upcoming = self._upcoming(turn)
+        candidates = match_appointments([a for a in upcoming if a.status == "scheduled"], turn.message.text,
+                                        today=self.now().date())
+        if len(candidates) == 1:
+            appt = self.repo.set_status(candidates[0], "confirmed")
+            doc = doctors().get(appt.doctor_id, {"name": appt.doctor_id})["name"]
+            return FastPathResult(render("confirmed", _lang(turn), when=_when(appt.start), doctor=doc),
+                                  meta={"appointmentId": appt.appointment_id})
+        if upcoming and not any(a.status == "scheduled" for a in upcoming):
+            return FastPathResult(render("all_confirmed", _lang(turn)))
+        if not upcoming:
+            return FastPathResult(render("no_appointments", _lang(turn)))
+        return FastPathResult(handoff="ambiguous_appointment", meta={"candidates": len(candidates)})
+
+    def cancel_appointment(self, turn: Turn) -> FastPathResult:
+        if "verified_patient_id" not in turn.session.state:
+            return self._ask_identity(turn, "cancel_appointment")
+        upcoming = self._upcoming(turn)
+        if not upcoming:
+            return FastPathResult(render("nothing_to_cancel", _lang(turn)))
+        candidates = match_appointments(upcoming, turn.message.text, today=self.now().date())
+        if len(candidates) != 1:
+            return FastPathResult(handoff="ambiguous_appointment", meta={"candidates": len(candidates)})
+        appt = candidates[0]
+        state = dict(turn.session.state)
+        state.update(awaiting="cancel_confirm", cancel_appointment=appt.model_dump(mode="json"))
+        doc = doctors().get(appt.doctor_id, {"name": appt.doctor_id})["name"]
+        return FastPathResult(render("cancel_ask", _lang(turn), when=_when(appt.start), doctor=doc), state=state,
+                              meta={"awaiting": "cancel_confirm", "appointmentId": appt.appointment_id})
+
+    def cancel_confirm(self, turn: Turn) -> FastPathResult:
+        state = dict(turn.session.state)
+        state.pop("awaiting", None)
+        raw: dict[str, Any] | None = state.pop("cancel_appointment", None)
+        if raw is None:
+            return FastPathResult(handoff="no_pending_cancellation", state=state)
+        appt = Appointment.model_validate(raw)
+        doc = doctors().get(appt.doctor_id, {"name": appt.doctor_id})["name"]
+        when = _when(appt.start.astimezone(timezone()))
+        if parsing.is_yes(turn.message.text):
+            self.repo.set_status(appt, "cancelled")
+            return FastPathResult(render("cancelled", _lang(turn), when=when, doctor=doc), state=state,
+                                  meta={"appointmentId": appt.appointment_id, "cancelled": True})
+        return FastPathResult(render("cancel_kept", _lang(turn), when=when, doctor=doc), state=state,
+                              meta={"appointmentId": appt.appointment_id, "cancelled": False})
+
+    # -- dispatch -------------------------------------------------------------------------------
+    HANDLERS = frozenset({
+        "greeting", "goodbye", "clinic_hours", "clinic_location", "escalate_to_human", "list_appointments",
+        "confirm_appointment", "cancel_appointment", "verify_identity", "cancel_confirm",
+    })
+
+    def handle(self, intent: str, turn: Turn) -> FastPathResult:
+        if intent not in self.HANDLERS:
+            return FastPathResult(handoff="no_fast_path")
+        result: FastPathResult = getattr(self, intent)(turn)
+        return result
+
+
+_TIME = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s*(am|pm|h)?\b", re.I)
+_DAY_MONTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([a-z]{3,9})\b", re.I)
+_NUM_DATE = re.compile(r"\b(\d{1,2})[/.](\d{1,2})\b")
+
+
+def match_appointments(appts: list[Appointment], text: str, *, today: date) -> list[Appointment]:
+    """The appointments consistent with every constraint the text mentions (doctor, day, date, time)."""
+    lowered = text.lower()
+    tz = timezone()
+    docs = doctors()
+    result = []
+    for appt in appts:
+        local = appt.start.astimezone(tz)
+        doc_name = docs.get(appt.doctor_id, {}).get("name", "").lower()
+        surnames = {w for w in re.findall(r"[a-z]+", doc_name) if w not in {"dr"}}
+        mentioned_docs = {w for d in docs.values() for w in re.findall(r"[a-z]+", d["name"].lower())[2:]}
+        named = {w for w in mentioned_docs if re.search(rf"\b{w}\b", lowered)}
+        if named and not named & surnames:
+            continue
+        days = {d for d in WEEKDAYS if re.search(rf"\b{d}\b", lowered)}
+        if days and WEEKDAYS[local.weekday()] not in days:
+            continue
+        if "tomorrow" in lowered and local.date() != today + timedelta(days=1):
+            continue
+        if re.search(r"\btoday\b", lowered) and local.date() != today:
+            continue
+        m = _NUM_DATE.search(lowered)
+        if m and (int(m.group(1)), int(m.group(2))) != (local.day, local.month):
+            continue
+        dm = _DAY_MONTH.search(lowered)
+        if dm and dm.group(2)[:3] in parsing._MONTHS and (
+            int(dm.group(1)), parsing._MONTHS[dm.group(2)[:3]]) != (local.day, local.month):
+            continue
+        result.append(appt)
+    return result

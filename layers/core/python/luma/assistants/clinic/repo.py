@@ -1,0 +1,100 @@
+"""The clinic's own data (patients, appointments, escalations) in its table."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+from pynamodb.exceptions import DoesNotExist
+from ulid import ULID
+
+from luma.config import Settings, get_settings
+from luma.store.models import AssistantDataRow, bind_models
+
+
+class Patient(BaseModel):
+    patient_id: str
+    tenant_id: str
+    name: str
+    dob: date
+    user_id: str | None = None
+    phone: str | None = None
+
+
+class Appointment(BaseModel):
+    appointment_id: str
+    tenant_id: str
+    patient_id: str
+    doctor_id: str
+    start: datetime  # timezone-aware, clinic local time
+    minutes: int
+    reason: str
+    status: str  # scheduled | confirmed | cancelled | completed
+
+
+class ClinicRepository(Protocol):
+    def find_patient(self, tenant_id: str, normalized_name: str, dob: date) -> Patient | None: ...
+    def list_appointments(self, tenant_id: str, patient_id: str) -> list[Appointment]: ...
+    def set_status(self, appointment: Appointment, status: str) -> Appointment: ...
+    def record_escalation(self, tenant_id: str, session_id: str, user_id: str, reason: str) -> str: ...
+
+
+def patient_pk(tenant_id: str, patient_id: str) -> str:
+    return f"T#{tenant_id}#P#{patient_id}"
+
+
+def identity_pk(tenant_id: str, normalized_name: str, dob: date) -> str:
+    return f"T#{tenant_id}#IDENT#{normalized_name}#{dob.isoformat()}"
+
+
+def appointment_sk(appt: Appointment) -> str:
+    return f"APPT#{appt.start.astimezone(UTC).strftime('%Y%m%dT%H%M')}#{appt.appointment_id}"
+
+
+class DynamoClinicRepository:
+    """Key-addressed access: identity lookup is one GetItem, a patient's appointments one Query."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        bind_models(self.settings)
+
+    def find_patient(self, tenant_id: str, normalized_name: str, dob: date) -> Patient | None:
+        try:
+            row = AssistantDataRow.get(identity_pk(tenant_id, normalized_name, dob), "IDENT")
+        except DoesNotExist:
+            return None
+        return Patient.model_validate(row.data)
+
+    def put_patient(self, patient: Patient, normalized_name: str) -> None:
+        data = patient.model_dump(mode="json")
+        AssistantDataRow(pk=patient_pk(patient.tenant_id, patient.patient_id), sk="PROFILE", kind="patient",
+                         data=data).save()
+        AssistantDataRow(pk=identity_pk(patient.tenant_id, normalized_name, patient.dob), sk="IDENT",
+                         kind="identity", data=data).save()
+
+    def put_appointment(self, appt: Appointment) -> None:
+        AssistantDataRow(pk=patient_pk(appt.tenant_id, appt.patient_id), sk=appointment_sk(appt),
+                         kind="appointment", data=appt.model_dump(mode="json")).save()
+
+    def list_appointments(self, tenant_id: str, patient_id: str) -> list[Appointment]:
+        rows = AssistantDataRow.query(
+            patient_pk(tenant_id, patient_id), range_key_condition=AssistantDataRow.sk.startswith("APPT#")
+        )
+        return [Appointment.model_validate(r.data) for r in rows]
+
+    def set_status(self, appointment: Appointment, status: str) -> Appointment:
+        updated = appointment.model_copy(update={"status": status})
+        row = AssistantDataRow(pk=patient_pk(appointment.tenant_id, appointment.patient_id),
+                               sk=appointment_sk(appointment))
+        row.update(actions=[AssistantDataRow.data.set(updated.model_dump(mode="json"))],
+                   condition=AssistantDataRow.pk.exists())
+        return updated
+
+    def record_escalation(self, tenant_id: str, session_id: str, user_id: str, reason: str) -> str:
+        escalation_id = str(ULID())
+        data: dict[str, Any] = {"session_id": session_id, "user_id": user_id, "reason": reason,
+                                "status": "open", "created_at": datetime.now(UTC).isoformat()}
+        AssistantDataRow(pk=f"T#{tenant_id}#ESCALATIONS", sk=f"ESC#{escalation_id}", kind="escalation",
+                         data=data).save()
+        return escalation_id

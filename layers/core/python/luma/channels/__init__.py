@@ -1,0 +1,1 @@
+"""Delivery channels (WebSocket now; Twilio later)."""

@@ -1,0 +1,1 @@
+"""The turn stages: frame validation, session, classification, routing, fast path."""

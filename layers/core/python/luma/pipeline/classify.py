@@ -1,0 +1,149 @@
+"""The classify stage of a WebSocket turn.
+
+Validate the frame → resolve the session (new, existing, restarted after inactivity) → route
+(pending flow step or classifier) → persist inbound message + idempotency record + routing decision +
+session update in one transaction → hand the turn to the fast path (async invoke) or the agent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from aws_lambda_powertools.metrics import MetricUnit
+from ulid import ULID
+
+from luma.agent.entry import AgentEntry
+from luma.channels.websocket import Delivery
+from luma.config import Settings
+from luma.domain.models import DeliveryTarget, Message, Principal, Role, Route, Session, SessionStatus, Turn
+from luma.errors import ErrorCode, LumaError
+from luma.invoke import Invoker
+from luma.observability import logger, metrics
+from luma.pipeline.frames import SendMessageFrame, error_frame, parse_send_message, status_frame
+from luma.pipeline.router import Router
+from luma.store.repos import ConversationRepository, DuplicateMessageError, InboundRecord, SessionConflictError
+
+
+@dataclass(frozen=True)
+class WsRequest:
+    """One WebSocket frame as the classify function sees it."""
+
+    connection_id: str
+    principal: Principal | None
+    body: str | None
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedSession:
+    session: Session
+    new: bool
+    closed: Session | None = None  # the session that timed out, when restarting
+
+
+class ClassifyService:
+    """Runs the classify stage; every dependency is injected (real adapters by default in the handler)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        conversations: ConversationRepository,
+        router: Router,
+        invoker: Invoker,
+        delivery: Delivery,
+        agent: AgentEntry,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.conversations = conversations
+        self.router = router
+        self.invoker = invoker
+        self.delivery = delivery
+        self.agent = agent
+        self.clock = clock
+
+    def handle(self, request: WsRequest) -> None:
+        """Process one frame; errors become ``error`` frames, never exceptions to API Gateway."""
+        target = DeliveryTarget(connection_id=request.connection_id, endpoint=request.endpoint)
+        frame: SendMessageFrame | None = None
+        try:
+            if request.principal is None:
+                raise LumaError(ErrorCode.AUTH_REQUIRED)
+            frame = parse_send_message(request.body, max_chars=self.settings.max_text_chars)
+            self._process(request.principal, frame, target)
+        except LumaError as err:
+            metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
+            logger.info("turn rejected", extra={"code": err.code.value})
+            self.delivery.send(target, error_frame(
+                err,
+                client_message_id=frame.client_message_id if frame else None,
+                session_id=frame.session_id if frame else None,
+            ))
+
+    def _resolve_session(self, principal: Principal, session_id: str | None, now: datetime) -> ResolvedSession:
+        def fresh() -> Session:
+            return Session(tenant_id=principal.tenant_id, session_id=str(ULID()), user_id=principal.user_id,
+                           assistant=self.settings.assistant, created_at=now, last_activity_at=now)
+
+        if session_id is None:
+            return ResolvedSession(fresh(), new=True)
+        session = self.conversations.get_session(principal.tenant_id, session_id)
+        # Another user's (or tenant's) session is indistinguishable from a missing one.
+        if session is None or session.user_id != principal.user_id:
+            raise LumaError(ErrorCode.SESSION_NOT_FOUND)
+        if session.status is SessionStatus.LOCKED:
+            raise LumaError(ErrorCode.SESSION_LOCKED)
+        if session.status is SessionStatus.CLOSED:
+            return ResolvedSession(fresh(), new=True)
+        if now - session.last_activity_at > timedelta(seconds=self.settings.session_inactivity_s):
+            return ResolvedSession(fresh(), new=True, closed=session)
+        session = session.model_copy(update={"last_activity_at": now})
+        return ResolvedSession(session, new=False)
+
+    def _process(self, principal: Principal, frame: SendMessageFrame, target: DeliveryTarget) -> None:
+        now = self.clock()
+        for attempt in range(2):
+            resolved = self._resolve_session(principal, frame.session_id, now)
+            session = resolved.session
+            message = Message(tenant_id=session.tenant_id, session_id=session.session_id, message_id=str(ULID()),
+                              role=Role.USER, text=frame.text, created_at=now,
+                              client_message_id=frame.client_message_id)
+            decision = self.router.route(session, message)
+            message = message.model_copy(update={"intent": decision.intent, "route": decision.route})
+            try:
+                self.conversations.record_inbound(InboundRecord(
+                    session=session, message=message, decision=decision, new_session=resolved.new,
+                    client_message_id=frame.client_message_id, close_session=resolved.closed,
+                ))
+                break
+            except DuplicateMessageError as dup:
+                self.delivery.send(target, status_frame(
+                    "duplicate",
+                    dup.record.session_id if dup.record else frame.session_id,
+                    clientMessageId=frame.client_message_id,
+                    messageId=dup.record.message_id if dup.record else None,
+                ))
+                return
+            except SessionConflictError:
+                # The session was locked/closed between our read and write: resolve it again once.
+                if attempt == 1:
+                    raise LumaError(ErrorCode.INTERNAL) from None
+        if resolved.new:
+            previous = resolved.closed.session_id if resolved.closed else frame.session_id
+            self.delivery.send(target, status_frame(
+                "session_restarted" if previous else "session_started", session.session_id,
+                previousSessionId=previous, clientMessageId=frame.client_message_id,
+            ))
+        metrics.add_metric(name="ClassifyLatencyMs", unit=MetricUnit.Milliseconds, value=decision.latency_ms)
+        logger.info("turn routed", extra={"route": decision.route.value, "intent": decision.intent,
+                                          "confidence": decision.confidence, "reason": decision.reason,
+                                          "session_id": session.session_id})
+        turn = Turn(principal=principal, session=session, message=message, decision=decision, delivery=target,
+                    client_message_id=frame.client_message_id)
+        if decision.route in (Route.FAST_PATH, Route.FLOW):
+            self.invoker.invoke_async(self.settings.fast_path_function, turn.model_dump(mode="json"))
+        else:
+            self.agent.start(turn, reason=decision.reason)

@@ -1,0 +1,1 @@
+"""Persistence: PynamoDB rows behind repository ports."""

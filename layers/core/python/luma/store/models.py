@@ -1,0 +1,184 @@
+"""PynamoDB rows. Table names, region and endpoint are bound at runtime by :func:`bind_models`.
+
+Key contract (mirrored by the CDK tables in ``infra/``; a contract test compares them):
+- connections: ``pk = T#<tenant>#C#<connection>``; GSI ``by_user`` (``gsi1pk = T#<tenant>#U#<user>``,
+  ``gsi1sk = connected_at``); TTL ``ttl``.
+- conversations: ``pk = T#<tenant>#S#<session>``, ``sk = META | M#<ulid> | R#<ulid>``; GSI ``by_user``
+  (``gsi1pk = T#<tenant>#U#<user>``, ``gsi1sk = last activity``, META items only); TTL ``ttl``.
+- usage: ``pk``/``sk`` (idempotency records, counters); TTL ``ttl``.
+- clinic: ``pk``/``sk`` (assistant data, see ``luma.assistants.clinic.repo``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    DiscriminatorAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from luma.config import Settings
+
+
+class _Base(Model):
+    class Meta:
+        abstract = True
+        table_name = "unbound"
+        region = "us-east-1"
+        billing_mode = "PAY_PER_REQUEST"
+
+
+class UserIndex(GlobalSecondaryIndex["Any"]):
+    """GSI ``by_user``: items of one user, newest last."""
+
+    class Meta:
+        index_name = "by_user"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class ConnectionRow(_Base):
+    """An open WebSocket connection."""
+
+    class Meta(_Base.Meta):
+        table_name = "luma-connections"
+
+    pk = UnicodeAttribute(hash_key=True)
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    tenant_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    connection_id = UnicodeAttribute()
+    connected_at = UTCDateTimeAttribute()
+    source_ip = UnicodeAttribute(null=True)
+    user_agent = UnicodeAttribute(null=True)
+    gone = BooleanAttribute(default=False)
+    ttl = TTLAttribute(null=True)
+    by_user = UserIndex()
+
+
+class ConversationRow(_Base):
+    """Base of every item in the conversations table (discriminated by ``kind``)."""
+
+    class Meta(_Base.Meta):
+        table_name = "luma-conversations"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = DiscriminatorAttribute()
+    tenant_id = UnicodeAttribute()
+    session_id = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    ttl = TTLAttribute(null=True)
+    by_user = UserIndex()
+
+
+class SessionRow(ConversationRow, discriminator="session"):
+    """``sk = META``: one per session."""
+
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    user_id = UnicodeAttribute()
+    assistant = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    status = UnicodeAttribute()
+    language = UnicodeAttribute()
+    last_activity_at = UTCDateTimeAttribute()
+    message_count = NumberAttribute(default=0)
+    state = JSONAttribute(default=dict)
+    version = NumberAttribute(default=0)
+
+
+class MessageRow(ConversationRow, discriminator="message"):
+    """``sk = M#<ulid>``: one message (never a growing list on one item)."""
+
+    message_id = UnicodeAttribute()
+    role = UnicodeAttribute()
+    text = UnicodeAttribute()
+    client_message_id = UnicodeAttribute(null=True)
+    reply_to = UnicodeAttribute(null=True)
+    intent = UnicodeAttribute(null=True)
+    route = UnicodeAttribute(null=True)
+    meta = JSONAttribute(default=dict)
+
+
+class DecisionRow(ConversationRow, discriminator="decision"):
+    """``sk = R#<message ulid>``: the routing decision for an inbound message (audit)."""
+
+    message_id = UnicodeAttribute()
+    intent = UnicodeAttribute(null=True)
+    confidence = NumberAttribute()
+    margin = NumberAttribute()
+    route = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    latency_ms = NumberAttribute()
+    classifier = UnicodeAttribute()
+
+
+class UsageRow(_Base):
+    """Idempotency records and counters (rate limits and quotas build on it)."""
+
+    class Meta(_Base.Meta):
+        table_name = "luma-usage"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    data = JSONAttribute(default=dict)
+    created_at = UTCDateTimeAttribute(null=True)
+    ttl = TTLAttribute(null=True)
+
+
+class AssistantDataRow(_Base):
+    """Generic item of an assistant's own table (the clinic's patients, appointments, ...)."""
+
+    class Meta(_Base.Meta):
+        table_name = "luma-clinic"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()
+    data = JSONAttribute(default=dict)
+
+
+_TABLE_SETTING: dict[type[Model], str] = {
+    ConnectionRow: "connections_table",
+    ConversationRow: "conversations_table",
+    UsageRow: "usage_table",
+    AssistantDataRow: "clinic_table",
+}
+
+ALL_MODELS: tuple[type[Model], ...] = tuple(_TABLE_SETTING)
+
+_bound: tuple[Any, ...] | None = None
+
+
+def bind_models(settings: Settings) -> None:
+    """Point every model at the configured tables, region and endpoint (idempotent)."""
+    global _bound
+    key = (settings.region, settings.dynamodb_endpoint_url,
+           *(getattr(settings, attr) for attr in _TABLE_SETTING.values()))
+    if _bound == key:
+        return
+    for model, attr in _TABLE_SETTING.items():
+        meta: Any = model.Meta
+        meta.table_name = getattr(settings, attr)
+        meta.region = settings.region
+        meta.host = settings.dynamodb_endpoint_url
+        # Connection timeouts small enough to fail fast inside a Lambda's budget.
+        meta.connect_timeout_seconds = 2
+        meta.read_timeout_seconds = 5
+        meta.max_retry_attempts = 2
+        model._connection = None  # PynamoDB caches the connection per model class
+    for sub in (SessionRow, MessageRow, DecisionRow):
+        sub._connection = None
+    _bound = key

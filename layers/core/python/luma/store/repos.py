@@ -1,0 +1,423 @@
+"""Repository ports and their DynamoDB (PynamoDB) adapters.
+
+The pipeline talks to the small protocols below; domain objects go in and out, rows stay here.
+The hot path of a turn is key-addressed: one GetItem for the session, one TransactWriteItems
+bundling the inbound message, its idempotency record, its routing decision and the session
+update, one write for the reply.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, Protocol, TypeVar
+
+from pynamodb.connection import Connection as DdbConnection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from luma.config import Settings, get_settings
+from luma.domain.models import Connection, Message, Role, Route, RoutingDecision, Session, SessionStatus
+from luma.errors import ErrorCode, LumaError
+from luma.store import keys
+from luma.store.models import (
+    ConnectionRow,
+    DecisionRow,
+    MessageRow,
+    SessionRow,
+    UsageRow,
+    bind_models,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a paginated query; ``next`` is an opaque cursor or None at the end."""
+
+    items: list[T]
+    next: str | None = None
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """What an earlier delivery of the same ``clientMessageId`` produced."""
+
+    session_id: str
+    message_id: str
+
+
+@dataclass
+class InboundRecord:
+    """Everything persisted atomically for one inbound message."""
+
+    session: Session
+    message: Message
+    decision: RoutingDecision
+    new_session: bool
+    client_message_id: str | None = None
+    close_session: Session | None = None  # a session restarted after inactivity
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class DuplicateMessageError(Exception):
+    """The ``clientMessageId`` was already recorded."""
+
+    def __init__(self, record: IdempotencyRecord | None) -> None:
+        super().__init__("duplicate clientMessageId")
+        self.record = record
+
+
+class SessionConflictError(Exception):
+    """The session changed under us (closed, locked, or created concurrently)."""
+
+
+class ConnectionRepository(Protocol):
+    def put(self, connection: Connection) -> None: ...
+    def get(self, tenant_id: str, connection_id: str) -> Connection | None: ...
+    def delete(self, tenant_id: str, connection_id: str) -> None: ...
+    def mark_gone(self, tenant_id: str, connection_id: str) -> None: ...
+
+
+class ConversationRepository(Protocol):
+    def get_session(self, tenant_id: str, session_id: str) -> Session | None: ...
+    def record_inbound(self, record: InboundRecord) -> None: ...
+    def find_idempotent(self, tenant_id: str, user_id: str, client_message_id: str) -> IdempotencyRecord | None: ...
+    def save_reply(
+        self,
+        session: Session,
+        reply: Message,
+        *,
+        state: dict[str, Any] | None = None,
+        status: SessionStatus | None = None,
+    ) -> None: ...
+    def list_messages(
+        self, tenant_id: str, session_id: str, *, after: str | None = None, limit: int = 50
+    ) -> Page[Message]: ...
+    def list_sessions(
+        self, tenant_id: str, user_id: str, *, limit: int = 20, cursor: str | None = None
+    ) -> Page[Session]: ...
+    def get_decision(self, tenant_id: str, session_id: str, message_id: str) -> RoutingDecision | None: ...
+
+
+def _ttl(days: int) -> datetime:
+    return datetime.now(UTC) + timedelta(days=days)
+
+
+def encode_cursor(key: dict[str, Any] | None) -> str | None:
+    """An opaque cursor from a DynamoDB LastEvaluatedKey."""
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    """The LastEvaluatedKey inside a cursor; a tampered cursor is a typed 400."""
+    if not cursor:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise LumaError(ErrorCode.VALIDATION_FAILED, "The page cursor is not valid.") from exc
+    if not isinstance(value, dict):
+        raise LumaError(ErrorCode.VALIDATION_FAILED, "The page cursor is not valid.")
+    return value
+
+
+def session_from_row(row: SessionRow) -> Session:
+    return Session(
+        tenant_id=row.tenant_id,
+        session_id=row.session_id,
+        user_id=row.user_id,
+        assistant=row.assistant,
+        channel=row.channel,  # type: ignore[arg-type]
+        status=SessionStatus(row.status),
+        language=row.language,
+        created_at=row.created_at,
+        last_activity_at=row.last_activity_at,
+        message_count=int(row.message_count or 0),
+        state=dict(row.state or {}),
+        version=int(row.version or 0),
+    )
+
+
+def message_from_row(row: MessageRow) -> Message:
+    return Message(
+        tenant_id=row.tenant_id,
+        session_id=row.session_id,
+        message_id=row.message_id,
+        role=Role(row.role),
+        text=row.text,
+        created_at=row.created_at,
+        client_message_id=row.client_message_id,
+        reply_to=row.reply_to,
+        intent=row.intent,
+        route=Route(row.route) if row.route else None,
+        meta=dict(row.meta or {}),
+    )
+
+
+class DynamoConnectionRepository:
+    """Connections table adapter."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        bind_models(self.settings)
+
+    def put(self, connection: Connection) -> None:
+        ConnectionRow(
+            pk=keys.connection_pk(connection.tenant_id, connection.connection_id),
+            gsi1pk=keys.user_pk(connection.tenant_id, connection.user_id),
+            gsi1sk=connection.connected_at.isoformat(),
+            tenant_id=connection.tenant_id,
+            user_id=connection.user_id,
+            connection_id=connection.connection_id,
+            connected_at=connection.connected_at,
+            source_ip=connection.source_ip,
+            user_agent=connection.user_agent,
+            ttl=timedelta(seconds=self.settings.connection_ttl_s),
+        ).save()
+
+    def get(self, tenant_id: str, connection_id: str) -> Connection | None:
+        try:
+            row = ConnectionRow.get(keys.connection_pk(tenant_id, connection_id))
+        except DoesNotExist:
+            return None
+        return Connection(
+            connection_id=row.connection_id,
+            tenant_id=row.tenant_id,
+            user_id=row.user_id,
+            connected_at=row.connected_at,
+            source_ip=row.source_ip,
+            user_agent=row.user_agent,
+        )
+
+    def delete(self, tenant_id: str, connection_id: str) -> None:
+        ConnectionRow(pk=keys.connection_pk(tenant_id, connection_id)).delete()
+
+    def mark_gone(self, tenant_id: str, connection_id: str) -> None:
+        row = ConnectionRow(pk=keys.connection_pk(tenant_id, connection_id))
+        try:
+            row.update(actions=[ConnectionRow.gone.set(True)], condition=ConnectionRow.pk.exists())
+        except Exception:  # noqa: BLE001 - already deleted by $disconnect: nothing to record
+            return
+
+
+class DynamoConversationRepository:
+    """Conversations (and idempotency records in the usage table) adapter."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        bind_models(self.settings)
+        self._connection = DdbConnection(region=self.settings.region, host=self.settings.dynamodb_endpoint_url)
+
+    # -- sessions -------------------------------------------------------------------------
+    def get_session(self, tenant_id: str, session_id: str) -> Session | None:
+        try:
+            row = SessionRow.get(keys.session_pk(tenant_id, session_id), keys.META, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return session_from_row(row)
+
+    def _session_row(self, session: Session) -> SessionRow:
+        return SessionRow(
+            pk=keys.session_pk(session.tenant_id, session.session_id),
+            sk=keys.META,
+            tenant_id=session.tenant_id,
+            session_id=session.session_id,
+            created_at=session.created_at,
+            gsi1pk=keys.user_pk(session.tenant_id, session.user_id),
+            gsi1sk=session.last_activity_at.isoformat(),
+            user_id=session.user_id,
+            assistant=session.assistant,
+            channel=session.channel,
+            status=session.status.value,
+            language=session.language,
+            last_activity_at=session.last_activity_at,
+            message_count=session.message_count,
+            state=session.state,
+            version=session.version,
+            ttl=_ttl(self.settings.message_retention_days),
+        )
+
+    def _message_row(self, message: Message) -> MessageRow:
+        return MessageRow(
+            pk=keys.session_pk(message.tenant_id, message.session_id),
+            sk=keys.message_sk(message.message_id),
+            tenant_id=message.tenant_id,
+            session_id=message.session_id,
+            created_at=message.created_at,
+            message_id=message.message_id,
+            role=message.role.value,
+            text=message.text,
+            client_message_id=message.client_message_id,
+            reply_to=message.reply_to,
+            intent=message.intent,
+            route=message.route.value if message.route else None,
+            meta=message.meta,
+            ttl=_ttl(self.settings.message_retention_days),
+        )
+
+    def record_inbound(self, record: InboundRecord) -> None:
+        """Persist message + decision + idempotency + session change in one transaction."""
+        session, msg, decision = record.session, record.message, record.decision
+        # PynamoDB sends puts before updates; cancellation reasons follow that order.
+        puts: list[tuple[str, Any, Any]] = []
+        updates: list[tuple[str, Any, list[Any], Any]] = []
+        if record.new_session:
+            puts.append(("session", self._session_row(session), SessionRow.pk.does_not_exist()))
+        else:
+            updates.append((
+                "session",
+                SessionRow(pk=keys.session_pk(session.tenant_id, session.session_id), sk=keys.META),
+                [
+                    SessionRow.last_activity_at.set(session.last_activity_at),
+                    SessionRow.gsi1sk.set(session.last_activity_at.isoformat()),
+                    SessionRow.message_count.add(1),
+                    SessionRow.version.add(1),
+                ],
+                (SessionRow.user_id == session.user_id) & (SessionRow.status == SessionStatus.ACTIVE.value),
+            ))
+        puts.append(("message", self._message_row(msg), MessageRow.sk.does_not_exist()))
+        puts.append(("decision", self._decision_row(decision), None))
+        if record.client_message_id:
+            idem = UsageRow(
+                pk=keys.idempotency_pk(session.tenant_id, session.user_id, record.client_message_id),
+                sk=keys.IDEMPOTENCY,
+                data={"session_id": session.session_id, "message_id": msg.message_id},
+                created_at=msg.created_at,
+                ttl=timedelta(seconds=self.settings.idempotency_ttl_s),
+            )
+            puts.append(("idempotency", idem, UsageRow.pk.does_not_exist()))
+        if record.close_session is not None:
+            old = record.close_session
+            updates.append((
+                "close",
+                SessionRow(pk=keys.session_pk(old.tenant_id, old.session_id), sk=keys.META),
+                [SessionRow.status.set(SessionStatus.CLOSED.value), SessionRow.version.add(1)],
+                None,
+            ))
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                for _, row, cond in puts:
+                    tx.save(row, condition=cond)
+                for _, row, actions, cond in updates:
+                    tx.update(row, actions=actions, condition=cond)
+        except TransactWriteError as exc:
+            names = [p[0] for p in puts] + [u[0] for u in updates]
+            reasons = exc.cancellation_reasons or []
+            failed = {
+                names[i] for i, r in enumerate(reasons)
+                if r is not None and r.code == "ConditionalCheckFailed" and i < len(names)
+            }
+            if "idempotency" in failed:
+                assert record.client_message_id
+                raise DuplicateMessageError(
+                    self.find_idempotent(session.tenant_id, session.user_id, record.client_message_id)
+                ) from exc
+            if "session" in failed or "message" in failed:
+                raise SessionConflictError(str(exc)) from exc
+            raise
+
+    def _decision_row(self, decision: RoutingDecision) -> DecisionRow:
+        return DecisionRow(
+            pk=keys.session_pk(decision.tenant_id, decision.session_id),
+            sk=keys.decision_sk(decision.message_id),
+            tenant_id=decision.tenant_id,
+            session_id=decision.session_id,
+            created_at=decision.created_at,
+            message_id=decision.message_id,
+            intent=decision.intent,
+            confidence=decision.confidence,
+            margin=decision.margin,
+            route=decision.route.value,
+            reason=decision.reason,
+            latency_ms=decision.latency_ms,
+            classifier=decision.classifier,
+            ttl=_ttl(self.settings.message_retention_days),
+        )
+
+    def find_idempotent(self, tenant_id: str, user_id: str, client_message_id: str) -> IdempotencyRecord | None:
+        try:
+            row = UsageRow.get(keys.idempotency_pk(tenant_id, user_id, client_message_id), keys.IDEMPOTENCY)
+        except DoesNotExist:
+            return None
+        return IdempotencyRecord(session_id=row.data["session_id"], message_id=row.data["message_id"])
+
+    def save_reply(
+        self,
+        session: Session,
+        reply: Message,
+        *,
+        state: dict[str, Any] | None = None,
+        status: SessionStatus | None = None,
+    ) -> None:
+        """Persist an assistant reply (and any session state change) before it is delivered."""
+        row = self._message_row(reply)
+        if state is None and status is None:
+            row.save(condition=MessageRow.sk.does_not_exist())
+            return
+        actions: list[Any] = [SessionRow.version.add(1)]
+        if state is not None:
+            actions.append(SessionRow.state.set(state))
+        if status is not None:
+            actions.append(SessionRow.status.set(status.value))
+        with TransactWrite(connection=self._connection) as tx:
+            tx.save(row, condition=MessageRow.sk.does_not_exist())
+            tx.update(
+                SessionRow(pk=keys.session_pk(session.tenant_id, session.session_id), sk=keys.META),
+                actions=actions,
+                condition=SessionRow.pk.exists(),
+            )
+
+    # -- reads ------------------------------------------------------------------------------
+    def list_messages(
+        self, tenant_id: str, session_id: str, *, after: str | None = None, limit: int = 50
+    ) -> Page[Message]:
+        """Messages oldest first, strictly after message id ``after``; paginated by ``limit``."""
+        limit = max(1, min(limit, self.settings.page_size_max))
+        lower = keys.message_sk(after) if after else keys.MESSAGE_PREFIX
+        condition = (MessageRow.sk > lower) & (MessageRow.sk < keys.MESSAGE_UPPER)
+        result = MessageRow.query(
+            keys.session_pk(tenant_id, session_id), range_key_condition=condition, limit=limit
+        )
+        items = [message_from_row(r) for r in result]
+        more = result.last_evaluated_key is not None and len(items) == limit
+        return Page(items=items, next=items[-1].message_id if more and items else None)
+
+    def list_sessions(
+        self, tenant_id: str, user_id: str, *, limit: int = 20, cursor: str | None = None
+    ) -> Page[Session]:
+        """A user's sessions, most recently active first."""
+        limit = max(1, min(limit, self.settings.page_size_max))
+        result = SessionRow.by_user.query(
+            keys.user_pk(tenant_id, user_id),
+            scan_index_forward=False,
+            limit=limit,
+            last_evaluated_key=decode_cursor(cursor),
+        )
+        items = [session_from_row(r) for r in result if isinstance(r, SessionRow)]
+        return Page(items=items, next=encode_cursor(result.last_evaluated_key))
+
+    def get_decision(self, tenant_id: str, session_id: str, message_id: str) -> RoutingDecision | None:
+        try:
+            row = DecisionRow.get(keys.session_pk(tenant_id, session_id), keys.decision_sk(message_id))
+        except DoesNotExist:
+            return None
+        return RoutingDecision(
+            tenant_id=row.tenant_id,
+            session_id=row.session_id,
+            message_id=row.message_id,
+            intent=row.intent,
+            confidence=float(row.confidence),
+            margin=float(row.margin),
+            route=Route(row.route),
+            reason=row.reason,
+            latency_ms=float(row.latency_ms),
+            classifier=row.classifier,
+            created_at=row.created_at,
+        )
