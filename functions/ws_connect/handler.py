@@ -22,7 +22,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return {"statusCode": 401, "body": "Unauthorized"}
     wiring.connections().put(Connection(
         connection_id=ctx.connection_id, tenant_id=principal.tenant_id, user_id=principal.user_id,
-        source_ip=str(ctx.identity.source_ip), user_agent=(parsed.headers or {}).get("User-Agent"),
+        source_ip=str(getattr(ctx.identity.source_ip, "network_address", ctx.identity.source_ip)), user_agent=(parsed.headers or {}).get("User-Agent"),
     ))
     metrics.add_metric(name="ConnectionsOpened", unit=MetricUnit.Count, value=1)
     return {"statusCode": 200}

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     # API Gateway management endpoint; None means https://{domainName}/{stage} from the event.
     ws_management_endpoint: str | None = None
     fast_path_function: str = "fast_path"
+    # Path prefix the HTTP API is served under ("/api" on the local gateway, "" behind API Gateway).
+    http_root_path: str = ""
 
     # Authentication of web and mobile clients.
     auth_mode: Literal["dev", "cognito"] = "dev"

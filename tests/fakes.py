@@ -1,0 +1,155 @@
+"""In-memory adapters behind the ports, for unit tests (each port also has an integration test)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from luma.assistants.clinic.repo import Appointment, Patient
+from luma.domain.models import Connection, DeliveryTarget, Message, RoutingDecision, Session, SessionStatus, Turn
+from luma.store.repos import DuplicateMessageError, IdempotencyRecord, InboundRecord, Page, SessionConflictError
+
+
+class MemoryConversations:
+    def __init__(self) -> None:
+        self.sessions: dict[tuple[str, str], Session] = {}
+        self.messages: dict[tuple[str, str], list[Message]] = {}
+        self.decisions: dict[tuple[str, str, str], RoutingDecision] = {}
+        self.idempotency: dict[tuple[str, str, str], IdempotencyRecord] = {}
+
+    def get_session(self, tenant_id: str, session_id: str) -> Session | None:
+        s = self.sessions.get((tenant_id, session_id))
+        return s.model_copy(deep=True) if s else None
+
+    def record_inbound(self, record: InboundRecord) -> None:
+        s = record.session
+        key = (s.tenant_id, s.user_id, record.client_message_id or "")
+        if record.client_message_id and key in self.idempotency:
+            raise DuplicateMessageError(self.idempotency[key])
+        existing = self.sessions.get((s.tenant_id, s.session_id))
+        if record.new_session and existing is not None:
+            raise SessionConflictError("exists")
+        if not record.new_session and (existing is None or existing.status is not SessionStatus.ACTIVE):
+            raise SessionConflictError("not active")
+        if record.new_session:
+            self.sessions[(s.tenant_id, s.session_id)] = s.model_copy(deep=True)
+        else:
+            assert existing is not None
+            existing.last_activity_at = s.last_activity_at
+            existing.message_count += 1
+        self.messages.setdefault((s.tenant_id, s.session_id), []).append(record.message)
+        d = record.decision
+        self.decisions[(d.tenant_id, d.session_id, d.message_id)] = d
+        if record.client_message_id:
+            self.idempotency[key] = IdempotencyRecord(s.session_id, record.message.message_id)
+        if record.close_session is not None:
+            old = self.sessions[(record.close_session.tenant_id, record.close_session.session_id)]
+            old.status = SessionStatus.CLOSED
+
+    def find_idempotent(self, tenant_id: str, user_id: str, client_message_id: str) -> IdempotencyRecord | None:
+        return self.idempotency.get((tenant_id, user_id, client_message_id))
+
+    def save_reply(self, session: Session, reply: Message, *, state: dict[str, Any] | None = None,
+                   status: SessionStatus | None = None) -> None:
+        self.messages.setdefault((session.tenant_id, session.session_id), []).append(reply)
+        stored = self.sessions[(session.tenant_id, session.session_id)]
+        if state is not None:
+            stored.state = dict(state)
+        if status is not None:
+            stored.status = status
+
+    def list_messages(self, tenant_id: str, session_id: str, *, after: str | None = None,
+                      limit: int = 50) -> Page[Message]:
+        items = [m for m in self.messages.get((tenant_id, session_id), []) if after is None or m.message_id > after]
+        items.sort(key=lambda m: m.message_id)
+        return Page(items=items[:limit], next=items[limit - 1].message_id if len(items) > limit else None)
+
+    def list_sessions(self, tenant_id: str, user_id: str, *, limit: int = 20,
+                      cursor: str | None = None) -> Page[Session]:
+        items = [s for (t, _), s in self.sessions.items() if t == tenant_id and s.user_id == user_id]
+        return Page(items=sorted(items, key=lambda s: s.last_activity_at, reverse=True)[:limit])
+
+    def get_decision(self, tenant_id: str, session_id: str, message_id: str) -> RoutingDecision | None:
+        return self.decisions.get((tenant_id, session_id, message_id))
+
+
+@dataclass
+class RecordingDelivery:
+    frames: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    gone: set[str] = field(default_factory=set)
+
+    def send(self, target: DeliveryTarget, frame: dict[str, Any]) -> bool:
+        if target.connection_id in self.gone:
+            return False
+        self.frames.append((target.connection_id, frame))
+        return True
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [f for _, f in self.frames if f["type"] == kind]
+
+
+@dataclass
+class RecordingInvoker:
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def invoke_async(self, function_name: str, payload: dict[str, Any]) -> None:
+        self.calls.append((function_name, payload))
+
+
+@dataclass
+class RecordingAgent:
+    turns: list[tuple[Turn, str | None]] = field(default_factory=list)
+
+    def start(self, turn: Turn, *, reason: str | None = None) -> None:
+        self.turns.append((turn, reason))
+
+
+@dataclass
+class Prediction:
+    intent: str | None
+    top_intent: str
+    confidence: float
+    margin: float
+    accepted: bool
+
+
+class KeywordClassifier:
+    """A deterministic stand-in for the embedding classifier."""
+
+    def __init__(self, table: dict[str, str]) -> None:
+        self.table = table
+
+    def predict(self, text: str) -> Prediction:
+        for needle, intent in self.table.items():
+            if needle in text.lower():
+                return Prediction(intent, intent, 0.95, 0.5, True)
+        return Prediction(None, "greeting", 0.2, 0.01, False)
+
+
+class MemoryClinic:
+    def __init__(self) -> None:
+        self.patients: dict[tuple[str, str, date], Patient] = {}
+        self.appointments: list[Appointment] = []
+        self.escalations: list[dict[str, str]] = []
+
+    def find_patient(self, tenant_id: str, normalized_name: str, dob: date) -> Patient | None:
+        return self.patients.get((tenant_id, normalized_name, dob))
+
+    def list_appointments(self, tenant_id: str, patient_id: str) -> list[Appointment]:
+        return [a for a in self.appointments if a.tenant_id == tenant_id and a.patient_id == patient_id]
+
+    def set_status(self, appointment: Appointment, status: str) -> Appointment:
+        for i, a in enumerate(self.appointments):
+            if a.appointment_id == appointment.appointment_id:
+                self.appointments[i] = a.model_copy(update={"status": status})
+                return self.appointments[i]
+        raise KeyError(appointment.appointment_id)
+
+    def record_escalation(self, tenant_id: str, session_id: str, user_id: str, reason: str) -> str:
+        self.escalations.append({"tenant": tenant_id, "session": session_id, "user": user_id, "reason": reason})
+        return f"esc-{len(self.escalations)}"
+
+
+def connection(cid: str = "conn-1", tenant: str = "demo", user: str = "u-alice") -> Connection:
+    return Connection(connection_id=cid, tenant_id=tenant, user_id=user)

@@ -1,0 +1,219 @@
+"""The clinic assistant's fast paths and flows, through FastPathService with in-memory adapters."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+from ulid import ULID
+
+from luma.assistants.clinic import ClinicAssistant
+from luma.assistants.clinic.fastpaths import match_appointments
+from luma.assistants.clinic.info import timezone
+from luma.assistants.clinic.parsing import find_date, is_no, is_yes, normalize_name, parse_identity
+from luma.assistants.clinic.repo import Appointment, Patient
+from luma.config import Settings
+from luma.domain.models import (
+    DeliveryTarget, Message, Principal, Role, Route, RoutingDecision, Session, SessionStatus, Turn,
+)
+from luma.pipeline.fast_path import FastPathService
+from tests.fakes import MemoryClinic, MemoryConversations, RecordingAgent, RecordingDelivery
+
+TZ = timezone()
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=TZ)  # a Monday
+
+
+def _appt(aid: str, patient: str, doctor: str, days: int, hour: int, status: str = "scheduled") -> Appointment:
+    start = (NOW + timedelta(days=days)).replace(hour=hour, minute=30)
+    return Appointment(appointment_id=aid, tenant_id="demo", patient_id=patient, doctor_id=doctor, start=start,
+                       minutes=20, reason="check-up", status=status)
+
+
+class World:
+    def __init__(self) -> None:
+        self.clinic = MemoryClinic()
+        self.clinic.patients[("demo", "alice martin", date(1987, 3, 14))] = Patient(
+            patient_id="p-alice", tenant_id="demo", name="Alice Martin", dob=date(1987, 3, 14), user_id="u-alice")
+        self.clinic.patients[("demo", "bruno silva", date(1972, 11, 2))] = Patient(
+            patient_id="p-bruno", tenant_id="demo", name="Bruno Silva", dob=date(1972, 11, 2), user_id="u-bruno")
+        self.clinic.appointments += [
+            _appt("a1", "p-alice", "d-patel", 1, 9),                    # Tuesday, scheduled
+            _appt("a2", "p-alice", "d-kowalski", 3, 15, "confirmed"),    # Thursday, confirmed
+            _appt("a0", "p-alice", "d-patel", -5, 9, "completed"),
+        ]
+        self.repo = MemoryConversations()
+        self.delivery = RecordingDelivery()
+        self.agent = RecordingAgent()
+        self.pack = ClinicAssistant(repo=self.clinic, settings=Settings(identity_max_attempts=3))
+        self.pack.handlers._now = NOW
+        self.service = FastPathService(pack=self.pack, conversations=self.repo, delivery=self.delivery,
+                                       agent=self.agent)
+        self.session = Session(tenant_id="demo", session_id=str(ULID()), user_id="u-alice", assistant="clinic")
+        self.repo.sessions[("demo", self.session.session_id)] = self.session.model_copy(deep=True)
+
+    def say(self, text: str, intent: str, user: str = "u-alice") -> dict[str, Any] | None:
+        session = self.repo.get_session("demo", self.session.session_id)
+        assert session is not None
+        flow = self.pack.pre_route(session, text)
+        route = Route.FLOW if flow else Route.FAST_PATH
+        intent = flow.intent if flow else intent
+        msg = Message(tenant_id="demo", session_id=session.session_id, message_id=str(ULID()), role=Role.USER,
+                      text=text)
+        decision = RoutingDecision(tenant_id="demo", session_id=session.session_id, message_id=msg.message_id,
+                                   intent=intent, confidence=0.97, margin=0.4, route=route, reason="t", latency_ms=1)
+        turn = Turn(principal=Principal(tenant_id="demo", user_id=user), session=session, message=msg,
+                    decision=decision, delivery=DeliveryTarget(connection_id="c1"), client_message_id="cm")
+        before = len(self.delivery.frames)
+        self.service.handle(turn)
+        new = self.delivery.frames[before:]
+        return new[-1][1] if new else None
+
+    @property
+    def state(self) -> dict[str, Any]:
+        s = self.repo.get_session("demo", self.session.session_id)
+        assert s is not None
+        return s.state
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def test_hours_reply_is_persisted_then_delivered(world: World) -> None:
+    frame = world.say("when are you open?", "clinic_hours")
+    assert frame and frame["type"] == "message" and "Monday: 08:00–19:00" in frame["text"]
+    assert "Sunday: closed" in frame["text"] and frame["route"] == "fast_path" and frame["replyTo"] == "cm"
+    stored = world.repo.list_messages("demo", world.session.session_id).items
+    assert stored[-1].message_id == frame["messageId"] and stored[-1].role is Role.ASSISTANT
+
+
+def test_locations_and_greeting(world: World) -> None:
+    assert "12 Quai des Tanneurs" in world.say("where are you", "clinic_location")["text"]  # type: ignore[index]
+    assert "Riverside Family Clinic" in world.say("hi", "greeting")["text"]  # type: ignore[index]
+
+
+def test_appointments_need_identity_then_are_listed(world: World) -> None:
+    ask = world.say("show my appointments", "list_appointments")
+    assert ask and "date of birth" in ask["text"] and "Dr." not in ask["text"]
+    assert world.state["awaiting"] == "identity"
+    listed = world.say("Alice Martin, 14/03/1987", "ignored")
+    assert listed and listed["intent"] == "list_appointments"
+    assert "you're verified" in listed["text"]
+    assert "Dr. Anika Patel" in listed["text"] and "Dr. Ewa Kowalski" in listed["text"]
+    assert "not yet confirmed" in listed["text"]
+    assert world.state["verified_patient_id"] == "p-alice" and "awaiting" not in world.state
+    again = world.say("my appointments?", "list_appointments")
+    assert again and again["text"].startswith("Your upcoming appointments")
+
+
+def test_three_failed_identity_attempts_lock_the_session(world: World) -> None:
+    world.say("list my appointments", "list_appointments")
+    first = world.say("Alice Martin 01/01/1990", "x")
+    assert first and "2 attempt(s) left" in first["text"]
+    world.say("Alice Martim 14/03/1987", "x")
+    locked = world.say("Alice Martin 15/03/1987", "x")
+    assert locked and "locked" in locked["text"]
+    stored = world.repo.get_session("demo", world.session.session_id)
+    assert stored and stored.status is SessionStatus.LOCKED
+
+
+def test_a_linked_account_cannot_verify_as_another_patient(world: World) -> None:
+    world.say("list my appointments", "list_appointments")
+    reply = world.say("Bruno Silva 02/11/1972", "x")  # Bruno's details typed into Alice's account
+    assert reply and "couldn't match" in reply["text"] and "verified_patient_id" not in world.state
+
+
+def _verify(world: World) -> None:
+    world.say("hello", "list_appointments")
+    world.say("Alice Martin 1987-03-14", "x")
+
+
+def test_confirm_the_only_unconfirmed_appointment(world: World) -> None:
+    _verify(world)
+    reply = world.say("I want to confirm my appointment", "confirm_appointment")
+    assert reply and "confirmed" in reply["text"] and "Dr. Anika Patel" in reply["text"]
+    assert next(a for a in world.clinic.appointments if a.appointment_id == "a1").status == "confirmed"
+    again = world.say("confirm my appointment", "confirm_appointment")
+    assert again and again["text"] == "All your upcoming appointments are already confirmed."
+
+
+def test_ambiguous_cancel_goes_to_the_agent(world: World) -> None:
+    _verify(world)
+    assert world.say("cancel my appointment", "cancel_appointment") is None
+    (_, reason), = world.agent.turns
+    assert reason == "ambiguous_appointment"
+
+
+def test_cancel_asks_then_cancels_on_yes(world: World) -> None:
+    _verify(world)
+    ask = world.say("cancel my thursday appointment", "cancel_appointment")
+    assert ask and "yes or no" in ask["text"] and "Kowalski" in ask["text"]
+    done = world.say("yes please", "x")
+    assert done and "is cancelled" in done["text"]
+    assert next(a for a in world.clinic.appointments if a.appointment_id == "a2").status == "cancelled"
+    assert "awaiting" not in world.state
+
+
+def test_cancel_kept_on_no(world: World) -> None:
+    _verify(world)
+    world.say("cancel the appointment with dr patel", "cancel_appointment")
+    kept = world.say("no", "x")
+    assert kept and "kept" in kept["text"]
+    assert next(a for a in world.clinic.appointments if a.appointment_id == "a1").status == "scheduled"
+
+
+def test_escalation_is_recorded(world: World) -> None:
+    reply = world.say("I want to talk to a person", "escalate_to_human")
+    assert reply and "112" in reply["text"] and world.clinic.escalations[0]["user"] == "u-alice"
+
+
+def test_gone_connection_keeps_the_reply(world: World) -> None:
+    world.delivery.gone.add("c1")
+    assert world.say("hours?", "clinic_hours") is None
+    assert world.repo.list_messages("demo", world.session.session_id).items[-1].role is Role.ASSISTANT
+
+
+def test_handler_fault_is_a_typed_error(world: World) -> None:
+    def boom(*_: Any) -> Any:
+        raise RuntimeError("db down")
+
+    world.clinic.list_appointments = boom  # type: ignore[method-assign]
+    _verify(world)
+    frame = world.delivery.frames[-1][1]
+    assert frame["type"] == "error" and frame["code"] == "INTERNAL" and "db down" not in frame["message"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Alice Martin, 14/03/1987", ("alice martin", date(1987, 3, 14))),
+        ("my name is Chloé Dubois born 28 July 1995", ("chloe dubois", date(1995, 7, 28))),
+        ("I'm Bruno Silva, dob 1972-11-02", ("bruno silva", date(1972, 11, 2))),
+        ("Dariusz Nowak January 9, 1960", ("dariusz nowak", date(1960, 1, 9))),
+        ("Alice 14/03/1987", None),
+        ("Alice Martin", None),
+        ("Alice Martin 31/02/1987", None),
+    ],
+)
+def test_parse_identity(text: str, expected: Any) -> None:
+    assert parse_identity(text) == expected
+
+
+def test_parsing_helpers() -> None:
+    assert normalize_name("  Chloé   DUBOIS ") == "chloe dubois"
+    assert find_date("on 3.4.2001")[0] == date(2001, 4, 3)  # type: ignore[index]
+    assert is_yes("Yes please") and not is_yes("no") and is_no("nope") and not is_no("yes")
+
+
+def test_match_appointments_by_doctor_day_and_date() -> None:
+    appts = [_appt("a1", "p", "d-patel", 1, 9), _appt("a2", "p", "d-kowalski", 3, 15)]
+    today = NOW.date()
+    assert [a.appointment_id for a in match_appointments(appts, "the one with Dr Kowalski", today=today)] == ["a2"]
+    assert [a.appointment_id for a in match_appointments(appts, "my tuesday appointment", today=today)] == ["a1"]
+    assert [a.appointment_id for a in match_appointments(appts, "tomorrow's visit", today=today)] == ["a1"]
+    day = (NOW + timedelta(days=3)).strftime("%d/%m")
+    assert [a.appointment_id for a in match_appointments(appts, f"the one on {day}", today=today)] == ["a2"]
+    assert len(match_appointments(appts, "my appointment", today=today)) == 2
+    assert match_appointments(appts, "with dr haddad", today=today) == []
