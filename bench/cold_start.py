@@ -23,8 +23,15 @@ from bench.common import bar_png, save
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "tests" / "events"
-TARGETS_MS = {"ws_authorizer": 500, "ws_connect": 500, "ws_disconnect": 500, "fast_path": 500,
-              "classify": 900, "http_api": 900, "agent_turn": 1500}
+TARGETS_MS = {
+    "ws_authorizer": 500,
+    "ws_connect": 500,
+    "ws_disconnect": 500,
+    "fast_path": 500,
+    "classify": 900,
+    "http_api": 900,
+    "agent_turn": 1500,
+}
 
 _PROBE = r"""
 import json, sys, time
@@ -57,47 +64,70 @@ def _events(tmp: Path, token: str) -> dict[str, Path]:
     auth["queryStringParameters"]["token"] = token
     turn = {
         "principal": {"tenant_id": "demo", "user_id": "u-alice"},
-        "session": {"tenant_id": "demo", "session_id": "01COLDSTART0000000000000000", "user_id": "u-alice",
-                    "assistant": "clinic"},
-        "message": {"tenant_id": "demo", "session_id": "01COLDSTART0000000000000000",
-                    "message_id": "01COLDSTART0000000000000001", "role": "user", "text": "hello"},
-        "decision": {"tenant_id": "demo", "session_id": "01COLDSTART0000000000000000",
-                     "message_id": "01COLDSTART0000000000000001", "intent": "greeting", "confidence": 0.9,
-                     "margin": 0.4, "route": "fast_path", "reason": "confident", "latency_ms": 4.0},
+        "session": {
+            "tenant_id": "demo",
+            "session_id": "01COLDSTART0000000000000000",
+            "user_id": "u-alice",
+            "assistant": "clinic",
+        },
+        "message": {
+            "tenant_id": "demo",
+            "session_id": "01COLDSTART0000000000000000",
+            "message_id": "01COLDSTART0000000000000001",
+            "role": "user",
+            "text": "hello",
+        },
+        "decision": {
+            "tenant_id": "demo",
+            "session_id": "01COLDSTART0000000000000000",
+            "message_id": "01COLDSTART0000000000000001",
+            "intent": "greeting",
+            "confidence": 0.9,
+            "margin": 0.4,
+            "route": "fast_path",
+            "reason": "confident",
+            "latency_ms": 4.0,
+        },
         "delivery": {"connection_id": "gone-connection="},
     }
     msg = json.loads((EVENTS / "ws_message.json").read_text())
-    msg["body"] = json.dumps({"action": "sendMessage", "text": "what are your opening hours?",
-                              "clientMessageId": uuid.uuid4().hex})
+    msg["body"] = json.dumps(
+        {"action": "sendMessage", "text": "what are your opening hours?", "clientMessageId": uuid.uuid4().hex}
+    )
     files = {"ws_authorizer": auth, "fast_path": turn, "classify": msg}
     out = {}
     for name, data in files.items():
         path = tmp / f"{name}.json"
         path.write_text(json.dumps(data))
         out[name] = path
-    for name, fname in (("ws_connect", "ws_connect.json"), ("ws_disconnect", "ws_disconnect.json"),
-                        ("http_api", "http_health.json")):
+    for name, fname in (
+        ("ws_connect", "ws_connect.json"),
+        ("ws_disconnect", "ws_disconnect.json"),
+        ("http_api", "http_health.json"),
+    ):
         out[name] = EVENTS / fname
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="luma bench cold-start", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="luma bench cold-start", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5, help="cold starts per function (median reported)")
     parser.add_argument("--only", nargs="*", help="function names to measure (default: all)")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
-    from local.devstack import LocalStack
-
     from luma.auth import issue_dev_token
+
+    from local.devstack import LocalStack
 
     functions = sorted(p.parent.name for p in (ROOT / "functions").glob("*/handler.py"))
     if args.only:
         functions = [f for f in functions if f in args.only]
-    print(f"cold-start benchmark: {len(functions)} functions x {args.runs} runs (starting a local stack)",
-          file=sys.stderr)
+    print(
+        f"cold-start benchmark: {len(functions)} functions x {args.runs} runs (starting a local stack)", file=sys.stderr
+    )
     rows: list[dict[str, Any]] = []
     with LocalStack(port=0, seed=True) as stack:
         tmp = ROOT / "bench" / "out" / "cold_events"
@@ -110,15 +140,29 @@ def main(argv: list[str] | None = None) -> int:
             inits, firsts, walls = [], [], []
             error = None
             for _ in range(args.runs):
-                env = dict(os.environ, AWS_LAMBDA_FUNCTION_NAME=name, POWERTOOLS_TRACE_DISABLED="false",
-                           POWERTOOLS_METRICS_DISABLED="false", LAMBDA_TASK_ROOT=str(ROOT / "functions" / name),
-                           _X_AMZN_TRACE_ID="Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;"
-                                            "Sampled=0")
+                env = dict(
+                    os.environ,
+                    AWS_LAMBDA_FUNCTION_NAME=name,
+                    POWERTOOLS_TRACE_DISABLED="false",
+                    POWERTOOLS_METRICS_DISABLED="false",
+                    LAMBDA_TASK_ROOT=str(ROOT / "functions" / name),
+                    _X_AMZN_TRACE_ID="Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0",
+                )
                 start = time.perf_counter()
-                proc = subprocess.run(  # noqa: S603 - our own interpreter and files
-                    [sys.executable, "-c", _PROBE, str(ROOT / "functions" / name / "handler.py"),
-                     str(events[name]), name],
-                    capture_output=True, text=True, env=env, timeout=120, check=False,
+                proc = subprocess.run(
+                    [
+                        sys.executable,
+                        "-c",
+                        _PROBE,
+                        str(ROOT / "functions" / name / "handler.py"),
+                        str(events[name]),
+                        name,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    timeout=120,
+                    check=False,
                 )
                 walls.append((time.perf_counter() - start) * 1000)
                 line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("COLD ")), None)
@@ -128,8 +172,13 @@ def main(argv: list[str] | None = None) -> int:
                 inits.append(data["init_ms"])
                 firsts.append(data["first_ms"])
                 error = data["error"]
-            row = {"function": name, "init_ms": statistics.median(inits), "first_ms": statistics.median(firsts),
-                   "wall_ms": statistics.median(walls), "error": error}
+            row = {
+                "function": name,
+                "init_ms": statistics.median(inits),
+                "first_ms": statistics.median(firsts),
+                "wall_ms": statistics.median(walls),
+                "error": error,
+            }
             row["cold_ms"] = row["init_ms"] + row["first_ms"]
             rows.append(row)
             print(f"  {name}: cold {row['cold_ms']:.0f} ms", file=sys.stderr)
@@ -138,12 +187,19 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         target = TARGETS_MS.get(r["function"])
         met = "yes" if target and r["cold_ms"] <= target else ("no" if target else "-")
-        print(f"{r['function']:<16}{r['init_ms']:>10.0f}{r['first_ms']:>10.0f}{r['cold_ms']:>10.0f}"
-              f"{r['wall_ms']:>12.0f}{target or 0:>8}  {met}")
+        print(
+            f"{r['function']:<16}{r['init_ms']:>10.0f}{r['first_ms']:>10.0f}{r['cold_ms']:>10.0f}"
+            f"{r['wall_ms']:>12.0f}{target or 0:>8}  {met}"
+        )
     save("cold_start", {"runs": args.runs, "functions": rows})
-    png = bar_png("cold_start", [r["function"] for r in rows], [r["cold_ms"] for r in rows],
-                  f"Cold start (init + first invocation), median of {args.runs}", "ms",
-                  [TARGETS_MS.get(r["function"], 0) for r in rows])
+    png = bar_png(
+        "cold_start",
+        [r["function"] for r in rows],
+        [r["cold_ms"] for r in rows],
+        f"Cold start (init + first invocation), median of {args.runs}",
+        "ms",
+        [TARGETS_MS.get(r["function"], 0) for r in rows],
+    )
     if png:
         print(f"chart: {png}")
     print("cold_start " + " ".join(f"{r['function']}={r['cold_ms']:.0f}ms" for r in rows))

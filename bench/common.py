@@ -21,8 +21,14 @@ def percentile(values: list[float], q: float) -> float:
 def summary(values: list[float]) -> dict[str, float]:
     if not values:
         return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan"), "mean": float("nan")}
-    return {"p50": percentile(values, 50), "p95": percentile(values, 95), "p99": percentile(values, 99),
-            "mean": statistics.fmean(values), "min": min(values), "max": max(values)}
+    return {
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+        "mean": statistics.fmean(values),
+        "min": min(values),
+        "max": max(values),
+    }
 
 
 def progress(done: int, total: int, label: str) -> None:
@@ -39,8 +45,9 @@ def save(name: str, figures: dict[str, Any]) -> Path:
     return path
 
 
-def histogram_png(name: str, values: list[float], title: str, xlabel: str,
-                  marks: dict[str, float] | None = None) -> Path | None:
+def histogram_png(
+    name: str, values: list[float], title: str, xlabel: str, marks: dict[str, float] | None = None
+) -> Path | None:
     """Write a histogram PNG under bench/out; None when matplotlib is missing."""
     try:
         import matplotlib
@@ -65,8 +72,9 @@ def histogram_png(name: str, values: list[float], title: str, xlabel: str,
     return path
 
 
-def bar_png(name: str, labels: list[str], values: list[float], title: str, ylabel: str,
-            targets: list[float] | None = None) -> Path | None:
+def bar_png(
+    name: str, labels: list[str], values: list[float], title: str, ylabel: str, targets: list[float] | None = None
+) -> Path | None:
     try:
         import matplotlib
 

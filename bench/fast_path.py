@@ -33,13 +33,13 @@ UTTERANCES = [
 
 def _post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
     req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback
+    with urllib.request.urlopen(req, timeout=10) as resp:
         result: dict[str, Any] = json.loads(resp.read())
         return result
 
 
 def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - loopback
+    with urllib.request.urlopen(url, timeout=10) as resp:
         return json.loads(resp.read())
 
 
@@ -66,8 +66,9 @@ async def _turn(ws: Any, text: str, session_id: str | None, timeout: float) -> t
             return (time.perf_counter() - start) * 1000, got
 
 
-async def _client(base: str, user: dict[str, Any], turns: int, timeout: float, results: dict[str, Any],
-                  counter: list[int], total: int) -> None:
+async def _client(
+    base: str, user: dict[str, Any], turns: int, timeout: float, results: dict[str, Any], counter: list[int], total: int
+) -> None:
     import websockets
 
     token = _post_json(f"{base}/dev/token", {"userId": user["userId"], "tenantId": user["tenantId"]})["token"]
@@ -98,16 +99,16 @@ async def run(base: str, turns: int, clients: int, timeout: float) -> dict[str, 
     results: dict[str, Any] = {"latencies": [], "lost": 0, "not_fast_path": [], "by_intent": {}}
     per_client = [turns // clients + (1 if i < turns % clients else 0) for i in range(clients)]
     counter = [0]
-    await asyncio.gather(*(
-        _client(base, users[i % len(users)], n, timeout, results, counter, turns)
-        for i, n in enumerate(per_client)
-    ))
+    await asyncio.gather(
+        *(_client(base, users[i % len(users)], n, timeout, results, counter, turns) for i, n in enumerate(per_client))
+    )
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="luma bench fast-path", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="luma bench fast-path", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--turns", type=int, default=500, help="measured turns (default 500)")
     parser.add_argument("--port", type=int, default=8787, help="port of a running `luma dev` (default 8787)")
     parser.add_argument("--host", default="127.0.0.1")
@@ -118,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _get_json(f"{base}/api/health")
     except OSError:
-        print(f"no local stack answers on {base}: start it with `make dev` (or `luma dev --port {args.port}`)",
-              file=sys.stderr)
+        print(
+            f"no local stack answers on {base}: start it with `make dev` (or `luma dev --port {args.port}`)",
+            file=sys.stderr,
+        )
         return 2
     print(f"fast-path benchmark: {args.turns} turns, {args.clients} client(s), {base}", file=sys.stderr)
     res = asyncio.run(run(base, args.turns, args.clients, args.timeout))
@@ -131,16 +134,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{intent:<20}{len(values):>6}{si['p50']:>10.1f}{si['p95']:>10.1f}")
     if res["not_fast_path"]:
         print(f"answered but not by the fast path: {len(res['not_fast_path'])} (e.g. {res['not_fast_path'][0]})")
-    figures = {"turns": args.turns, "clients": args.clients, **{k: round(v, 2) for k, v in s.items()},
-               "lost": res["lost"], "not_fast_path": len(res["not_fast_path"])}
+    figures = {
+        "turns": args.turns,
+        "clients": args.clients,
+        **{k: round(v, 2) for k, v in s.items()},
+        "lost": res["lost"],
+        "not_fast_path": len(res["not_fast_path"]),
+    }
     save("fast_path", figures)
-    png = histogram_png("fast_path", lat, f"Fast-path turn latency ({len(lat)} turns, {args.clients} client(s))",
-                        "ms (send → message frame)",
-                        {"p50": s["p50"], "p95": s["p95"], "p50 target 25": 25, "p95 target 50": 50})
+    png = histogram_png(
+        "fast_path",
+        lat,
+        f"Fast-path turn latency ({len(lat)} turns, {args.clients} client(s))",
+        "ms (send → message frame)",
+        {"p50": s["p50"], "p95": s["p95"], "p50 target 25": 25, "p95 target 50": 50},
+    )
     if png:
         print(f"histogram: {png}")
-    print(f"fast_path turns={len(lat) + res['lost']} p50_ms={s['p50']:.1f} p95_ms={s['p95']:.1f} "
-          f"p99_ms={s['p99']:.1f} lost={res['lost']}")
+    print(
+        f"fast_path turns={len(lat) + res['lost']} p50_ms={s['p50']:.1f} p95_ms={s['p95']:.1f} "
+        f"p99_ms={s['p99']:.1f} lost={res['lost']}"
+    )
     return 0
 
 

@@ -61,10 +61,10 @@ socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[Any]:
     """The real local stack: moto server subprocess, gateway on a free port, seeded demo data."""
-    from local.devstack import LocalStack
-
     from luma import wiring
     from luma.config import reset_settings
+
+    from local.devstack import LocalStack
 
     with LocalStack(port=0, seed=True) as stack:
         reset_settings()

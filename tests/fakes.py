@@ -50,8 +50,14 @@ class MemoryConversations:
     def find_idempotent(self, tenant_id: str, user_id: str, client_message_id: str) -> IdempotencyRecord | None:
         return self.idempotency.get((tenant_id, user_id, client_message_id))
 
-    def save_reply(self, session: Session, reply: Message, *, state: dict[str, Any] | None = None,
-                   status: SessionStatus | None = None) -> None:
+    def save_reply(
+        self,
+        session: Session,
+        reply: Message,
+        *,
+        state: dict[str, Any] | None = None,
+        status: SessionStatus | None = None,
+    ) -> None:
         self.messages.setdefault((session.tenant_id, session.session_id), []).append(reply)
         stored = self.sessions[(session.tenant_id, session.session_id)]
         if state is not None:
@@ -59,14 +65,16 @@ class MemoryConversations:
         if status is not None:
             stored.status = status
 
-    def list_messages(self, tenant_id: str, session_id: str, *, after: str | None = None,
-                      limit: int = 50) -> Page[Message]:
+    def list_messages(
+        self, tenant_id: str, session_id: str, *, after: str | None = None, limit: int = 50
+    ) -> Page[Message]:
         items = [m for m in self.messages.get((tenant_id, session_id), []) if after is None or m.message_id > after]
         items.sort(key=lambda m: m.message_id)
         return Page(items=items[:limit], next=items[limit - 1].message_id if len(items) > limit else None)
 
-    def list_sessions(self, tenant_id: str, user_id: str, *, limit: int = 20,
-                      cursor: str | None = None) -> Page[Session]:
+    def list_sessions(
+        self, tenant_id: str, user_id: str, *, limit: int = 20, cursor: str | None = None
+    ) -> Page[Session]:
         items = [s for (t, _), s in self.sessions.items() if t == tenant_id and s.user_id == user_id]
         return Page(items=sorted(items, key=lambda s: s.last_activity_at, reverse=True)[:limit])
 

@@ -4,7 +4,6 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from luma import wiring
 from luma.config import get_settings
 from luma.events import WsMessageEvent, management_endpoint
@@ -22,10 +21,12 @@ wiring.classify_service()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ctx = parse(event=event, model=WsMessageEvent).request_context
     settings = get_settings()
-    wiring.classify_service().handle(WsRequest(
-        connection_id=ctx.connection_id,
-        principal=ctx.authorizer.principal() if ctx.authorizer else None,
-        body=event.get("body"),
-        endpoint=settings.ws_management_endpoint or management_endpoint(ctx.domain_name, ctx.stage),
-    ))
+    wiring.classify_service().handle(
+        WsRequest(
+            connection_id=ctx.connection_id,
+            principal=ctx.authorizer.principal() if ctx.authorizer else None,
+            body=event.get("body"),
+            endpoint=settings.ws_management_endpoint or management_endpoint(ctx.domain_name, ctx.stage),
+        )
+    )
     return {"statusCode": 200}

@@ -3,7 +3,6 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from luma import wiring
 from luma.domain.models import Turn
 from luma.observability import get_tracer, logger, metrics

@@ -3,10 +3,9 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from mangum import Mangum
-
 from luma.http.app import create_app
 from luma.observability import logger, metrics
+from mangum import Mangum
 
 _asgi = Mangum(create_app(), lifespan="off")
 

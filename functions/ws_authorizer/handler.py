@@ -3,7 +3,6 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from luma.auth import verify_token
 from luma.errors import LumaError
 from luma.events import authorizer_policy

@@ -2,13 +2,12 @@
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
+from luma import metrics_names as mn
 from luma import wiring
 from luma.events import WsDisconnectEvent
-from luma.observability import logger, metrics
+from luma.observability import emit, logger, metrics
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -18,5 +17,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     principal = ctx.authorizer.principal() if ctx.authorizer else None
     if principal is not None:
         wiring.connections().delete(principal.tenant_id, ctx.connection_id)
-    metrics.add_metric(name="ConnectionsClosed", unit=MetricUnit.Count, value=1)
+    emit(mn.CONNECTIONS_CLOSED, 1)
     return {"statusCode": 200}

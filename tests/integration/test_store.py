@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from ulid import ULID
-
 from luma.assistants.clinic.repo import DynamoClinicRepository
 from luma.config import Settings
 from luma.domain.models import Connection, Message, Role, Route, RoutingDecision, Session, SessionStatus
@@ -18,6 +16,7 @@ from luma.store.repos import (
     InboundRecord,
     SessionConflictError,
 )
+from ulid import ULID
 
 
 def _tenant() -> str:
@@ -25,11 +24,25 @@ def _tenant() -> str:
 
 
 def _inbound(session: Session, text: str, cid: str | None, *, new: bool) -> InboundRecord:
-    msg = Message(tenant_id=session.tenant_id, session_id=session.session_id, message_id=str(ULID()),
-                  role=Role.USER, text=text, client_message_id=cid)
-    dec = RoutingDecision(tenant_id=session.tenant_id, session_id=session.session_id, message_id=msg.message_id,
-                          intent="greeting", confidence=0.91, margin=0.2, route=Route.FAST_PATH, reason="confident",
-                          latency_ms=3.5)
+    msg = Message(
+        tenant_id=session.tenant_id,
+        session_id=session.session_id,
+        message_id=str(ULID()),
+        role=Role.USER,
+        text=text,
+        client_message_id=cid,
+    )
+    dec = RoutingDecision(
+        tenant_id=session.tenant_id,
+        session_id=session.session_id,
+        message_id=msg.message_id,
+        intent="greeting",
+        confidence=0.91,
+        margin=0.2,
+        route=Route.FAST_PATH,
+        reason="confident",
+        latency_ms=3.5,
+    )
     return InboundRecord(session=session, message=msg, decision=dec, new_session=new, client_message_id=cid)
 
 
@@ -69,8 +82,9 @@ def test_locked_session_rejects_inbound(repo: DynamoConversationRepository) -> N
     tenant = _tenant()
     s = Session(tenant_id=tenant, session_id=str(ULID()), user_id="u1", assistant="clinic")
     repo.record_inbound(_inbound(s, "hello", "a", new=True))
-    reply = Message(tenant_id=tenant, session_id=s.session_id, message_id=str(ULID()), role=Role.ASSISTANT,
-                    text="locked")
+    reply = Message(
+        tenant_id=tenant, session_id=s.session_id, message_id=str(ULID()), role=Role.ASSISTANT, text="locked"
+    )
     repo.save_reply(s, reply, state={"identity_attempts": 3}, status=SessionStatus.LOCKED)
     stored = repo.get_session(tenant, s.session_id)
     assert stored is not None and stored.status is SessionStatus.LOCKED and stored.state["identity_attempts"] == 3
@@ -119,8 +133,11 @@ def test_tampered_cursor_is_a_typed_error(repo: DynamoConversationRepository) ->
 def test_connections(ddb_settings: Settings) -> None:
     conns = DynamoConnectionRepository(ddb_settings)
     tenant = _tenant()
-    conns.put(Connection(connection_id="abc=", tenant_id=tenant, user_id="u1",
-                         connected_at=datetime.now(UTC) - timedelta(seconds=1)))
+    conns.put(
+        Connection(
+            connection_id="abc=", tenant_id=tenant, user_id="u1", connected_at=datetime.now(UTC) - timedelta(seconds=1)
+        )
+    )
     got = conns.get(tenant, "abc=")
     assert got is not None and got.user_id == "u1"
     assert conns.get("someone-else", "abc=") is None

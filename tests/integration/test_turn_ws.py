@@ -11,10 +11,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from luma.auth import issue_dev_token
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
-
-from luma.auth import issue_dev_token
 
 TENANT = "demo"
 
@@ -48,8 +47,14 @@ def until(ws: ClientConnection, pred: Callable[[dict[str, Any]], bool], timeout:
 
 
 def reply_to(cid: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda f: f.get("replyTo") == cid or f.get("clientMessageId") == cid and f["type"] in ("error", "status") \
-        and f.get("status") != "session_started"
+    return lambda f: (
+        f.get("replyTo") == cid
+        or (
+            f.get("clientMessageId") == cid
+            and f["type"] in ("error", "status")
+            and f.get("status") != "session_started"
+        )
+    )
 
 
 def http_get(stack: Any, path: str, user: str | None = "u-alice") -> tuple[int, dict[str, Any]]:
@@ -57,15 +62,18 @@ def http_get(stack: Any, path: str, user: str | None = "u-alice") -> tuple[int, 
     if user:
         req.add_header("Authorization", f"Bearer {token(user)}")
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"{}")
 
 
 def test_connect_without_or_with_bad_token_is_401(local_stack: Any) -> None:
-    for url in (local_stack.ws_url, f"{local_stack.ws_url}?token=nope",
-                f"{local_stack.ws_url}?token={token('u-alice', ttl_s=-10)}"):
+    for url in (
+        local_stack.ws_url,
+        f"{local_stack.ws_url}?token=nope",
+        f"{local_stack.ws_url}?token={token('u-alice', ttl_s=-10)}",
+    ):
         with pytest.raises(InvalidStatus) as caught:
             connect(url, open_timeout=10)
         assert caught.value.response.status_code == 401
@@ -94,8 +102,17 @@ def test_patient_verifies_and_lists_appointments_through_the_fast_path(local_sta
         (json.dumps({"action": "launchRocket"}), "UNKNOWN_ACTION"),
         (json.dumps({"action": "sendMessage", "clientMessageId": "x1"}), "VALIDATION_FAILED"),
         (json.dumps({"action": "sendMessage", "text": "a" * 2001, "clientMessageId": "x2"}), "TEXT_TOO_LONG"),
-        (json.dumps({"action": "sendMessage", "text": "hi", "clientMessageId": "x3",
-                     "sessionId": "01JNOSUCHSESSION0000000000"}), "SESSION_NOT_FOUND"),
+        (
+            json.dumps(
+                {
+                    "action": "sendMessage",
+                    "text": "hi",
+                    "clientMessageId": "x3",
+                    "sessionId": "01JNOSUCHSESSION0000000000",
+                }
+            ),
+            "SESSION_NOT_FOUND",
+        ),
     ],
 )
 def test_bad_frames_get_error_frames_and_the_connection_stays_open(local_stack: Any, raw: str, code: str) -> None:

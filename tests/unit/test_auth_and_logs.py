@@ -8,7 +8,6 @@ import logging
 
 import jwt
 import pytest
-
 from luma.auth import issue_dev_token, verify_token
 from luma.config import Settings
 from luma.errors import ErrorCode, LumaError
@@ -25,10 +24,18 @@ def test_token_round_trip() -> None:
     [
         (None, ErrorCode.AUTH_REQUIRED),
         ("not-a-jwt", ErrorCode.AUTH_INVALID_TOKEN),
-        (jwt.encode({"sub": "u", "tenant": "demo", "iss": "luma-dev", "aud": "luma", "exp": 9999999999},
-                    "another-key-that-is-long-enough-32b", algorithm="HS256"), ErrorCode.AUTH_INVALID_TOKEN),
-        (jwt.encode({"sub": "u", "iss": "luma-dev", "aud": "luma", "exp": 9999999999}, "x" * 32,
-                    algorithm="HS256"), ErrorCode.AUTH_INVALID_TOKEN),
+        (
+            jwt.encode(
+                {"sub": "u", "tenant": "demo", "iss": "luma-dev", "aud": "luma", "exp": 9999999999},
+                "another-key-that-is-long-enough-32b",
+                algorithm="HS256",
+            ),
+            ErrorCode.AUTH_INVALID_TOKEN,
+        ),
+        (
+            jwt.encode({"sub": "u", "iss": "luma-dev", "aud": "luma", "exp": 9999999999}, "x" * 32, algorithm="HS256"),
+            ErrorCode.AUTH_INVALID_TOKEN,
+        ),
     ],
 )
 def test_bad_tokens(token: str | None, code: ErrorCode) -> None:

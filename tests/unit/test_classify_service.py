@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-
 from luma.assistants.clinic import ClinicAssistant
 from luma.config import Settings
 from luma.domain.models import Principal, Route, SessionStatus
 from luma.pipeline.classify import ClassifyService, WsRequest
 from luma.pipeline.router import Router
+
 from tests.fakes import KeywordClassifier, MemoryClinic, MemoryConversations, RecordingAgent, RecordingDelivery
 
 ALICE = Principal(tenant_id="demo", user_id="u-alice")
@@ -50,12 +50,20 @@ def env() -> dict[str, Any]:
     invoker = CheckingInvoker(repo)
     clock = Clock()
     settings = Settings(max_text_chars=50, session_inactivity_s=3600)
-    router = Router(ClinicAssistant(repo=MemoryClinic(), settings=settings),
-                    KeywordClassifier({"hours": "clinic_hours", "hello": "greeting", "reschedule": "reschedule_appointment"}))
-    service = ClassifyService(settings=settings, conversations=repo, router=router, invoker=invoker,
-                              delivery=delivery, agent=agent, clock=clock)
-    return {"service": service, "repo": repo, "delivery": delivery, "agent": agent, "invoker": invoker,
-            "clock": clock}
+    router = Router(
+        ClinicAssistant(repo=MemoryClinic(), settings=settings),
+        KeywordClassifier({"hours": "clinic_hours", "hello": "greeting", "reschedule": "reschedule_appointment"}),
+    )
+    service = ClassifyService(
+        settings=settings,
+        conversations=repo,
+        router=router,
+        invoker=invoker,
+        delivery=delivery,
+        agent=agent,
+        clock=clock,
+    )
+    return {"service": service, "repo": repo, "delivery": delivery, "agent": agent, "invoker": invoker, "clock": clock}
 
 
 def send(env: dict[str, Any], principal: Principal | None, body: Any, conn: str = "c1") -> None:
@@ -75,7 +83,7 @@ def test_new_session_is_announced_and_fast_path_invoked(env: dict[str, Any]) -> 
     started = env["delivery"].of_type("status")
     assert started[0]["status"] == "session_started" and started[0]["clientMessageId"] == "m1"
     session_id = started[0]["sessionId"]
-    (name, payload), = env["invoker"].calls
+    ((name, payload),) = env["invoker"].calls
     assert name == "fast_path"
     assert payload["decision"]["intent"] == "clinic_hours" and payload["decision"]["route"] == "fast_path"
     assert payload["session"]["session_id"] == session_id
@@ -178,7 +186,7 @@ def test_locked_session_is_refused(env: dict[str, Any]) -> None:
 
 def test_unsure_messages_go_to_the_agent_and_are_stored(env: dict[str, Any]) -> None:
     send(env, ALICE, frame("what is the meaning of life", "m1"))
-    (turn, reason), = env["agent"].turns
+    ((turn, reason),) = env["agent"].turns
     assert reason is not None and reason.startswith("below_threshold")
     assert turn.decision.route is Route.AGENT and turn.decision.intent is None
     assert env["invoker"].calls == []
@@ -187,7 +195,7 @@ def test_unsure_messages_go_to_the_agent_and_are_stored(env: dict[str, Any]) -> 
 
 def test_confident_intent_without_fast_path_goes_to_agent(env: dict[str, Any]) -> None:
     send(env, ALICE, frame("can I reschedule?", "m1"))
-    (turn, reason), = env["agent"].turns
+    ((turn, reason),) = env["agent"].turns
     assert turn.decision.intent == "reschedule_appointment" and reason == "no_fast_path"
 
 
@@ -198,6 +206,6 @@ def test_classifier_fault_still_persists_and_routes_to_agent(env: dict[str, Any]
 
     env["service"].router.classifier = Broken()
     send(env, ALICE, frame("hello", "m1"))
-    (turn, reason), = env["agent"].turns
+    ((turn, reason),) = env["agent"].turns
     assert reason == "classifier_error"
     assert env["repo"].list_messages("demo", turn.session.session_id).items[0].client_message_id == "m1"

@@ -6,8 +6,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from ulid import ULID
-
 from luma.assistants.clinic import ClinicAssistant
 from luma.assistants.clinic.fastpaths import match_appointments
 from luma.assistants.clinic.info import timezone
@@ -15,9 +13,19 @@ from luma.assistants.clinic.parsing import find_date, is_no, is_yes, normalize_n
 from luma.assistants.clinic.repo import Appointment, Patient
 from luma.config import Settings
 from luma.domain.models import (
-    DeliveryTarget, Message, Principal, Role, Route, RoutingDecision, Session, SessionStatus, Turn,
+    DeliveryTarget,
+    Message,
+    Principal,
+    Role,
+    Route,
+    RoutingDecision,
+    Session,
+    SessionStatus,
+    Turn,
 )
 from luma.pipeline.fast_path import FastPathService
+from ulid import ULID
+
 from tests.fakes import MemoryClinic, MemoryConversations, RecordingAgent, RecordingDelivery
 
 TZ = timezone()
@@ -26,20 +34,30 @@ NOW = datetime(2026, 11, 23, 8, 0, tzinfo=TZ)  # a Monday
 
 def _appt(aid: str, patient: str, doctor: str, days: int, hour: int, status: str = "scheduled") -> Appointment:
     start = (NOW + timedelta(days=days)).replace(hour=hour, minute=30)
-    return Appointment(appointment_id=aid, tenant_id="demo", patient_id=patient, doctor_id=doctor, start=start,
-                       minutes=20, reason="check-up", status=status)
+    return Appointment(
+        appointment_id=aid,
+        tenant_id="demo",
+        patient_id=patient,
+        doctor_id=doctor,
+        start=start,
+        minutes=20,
+        reason="check-up",
+        status=status,
+    )
 
 
 class World:
     def __init__(self) -> None:
         self.clinic = MemoryClinic()
         self.clinic.patients[("demo", "alice martin", date(1987, 3, 14))] = Patient(
-            patient_id="p-alice", tenant_id="demo", name="Alice Martin", dob=date(1987, 3, 14), user_id="u-alice")
+            patient_id="p-alice", tenant_id="demo", name="Alice Martin", dob=date(1987, 3, 14), user_id="u-alice"
+        )
         self.clinic.patients[("demo", "bruno silva", date(1972, 11, 2))] = Patient(
-            patient_id="p-bruno", tenant_id="demo", name="Bruno Silva", dob=date(1972, 11, 2), user_id="u-bruno")
+            patient_id="p-bruno", tenant_id="demo", name="Bruno Silva", dob=date(1972, 11, 2), user_id="u-bruno"
+        )
         self.clinic.appointments += [
-            _appt("a1", "p-alice", "d-patel", 1, 9),                    # Tuesday, scheduled
-            _appt("a2", "p-alice", "d-kowalski", 3, 15, "confirmed"),    # Thursday, confirmed
+            _appt("a1", "p-alice", "d-patel", 1, 9),  # Tuesday, scheduled
+            _appt("a2", "p-alice", "d-kowalski", 3, 15, "confirmed"),  # Thursday, confirmed
             _appt("a0", "p-alice", "d-patel", -5, 9, "completed"),
         ]
         self.repo = MemoryConversations()
@@ -47,8 +65,9 @@ class World:
         self.agent = RecordingAgent()
         self.pack = ClinicAssistant(repo=self.clinic, settings=Settings(identity_max_attempts=3))
         self.pack.handlers._now = NOW
-        self.service = FastPathService(pack=self.pack, conversations=self.repo, delivery=self.delivery,
-                                       agent=self.agent)
+        self.service = FastPathService(
+            pack=self.pack, conversations=self.repo, delivery=self.delivery, agent=self.agent
+        )
         self.session = Session(tenant_id="demo", session_id=str(ULID()), user_id="u-alice", assistant="clinic")
         self.repo.sessions[("demo", self.session.session_id)] = self.session.model_copy(deep=True)
 
@@ -58,12 +77,28 @@ class World:
         flow = self.pack.pre_route(session, text)
         route = Route.FLOW if flow else Route.FAST_PATH
         intent = flow.intent if flow else intent
-        msg = Message(tenant_id="demo", session_id=session.session_id, message_id=str(ULID()), role=Role.USER,
-                      text=text)
-        decision = RoutingDecision(tenant_id="demo", session_id=session.session_id, message_id=msg.message_id,
-                                   intent=intent, confidence=0.97, margin=0.4, route=route, reason="t", latency_ms=1)
-        turn = Turn(principal=Principal(tenant_id="demo", user_id=user), session=session, message=msg,
-                    decision=decision, delivery=DeliveryTarget(connection_id="c1"), client_message_id="cm")
+        msg = Message(
+            tenant_id="demo", session_id=session.session_id, message_id=str(ULID()), role=Role.USER, text=text
+        )
+        decision = RoutingDecision(
+            tenant_id="demo",
+            session_id=session.session_id,
+            message_id=msg.message_id,
+            intent=intent,
+            confidence=0.97,
+            margin=0.4,
+            route=route,
+            reason="t",
+            latency_ms=1,
+        )
+        turn = Turn(
+            principal=Principal(tenant_id="demo", user_id=user),
+            session=session,
+            message=msg,
+            decision=decision,
+            delivery=DeliveryTarget(connection_id="c1"),
+            client_message_id="cm",
+        )
         before = len(self.delivery.frames)
         self.service.handle(turn)
         new = self.delivery.frames[before:]
@@ -142,7 +177,7 @@ def test_confirm_the_only_unconfirmed_appointment(world: World) -> None:
 def test_ambiguous_cancel_goes_to_the_agent(world: World) -> None:
     _verify(world)
     assert world.say("cancel my appointment", "cancel_appointment") is None
-    (_, reason), = world.agent.turns
+    ((_, reason),) = world.agent.turns
     assert reason == "ambiguous_appointment"
 
 

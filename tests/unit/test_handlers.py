@@ -9,7 +9,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-
 from luma import wiring
 from luma.auth import issue_dev_token
 from luma.domain.models import Connection
@@ -78,7 +77,7 @@ def test_authorizer_refuses_with_unauthorized(token: str | None) -> None:
     if token == "expired":
         token = issue_dev_token("u-alice", "demo", ttl_s=-5)
     ev["queryStringParameters"] = {"token": token} if token is not None else None
-    with pytest.raises(Exception, match="^Unauthorized$"):
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
         load("ws_authorizer").handler(ev, Ctx())
 
 

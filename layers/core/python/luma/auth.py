@@ -66,11 +66,17 @@ def verify_token(token: str | None, *, settings: Settings | None = None) -> Prin
         if settings.auth_mode == "cognito":
             assert settings.cognito_jwks_url
             key: Any = _jwks_client(settings.cognito_jwks_url).get_signing_key_from_jwt(token).key
-            claims = jwt.decode(token, key, algorithms=["RS256"], issuer=settings.jwt_issuer,
-                                options={"verify_aud": False})
+            claims = jwt.decode(
+                token, key, algorithms=["RS256"], issuer=settings.jwt_issuer, options={"verify_aud": False}
+            )
         else:
-            claims = jwt.decode(token, _dev_secret(settings), algorithms=["HS256"],
-                                issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+            claims = jwt.decode(
+                token,
+                _dev_secret(settings),
+                algorithms=["HS256"],
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+            )
     except jwt.ExpiredSignatureError as exc:
         raise LumaError(ErrorCode.AUTH_EXPIRED_TOKEN) from exc
     except jwt.PyJWTError as exc:

@@ -63,8 +63,9 @@ def _cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="luma", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="luma", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     dev = sub.add_parser("dev", help="start the local stack (see `luma dev --help`)", add_help=False)
@@ -77,13 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=None, help="lifetime in seconds (default 12 h)")
     token.set_defaults(func=_cmd_token)
 
-    ev = sub.add_parser("eval", help="measure quality (classify: intent routing precision/coverage)",
-                        add_help=False)
+    ev = sub.add_parser("eval", help="measure quality (classify: intent routing precision/coverage)", add_help=False)
     ev.add_argument("what", choices=["classify"], help="what to evaluate")
     ev.set_defaults(func=_cmd_eval)
 
-    bench = sub.add_parser("bench", help="benchmarks (fast-path, cold-start); print a table and write a PNG",
-                           add_help=False)
+    bench = sub.add_parser(
+        "bench", help="benchmarks (fast-path, cold-start); print a table and write a PNG", add_help=False
+    )
     bench.add_argument("what", choices=["fast-path", "cold-start"], help="which benchmark")
     bench.set_defaults(func=_cmd_bench)
     return parser

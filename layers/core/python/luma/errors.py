@@ -44,8 +44,7 @@ _USER_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.AUTH_EXPIRED_TOKEN: "Your sign-in has expired. Sign in again.",
     ErrorCode.SESSION_NOT_FOUND: "That conversation was not found. Start a new one by omitting sessionId.",
     ErrorCode.SESSION_LOCKED: (
-        "This conversation is locked after too many failed identity checks. "
-        "Please call the clinic to continue."
+        "This conversation is locked after too many failed identity checks. Please call the clinic to continue."
     ),
     ErrorCode.IDENTITY_NOT_VERIFIED: "Please verify your identity first.",
     ErrorCode.DUPLICATE_MESSAGE: "This message was already received.",

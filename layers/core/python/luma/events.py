@@ -57,7 +57,7 @@ class WsDisconnectEvent(APIGatewayWebSocketDisconnectEventModel):
 
 class WsMessageEvent(APIGatewayWebSocketMessageEventModel):
     request_context: MessageContext = Field(alias="requestContext")
-    body: str | None = None  # type: ignore[assignment]
+    body: str | None = None
 
 
 def management_endpoint(domain_name: str, stage: str) -> str:

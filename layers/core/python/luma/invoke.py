@@ -28,8 +28,9 @@ class LambdaInvoker:
             "lambda",
             endpoint_url=self.settings.lambda_endpoint_url,
             region_name=self.settings.region,
-            config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"},
-                          tcp_keepalive=True),
+            config=Config(
+                connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"}, tcp_keepalive=True
+            ),
         )
 
     def invoke_async(self, function_name: str, payload: dict[str, Any]) -> None:

@@ -11,14 +11,14 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.metrics import MetricUnit
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
-NAMESPACE = "Luma"
-SERVICE = "luma"
+from luma.metrics_names import NAMESPACE, SERVICE
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?<![\w])(?:whatsapp:)?\+?\d[\d ().-]{6,}\d(?![\w])")
@@ -26,8 +26,21 @@ _DATE = re.compile(r"\b(?:\d{4}-\d{2}-\d{2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4})\b")
 _BEARER = re.compile(r"(?i)(bearer\s+|token=)[A-Za-z0-9._~+/=-]{8,}")
 # Keys whose values are free text or personal data: always masked whatever they contain.
 _SENSITIVE_KEYS = frozenset(
-    {"text", "body", "name", "full_name", "dob", "date_of_birth", "phone", "email", "token",
-     "authorization", "Authorization", "password", "secret"}
+    {
+        "text",
+        "body",
+        "name",
+        "full_name",
+        "dob",
+        "date_of_birth",
+        "phone",
+        "email",
+        "token",
+        "authorization",
+        "Authorization",
+        "password",
+        "secret",
+    }
 )
 
 
@@ -55,8 +68,8 @@ def mask_value(value: Any, key: str | None = None) -> Any:
 class PiiMaskingFormatter(LambdaPowertoolsFormatter):
     """Powertools JSON formatter that masks personal data before a line is written."""
 
-    def serialize(self, log: dict[str, Any]) -> str:
-        return super().serialize(mask_value(log))
+    def serialize(self, log: Any) -> str:
+        return super().serialize(mask_value(log) if isinstance(log, dict) else log)
 
 
 logger = Logger(service=SERVICE, logger_formatter=PiiMaskingFormatter())
@@ -69,3 +82,19 @@ def get_tracer() -> Tracer:
     from aws_lambda_powertools import Tracer
 
     return Tracer(service=SERVICE)
+
+
+def emit(name: str, value: float, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
+    """Emit one metric; with dimensions it is flushed as its own EMF document (``single_metric``).
+
+    A dimensioned metric must not share the invocation's dimension set, or every other metric of
+    that invocation would carry its dimensions too and the dashboard's series would not match.
+    """
+    if not dimensions:
+        metrics.add_metric(name=name, unit=unit, value=value)
+        return
+    with single_metric(
+        name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions=metrics.default_dimensions
+    ) as metric:
+        for key, dim_value in dimensions.items():
+            metric.add_dimension(name=key, value=dim_value)

@@ -46,8 +46,14 @@ def classify_service() -> ClassifyService:
     from luma.pipeline.router import get_router
 
     settings = get_settings()
-    return ClassifyService(settings=settings, conversations=conversations(), router=get_router(),
-                           invoker=LambdaInvoker(settings), delivery=delivery(), agent=agent())
+    return ClassifyService(
+        settings=settings,
+        conversations=conversations(),
+        router=get_router(),
+        invoker=LambdaInvoker(settings),
+        delivery=delivery(),
+        agent=agent(),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -55,8 +61,9 @@ def fast_path_service() -> FastPathService:
     from luma.assistants.base import load_pack
     from luma.pipeline.fast_path import FastPathService
 
-    return FastPathService(pack=load_pack(get_settings().assistant), conversations=conversations(),
-                           delivery=delivery(), agent=agent())
+    return FastPathService(
+        pack=load_pack(get_settings().assistant), conversations=conversations(), delivery=delivery(), agent=agent()
+    )
 
 
 def reset() -> None:

@@ -18,8 +18,7 @@ UNAVAILABLE_TEXT = (
     "staff right now: answering other questions needs the AI assistant, which is not switched on here."
 )
 ENABLE_HINT = (
-    "Set ANTHROPIC_API_KEY, OPENAI_API_KEY or OPENAI_BASE_URL (any OpenAI-compatible server) "
-    "to enable agent answers."
+    "Set ANTHROPIC_API_KEY, OPENAI_API_KEY or OPENAI_BASE_URL (any OpenAI-compatible server) to enable agent answers."
 )
 
 

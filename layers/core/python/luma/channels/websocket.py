@@ -38,8 +38,12 @@ class WebSocketDelivery:
                         "apigatewaymanagementapi",
                         endpoint_url=endpoint,
                         region_name=self.settings.region,
-                        config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"},
-                                      tcp_keepalive=True),
+                        config=Config(
+                            connect_timeout=2,
+                            read_timeout=5,
+                            retries={"max_attempts": 2, "mode": "standard"},
+                            tcp_keepalive=True,
+                        ),
                     )
                     self._clients[endpoint] = client
         return client

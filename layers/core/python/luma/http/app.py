@@ -34,9 +34,17 @@ class MessageOut(BaseModel):
 
     @classmethod
     def of(cls, m: Message) -> MessageOut:
-        return cls(messageId=m.message_id, sessionId=m.session_id, role=m.role.value, text=m.text,
-                   createdAt=m.created_at.isoformat(), intent=m.intent, route=m.route.value if m.route else None,
-                   replyTo=m.reply_to, clientMessageId=m.client_message_id)
+        return cls(
+            messageId=m.message_id,
+            sessionId=m.session_id,
+            role=m.role.value,
+            text=m.text,
+            createdAt=m.created_at.isoformat(),
+            intent=m.intent,
+            route=m.route.value if m.route else None,
+            replyTo=m.reply_to,
+            clientMessageId=m.client_message_id,
+        )
 
 
 class MessagesPage(BaseModel):
@@ -55,9 +63,15 @@ class SessionOut(BaseModel):
 
     @classmethod
     def of(cls, s: Session) -> SessionOut:
-        return cls(sessionId=s.session_id, status=s.status.value, channel=s.channel, language=s.language,
-                   createdAt=s.created_at.isoformat(), lastActivityAt=s.last_activity_at.isoformat(),
-                   messageCount=s.message_count)
+        return cls(
+            sessionId=s.session_id,
+            status=s.status.value,
+            channel=s.channel,
+            language=s.language,
+            createdAt=s.created_at.isoformat(),
+            lastActivityAt=s.last_activity_at.isoformat(),
+            messageCount=s.message_count,
+        )
 
 
 class SessionsPage(BaseModel):
@@ -91,8 +105,12 @@ def create_app(conversations: Callable[[], ConversationRepository] | None = None
 
         conversations = wiring.conversations
     repo_provider = conversations
-    app = FastAPI(title="Luma HTTP API", version=__version__, root_path=get_settings().http_root_path,
-                  responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}})
+    app = FastAPI(
+        title="Luma HTTP API",
+        version=__version__,
+        root_path=get_settings().http_root_path,
+        responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}},
+    )
 
     @app.exception_handler(LumaError)
     async def _luma_error(_: Request, exc: LumaError) -> JSONResponse:
@@ -106,14 +124,20 @@ def create_app(conversations: Callable[[], ConversationRepository] | None = None
         return {"status": "ok", "version": __version__}
 
     @app.get("/sessions", response_model=SessionsPage)
-    def list_sessions(caller: Caller, conv: Repo, limit: Annotated[int, Query(ge=1, le=100)] = 20,
-                      cursor: Annotated[str | None, Query(max_length=2048)] = None) -> SessionsPage:
+    def list_sessions(
+        caller: Caller,
+        conv: Repo,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    ) -> SessionsPage:
         page = conv.list_sessions(caller.tenant_id, caller.user_id, limit=limit, cursor=cursor)
         return SessionsPage(items=[SessionOut.of(s) for s in page.items], next=page.next)
 
     @app.get("/sessions/{session_id}/messages", response_model=MessagesPage)
     def list_messages(
-        session_id: str, caller: Caller, conv: Repo,
+        session_id: str,
+        caller: Caller,
+        conv: Repo,
         after: Annotated[str | None, Query(max_length=64, pattern=r"^[0-9A-Za-z]+$")] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 50,
     ) -> MessagesPage:

@@ -14,13 +14,14 @@ from datetime import UTC, datetime, timedelta
 from aws_lambda_powertools.metrics import MetricUnit
 from ulid import ULID
 
+from luma import metrics_names as mn
 from luma.agent.entry import AgentEntry
 from luma.channels.websocket import Delivery
 from luma.config import Settings
 from luma.domain.models import DeliveryTarget, Message, Principal, Role, Route, Session, SessionStatus, Turn
 from luma.errors import ErrorCode, LumaError
 from luma.invoke import Invoker
-from luma.observability import logger, metrics
+from luma.observability import emit, logger
 from luma.pipeline.frames import SendMessageFrame, error_frame, parse_send_message, status_frame
 from luma.pipeline.router import Router
 from luma.store.repos import ConversationRepository, DuplicateMessageError, InboundRecord, SessionConflictError
@@ -75,18 +76,27 @@ class ClassifyService:
             frame = parse_send_message(request.body, max_chars=self.settings.max_text_chars)
             self._process(request.principal, frame, target)
         except LumaError as err:
-            metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
+            emit(mn.ERRORS, 1, **{mn.DIM_CODE: err.code.value})
             logger.info("turn rejected", extra={"code": err.code.value})
-            self.delivery.send(target, error_frame(
-                err,
-                client_message_id=frame.client_message_id if frame else None,
-                session_id=frame.session_id if frame else None,
-            ))
+            self.delivery.send(
+                target,
+                error_frame(
+                    err,
+                    client_message_id=frame.client_message_id if frame else None,
+                    session_id=frame.session_id if frame else None,
+                ),
+            )
 
     def _resolve_session(self, principal: Principal, session_id: str | None, now: datetime) -> ResolvedSession:
         def fresh() -> Session:
-            return Session(tenant_id=principal.tenant_id, session_id=str(ULID()), user_id=principal.user_id,
-                           assistant=self.settings.assistant, created_at=now, last_activity_at=now)
+            return Session(
+                tenant_id=principal.tenant_id,
+                session_id=str(ULID()),
+                user_id=principal.user_id,
+                assistant=self.settings.assistant,
+                created_at=now,
+                last_activity_at=now,
+            )
 
         if session_id is None:
             return ResolvedSession(fresh(), new=True)
@@ -108,24 +118,39 @@ class ClassifyService:
         for attempt in range(2):
             resolved = self._resolve_session(principal, frame.session_id, now)
             session = resolved.session
-            message = Message(tenant_id=session.tenant_id, session_id=session.session_id, message_id=str(ULID()),
-                              role=Role.USER, text=frame.text, created_at=now,
-                              client_message_id=frame.client_message_id)
+            message = Message(
+                tenant_id=session.tenant_id,
+                session_id=session.session_id,
+                message_id=str(ULID()),
+                role=Role.USER,
+                text=frame.text,
+                created_at=now,
+                client_message_id=frame.client_message_id,
+            )
             decision = self.router.route(session, message)
             message = message.model_copy(update={"intent": decision.intent, "route": decision.route})
             try:
-                self.conversations.record_inbound(InboundRecord(
-                    session=session, message=message, decision=decision, new_session=resolved.new,
-                    client_message_id=frame.client_message_id, close_session=resolved.closed,
-                ))
+                self.conversations.record_inbound(
+                    InboundRecord(
+                        session=session,
+                        message=message,
+                        decision=decision,
+                        new_session=resolved.new,
+                        client_message_id=frame.client_message_id,
+                        close_session=resolved.closed,
+                    )
+                )
                 break
             except DuplicateMessageError as dup:
-                self.delivery.send(target, status_frame(
-                    "duplicate",
-                    dup.record.session_id if dup.record else frame.session_id,
-                    clientMessageId=frame.client_message_id,
-                    messageId=dup.record.message_id if dup.record else None,
-                ))
+                self.delivery.send(
+                    target,
+                    status_frame(
+                        "duplicate",
+                        dup.record.session_id if dup.record else frame.session_id,
+                        clientMessageId=frame.client_message_id,
+                        messageId=dup.record.message_id if dup.record else None,
+                    ),
+                )
                 return
             except SessionConflictError:
                 # The session was locked/closed between our read and write: resolve it again once.
@@ -133,16 +158,35 @@ class ClassifyService:
                     raise LumaError(ErrorCode.INTERNAL) from None
         if resolved.new:
             previous = resolved.closed.session_id if resolved.closed else frame.session_id
-            self.delivery.send(target, status_frame(
-                "session_restarted" if previous else "session_started", session.session_id,
-                previousSessionId=previous, clientMessageId=frame.client_message_id,
-            ))
-        metrics.add_metric(name="ClassifyLatencyMs", unit=MetricUnit.Milliseconds, value=decision.latency_ms)
-        logger.info("turn routed", extra={"route": decision.route.value, "intent": decision.intent,
-                                          "confidence": decision.confidence, "reason": decision.reason,
-                                          "session_id": session.session_id})
-        turn = Turn(principal=principal, session=session, message=message, decision=decision, delivery=target,
-                    client_message_id=frame.client_message_id)
+            self.delivery.send(
+                target,
+                status_frame(
+                    "session_restarted" if previous else "session_started",
+                    session.session_id,
+                    previousSessionId=previous,
+                    clientMessageId=frame.client_message_id,
+                ),
+            )
+        emit(mn.CLASSIFY_LATENCY_MS, decision.latency_ms, MetricUnit.Milliseconds)
+        emit(mn.TURNS, 1, **{mn.DIM_ROUTE: decision.route.value})
+        logger.info(
+            "turn routed",
+            extra={
+                "route": decision.route.value,
+                "intent": decision.intent,
+                "confidence": decision.confidence,
+                "reason": decision.reason,
+                "session_id": session.session_id,
+            },
+        )
+        turn = Turn(
+            principal=principal,
+            session=session,
+            message=message,
+            decision=decision,
+            delivery=target,
+            client_message_id=frame.client_message_id,
+        )
         if decision.route in (Route.FAST_PATH, Route.FLOW):
             self.invoker.invoke_async(self.settings.fast_path_function, turn.model_dump(mode="json"))
         else:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from aws_lambda_powertools.metrics import MetricUnit
 from ulid import ULID
 
+from luma import metrics_names as mn
 from luma.agent.entry import AgentEntry
 from luma.assistants.base import AssistantPack
 from luma.channels.websocket import Delivery
 from luma.domain.models import Message, Role, Turn
 from luma.errors import ErrorCode, LumaError
-from luma.observability import logger, metrics
+from luma.observability import emit, logger
 from luma.pipeline.frames import error_frame, message_frame
 from luma.store.repos import ConversationRepository
 
@@ -20,8 +22,9 @@ from luma.store.repos import ConversationRepository
 class FastPathService:
     """Answers a routed turn without an LLM, or hands it to the agent when the handler can't."""
 
-    def __init__(self, *, pack: AssistantPack, conversations: ConversationRepository, delivery: Delivery,
-                 agent: AgentEntry) -> None:
+    def __init__(
+        self, *, pack: AssistantPack, conversations: ConversationRepository, delivery: Delivery, agent: AgentEntry
+    ) -> None:
         self.pack = pack
         self.conversations = conversations
         self.delivery = delivery
@@ -38,25 +41,39 @@ class FastPathService:
             result = handler(turn)
         except Exception:
             logger.exception("fast path failed", extra={"intent": intent})
-            metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
-            self.delivery.send(turn.delivery, error_frame(
-                LumaError(ErrorCode.INTERNAL), client_message_id=turn.client_message_id,
-                session_id=turn.session.session_id))
+            emit(mn.ERRORS, 1, **{mn.DIM_CODE: ErrorCode.INTERNAL.value})
+            self.delivery.send(
+                turn.delivery,
+                error_frame(
+                    LumaError(ErrorCode.INTERNAL),
+                    client_message_id=turn.client_message_id,
+                    session_id=turn.session.session_id,
+                ),
+            )
             return
         if result.handoff:
             logger.info("fast path handed off", extra={"intent": intent, "handoff": result.handoff})
             self.agent.start(turn, reason=result.handoff)
             return
         reply = Message(
-            tenant_id=turn.session.tenant_id, session_id=turn.session.session_id, message_id=str(ULID()),
-            role=Role.ASSISTANT, text=result.text, reply_to=turn.message.message_id,
-            intent=result.intent or intent, route=turn.decision.route, meta=result.meta,
+            tenant_id=turn.session.tenant_id,
+            session_id=turn.session.session_id,
+            message_id=str(ULID()),
+            role=Role.ASSISTANT,
+            text=result.text,
+            reply_to=turn.message.message_id,
+            intent=result.intent or intent,
+            route=turn.decision.route,
+            meta=result.meta,
         )
         self.conversations.save_reply(turn.session, reply, state=result.state, status=result.status)
         delivered = self.delivery.send(turn.delivery, message_frame(reply, turn.decision, turn.client_message_id))
         if not delivered:
-            metrics.add_metric(name="DeliveryGone", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="FastPathLatencyMs", unit=MetricUnit.Milliseconds,
-                           value=(time.perf_counter() - start) * 1000)
-        logger.info("fast path answered", extra={"intent": reply.intent, "delivered": delivered,
-                                                 "session_id": turn.session.session_id})
+            emit(mn.DELIVERY_GONE, 1)
+        emit(mn.FAST_PATH_LATENCY_MS, (time.perf_counter() - start) * 1000, MetricUnit.Milliseconds)
+        turn_ms = (datetime.now(UTC) - turn.message.created_at).total_seconds() * 1000
+        emit(mn.TURN_LATENCY_MS, turn_ms, MetricUnit.Milliseconds, **{mn.DIM_ROUTE: turn.decision.route.value})
+        logger.info(
+            "fast path answered",
+            extra={"intent": reply.intent, "delivered": delivered, "session_id": turn.session.session_id},
+        )

@@ -18,10 +18,8 @@ class SendMessageFrame(BaseModel):
 
     action: Literal["sendMessage"]
     text: str = Field(min_length=1)
-    client_message_id: str = Field(alias="clientMessageId", min_length=1, max_length=64,
-                                   pattern=r"^[A-Za-z0-9_.:-]+$")
-    session_id: str | None = Field(None, alias="sessionId", min_length=1, max_length=64,
-                                   pattern=r"^[A-Za-z0-9]+$")
+    client_message_id: str = Field(alias="clientMessageId", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    session_id: str | None = Field(None, alias="sessionId", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")
 
 
 def parse_send_message(body: str | None, *, max_chars: int) -> SendMessageFrame:
@@ -37,14 +35,16 @@ def parse_send_message(body: str | None, *, max_chars: int) -> SendMessageFrame:
         raise LumaError(ErrorCode.UNKNOWN_ACTION, action=action if isinstance(action, str) else None)
     text = data.get("text")
     if isinstance(text, str) and len(text) > max_chars:
-        raise LumaError(ErrorCode.TEXT_TOO_LONG, maxChars=max_chars,
-                        clientMessageId=_str_or_none(data.get("clientMessageId")))
+        raise LumaError(
+            ErrorCode.TEXT_TOO_LONG, maxChars=max_chars, clientMessageId=_str_or_none(data.get("clientMessageId"))
+        )
     try:
         return SendMessageFrame.model_validate(data)
     except ValidationError as exc:
         errors = [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in exc.errors()]
-        raise LumaError(ErrorCode.VALIDATION_FAILED, errors=errors,
-                        clientMessageId=_str_or_none(data.get("clientMessageId"))) from exc
+        raise LumaError(
+            ErrorCode.VALIDATION_FAILED, errors=errors, clientMessageId=_str_or_none(data.get("clientMessageId"))
+        ) from exc
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -74,8 +74,9 @@ def status_frame(status: str, session_id: str | None, **fields: Any) -> dict[str
     return frame
 
 
-def error_frame(error: LumaError, *, client_message_id: str | None = None,
-                session_id: str | None = None) -> dict[str, Any]:
+def error_frame(
+    error: LumaError, *, client_message_id: str | None = None, session_id: str | None = None
+) -> dict[str, Any]:
     """A typed error with a user-safe message."""
     details = dict(error.details)
     client_message_id = client_message_id or details.pop("clientMessageId", None)

@@ -36,13 +36,29 @@ class Router:
         base = {"tenant_id": session.tenant_id, "session_id": session.session_id, "message_id": message.message_id}
         flow = self.pack.pre_route(session, message.text)
         if flow is not None:
-            return RoutingDecision(**base, intent=flow.intent, confidence=1.0, margin=1.0, route=flow.route,
-                                   reason=flow.reason, latency_ms=_ms(start), classifier="flow")
+            return RoutingDecision(
+                **base,
+                intent=flow.intent,
+                confidence=1.0,
+                margin=1.0,
+                route=flow.route,
+                reason=flow.reason,
+                latency_ms=_ms(start),
+                classifier="flow",
+            )
         try:
             pred = self.classifier.predict(message.text)
-        except Exception:  # noqa: BLE001 - a classifier fault must not lose the message: agent decides
-            return RoutingDecision(**base, intent=None, confidence=0.0, margin=0.0, route=Route.AGENT,
-                                   reason="classifier_error", latency_ms=_ms(start), classifier=self.classifier_name)
+        except Exception:
+            return RoutingDecision(
+                **base,
+                intent=None,
+                confidence=0.0,
+                margin=0.0,
+                route=Route.AGENT,
+                reason="classifier_error",
+                latency_ms=_ms(start),
+                classifier=self.classifier_name,
+            )
         if pred.accepted and pred.intent:
             intent: str | None = pred.intent
             has_fast_path = self.pack.fast_path(pred.intent) is not None
@@ -50,8 +66,16 @@ class Router:
             reason = "confident" if has_fast_path else "no_fast_path"
         else:
             intent, route, reason = None, Route.AGENT, f"below_threshold:{pred.top_intent}"
-        return RoutingDecision(**base, intent=intent, confidence=float(pred.confidence), margin=float(pred.margin),
-                               route=route, reason=reason, latency_ms=_ms(start), classifier=self.classifier_name)
+        return RoutingDecision(
+            **base,
+            intent=intent,
+            confidence=float(pred.confidence),
+            margin=float(pred.margin),
+            route=route,
+            reason=reason,
+            latency_ms=_ms(start),
+            classifier=self.classifier_name,
+        )
 
 
 def _ms(start: float) -> float:

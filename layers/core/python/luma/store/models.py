@@ -165,8 +165,11 @@ _bound: tuple[Any, ...] | None = None
 def bind_models(settings: Settings) -> None:
     """Point every model at the configured tables, region and endpoint (idempotent)."""
     global _bound
-    key = (settings.region, settings.dynamodb_endpoint_url,
-           *(getattr(settings, attr) for attr in _TABLE_SETTING.values()))
+    key = (
+        settings.region,
+        settings.dynamodb_endpoint_url,
+        *(getattr(settings, attr) for attr in _TABLE_SETTING.values()),
+    )
     if _bound == key:
         return
     for model, attr in _TABLE_SETTING.items():

@@ -134,7 +134,7 @@ def session_from_row(row: SessionRow) -> Session:
         session_id=row.session_id,
         user_id=row.user_id,
         assistant=row.assistant,
-        channel=row.channel,  # type: ignore[arg-type]
+        channel=row.channel,
         status=SessionStatus(row.status),
         language=row.language,
         created_at=row.created_at,
@@ -203,7 +203,7 @@ class DynamoConnectionRepository:
         row = ConnectionRow(pk=keys.connection_pk(tenant_id, connection_id))
         try:
             row.update(actions=[ConnectionRow.gone.set(True)], condition=ConnectionRow.pk.exists())
-        except Exception:  # noqa: BLE001 - already deleted by $disconnect: nothing to record
+        except Exception:
             return
 
 
@@ -271,17 +271,19 @@ class DynamoConversationRepository:
         if record.new_session:
             puts.append(("session", self._session_row(session), SessionRow.pk.does_not_exist()))
         else:
-            updates.append((
-                "session",
-                SessionRow(pk=keys.session_pk(session.tenant_id, session.session_id), sk=keys.META),
-                [
-                    SessionRow.last_activity_at.set(session.last_activity_at),
-                    SessionRow.gsi1sk.set(session.last_activity_at.isoformat()),
-                    SessionRow.message_count.add(1),
-                    SessionRow.version.add(1),
-                ],
-                (SessionRow.user_id == session.user_id) & (SessionRow.status == SessionStatus.ACTIVE.value),
-            ))
+            updates.append(
+                (
+                    "session",
+                    SessionRow(pk=keys.session_pk(session.tenant_id, session.session_id), sk=keys.META),
+                    [
+                        SessionRow.last_activity_at.set(session.last_activity_at),
+                        SessionRow.gsi1sk.set(session.last_activity_at.isoformat()),
+                        SessionRow.message_count.add(1),
+                        SessionRow.version.add(1),
+                    ],
+                    (SessionRow.user_id == session.user_id) & (SessionRow.status == SessionStatus.ACTIVE.value),
+                )
+            )
         puts.append(("message", self._message_row(msg), MessageRow.sk.does_not_exist()))
         puts.append(("decision", self._decision_row(decision), None))
         if record.client_message_id:
@@ -295,12 +297,14 @@ class DynamoConversationRepository:
             puts.append(("idempotency", idem, UsageRow.pk.does_not_exist()))
         if record.close_session is not None:
             old = record.close_session
-            updates.append((
-                "close",
-                SessionRow(pk=keys.session_pk(old.tenant_id, old.session_id), sk=keys.META),
-                [SessionRow.status.set(SessionStatus.CLOSED.value), SessionRow.version.add(1)],
-                None,
-            ))
+            updates.append(
+                (
+                    "close",
+                    SessionRow(pk=keys.session_pk(old.tenant_id, old.session_id), sk=keys.META),
+                    [SessionRow.status.set(SessionStatus.CLOSED.value), SessionRow.version.add(1)],
+                    None,
+                )
+            )
         try:
             with TransactWrite(connection=self._connection) as tx:
                 for _, row, cond in puts:
@@ -311,7 +315,8 @@ class DynamoConversationRepository:
             names = [p[0] for p in puts] + [u[0] for u in updates]
             reasons = exc.cancellation_reasons or []
             failed = {
-                names[i] for i, r in enumerate(reasons)
+                names[i]
+                for i, r in enumerate(reasons)
                 if r is not None and r.code == "ConditionalCheckFailed" and i < len(names)
             }
             if "idempotency" in failed:
@@ -382,9 +387,7 @@ class DynamoConversationRepository:
         limit = max(1, min(limit, self.settings.page_size_max))
         lower = keys.message_sk(after) if after else keys.MESSAGE_PREFIX
         condition = (MessageRow.sk > lower) & (MessageRow.sk < keys.MESSAGE_UPPER)
-        result = MessageRow.query(
-            keys.session_pk(tenant_id, session_id), range_key_condition=condition, limit=limit
-        )
+        result = MessageRow.query(keys.session_pk(tenant_id, session_id), range_key_condition=condition, limit=limit)
         items = [message_from_row(r) for r in result]
         more = result.last_evaluated_key is not None and len(items) == limit
         return Page(items=items, next=items[-1].message_id if more and items else None)

@@ -12,10 +12,18 @@ from luma.config import Settings, get_settings
 from luma.domain.models import Session, Turn
 
 # Intents answered by a fast path when confident; anything else goes to the agent.
-FAST_PATH_INTENTS = frozenset({
-    "greeting", "goodbye", "clinic_hours", "clinic_location", "list_appointments",
-    "confirm_appointment", "cancel_appointment", "escalate_to_human",
-})
+FAST_PATH_INTENTS = frozenset(
+    {
+        "greeting",
+        "goodbye",
+        "clinic_hours",
+        "clinic_location",
+        "list_appointments",
+        "confirm_appointment",
+        "cancel_appointment",
+        "escalate_to_human",
+    }
+)
 FLOW_INTENTS = frozenset({"verify_identity", "cancel_confirm"})
 
 

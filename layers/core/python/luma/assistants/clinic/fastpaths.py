@@ -99,10 +99,17 @@ class ClinicFastPaths:
             if attempts >= max_attempts:
                 state.pop("awaiting", None)
                 phone = clinic_data()["clinic"]["phone"]
-                return FastPathResult(render("identity_locked", _lang(turn), max=max_attempts, phone=phone),
-                                      state=state, status=SessionStatus.LOCKED, meta={"identity": "locked"})
-            return FastPathResult(render("identity_failed", _lang(turn), left=max_attempts - attempts),
-                                  state=state, meta={"identity": "failed"})
+                return FastPathResult(
+                    render("identity_locked", _lang(turn), max=max_attempts, phone=phone),
+                    state=state,
+                    status=SessionStatus.LOCKED,
+                    meta={"identity": "locked"},
+                )
+            return FastPathResult(
+                render("identity_failed", _lang(turn), left=max_attempts - attempts),
+                state=state,
+                meta={"identity": "failed"},
+            )
         pending_intent = state.pop("pending_intent", None)
         pending_text = state.pop("pending_text", None)
         state.pop("awaiting", None)
@@ -125,15 +132,25 @@ class ClinicFastPaths:
     def _upcoming(self, turn: Turn) -> list[Appointment]:
         patient_id = turn.session.state["verified_patient_id"]
         now = self.now()
-        appts = [a for a in self.repo.list_appointments(turn.principal.tenant_id, patient_id)
-                 if a.status in UPCOMING and a.start >= now - timedelta(minutes=15)]
+        appts = [
+            a
+            for a in self.repo.list_appointments(turn.principal.tenant_id, patient_id)
+            if a.status in UPCOMING and a.start >= now - timedelta(minutes=15)
+        ]
         return sorted(appts, key=lambda a: a.start)
 
     def _line(self, appt: Appointment, lang: str) -> str:
         doc = doctors().get(appt.doctor_id, {"name": appt.doctor_id, "location": ""})
         loc = locations().get(doc.get("location", ""), {"name": "the clinic"})
-        return render("appointment_line", lang, when=_when(appt.start.astimezone(timezone())), doctor=doc["name"],
-                      reason=appt.reason, location=loc["name"], status=render(f"status_{appt.status}", lang))
+        return render(
+            "appointment_line",
+            lang,
+            when=_when(appt.start.astimezone(timezone())),
+            doctor=doc["name"],
+            reason=appt.reason,
+            location=loc["name"],
+            status=render(f"status_{appt.status}", lang),
+        )
 
     def list_appointments(self, turn: Turn) -> FastPathResult:
         if "verified_patient_id" not in turn.session.state:
@@ -148,13 +165,16 @@ class ClinicFastPaths:
         if "verified_patient_id" not in turn.session.state:
             return self._ask_identity(turn, "confirm_appointment")
         upcoming = self._upcoming(turn)
-        candidates = match_appointments([a for a in upcoming if a.status == "scheduled"], turn.message.text,
-                                        today=self.now().date())
+        candidates = match_appointments(
+            [a for a in upcoming if a.status == "scheduled"], turn.message.text, today=self.now().date()
+        )
         if len(candidates) == 1:
             appt = self.repo.set_status(candidates[0], "confirmed")
             doc = doctors().get(appt.doctor_id, {"name": appt.doctor_id})["name"]
-            return FastPathResult(render("confirmed", _lang(turn), when=_when(appt.start), doctor=doc),
-                                  meta={"appointmentId": appt.appointment_id})
+            return FastPathResult(
+                render("confirmed", _lang(turn), when=_when(appt.start), doctor=doc),
+                meta={"appointmentId": appt.appointment_id},
+            )
         if upcoming and not any(a.status == "scheduled" for a in upcoming):
             return FastPathResult(render("all_confirmed", _lang(turn)))
         if not upcoming:
@@ -174,8 +194,11 @@ class ClinicFastPaths:
         state = dict(turn.session.state)
         state.update(awaiting="cancel_confirm", cancel_appointment=appt.model_dump(mode="json"))
         doc = doctors().get(appt.doctor_id, {"name": appt.doctor_id})["name"]
-        return FastPathResult(render("cancel_ask", _lang(turn), when=_when(appt.start), doctor=doc), state=state,
-                              meta={"awaiting": "cancel_confirm", "appointmentId": appt.appointment_id})
+        return FastPathResult(
+            render("cancel_ask", _lang(turn), when=_when(appt.start), doctor=doc),
+            state=state,
+            meta={"awaiting": "cancel_confirm", "appointmentId": appt.appointment_id},
+        )
 
     def cancel_confirm(self, turn: Turn) -> FastPathResult:
         state = dict(turn.session.state)
@@ -188,16 +211,32 @@ class ClinicFastPaths:
         when = _when(appt.start.astimezone(timezone()))
         if parsing.is_yes(turn.message.text):
             self.repo.set_status(appt, "cancelled")
-            return FastPathResult(render("cancelled", _lang(turn), when=when, doctor=doc), state=state,
-                                  meta={"appointmentId": appt.appointment_id, "cancelled": True})
-        return FastPathResult(render("cancel_kept", _lang(turn), when=when, doctor=doc), state=state,
-                              meta={"appointmentId": appt.appointment_id, "cancelled": False})
+            return FastPathResult(
+                render("cancelled", _lang(turn), when=when, doctor=doc),
+                state=state,
+                meta={"appointmentId": appt.appointment_id, "cancelled": True},
+            )
+        return FastPathResult(
+            render("cancel_kept", _lang(turn), when=when, doctor=doc),
+            state=state,
+            meta={"appointmentId": appt.appointment_id, "cancelled": False},
+        )
 
     # -- dispatch -------------------------------------------------------------------------------
-    HANDLERS = frozenset({
-        "greeting", "goodbye", "clinic_hours", "clinic_location", "escalate_to_human", "list_appointments",
-        "confirm_appointment", "cancel_appointment", "verify_identity", "cancel_confirm",
-    })
+    HANDLERS = frozenset(
+        {
+            "greeting",
+            "goodbye",
+            "clinic_hours",
+            "clinic_location",
+            "escalate_to_human",
+            "list_appointments",
+            "confirm_appointment",
+            "cancel_appointment",
+            "verify_identity",
+            "cancel_confirm",
+        }
+    )
 
     def handle(self, intent: str, turn: Turn) -> FastPathResult:
         if intent not in self.HANDLERS:
@@ -236,8 +275,11 @@ def match_appointments(appts: list[Appointment], text: str, *, today: date) -> l
         if m and (int(m.group(1)), int(m.group(2))) != (local.day, local.month):
             continue
         dm = _DAY_MONTH.search(lowered)
-        if dm and dm.group(2)[:3] in parsing._MONTHS and (
-            int(dm.group(1)), parsing._MONTHS[dm.group(2)[:3]]) != (local.day, local.month):
+        if (
+            dm
+            and dm.group(2)[:3] in parsing._MONTHS
+            and (int(dm.group(1)), parsing._MONTHS[dm.group(2)[:3]]) != (local.day, local.month)
+        ):
             continue
         result.append(appt)
     return result

@@ -7,9 +7,30 @@ import unicodedata
 from datetime import date
 
 _MONTHS = {
-    "jan": 1, "january": 1, "feb": 2, "february": 2, "mar": 3, "march": 3, "apr": 4, "april": 4,
-    "may": 5, "jun": 6, "june": 6, "jul": 7, "july": 7, "aug": 8, "august": 8, "sep": 9, "sept": 9,
-    "september": 9, "oct": 10, "october": 10, "nov": 11, "november": 11, "dec": 12, "december": 12,
+    "jan": 1,
+    "january": 1,
+    "feb": 2,
+    "february": 2,
+    "mar": 3,
+    "march": 3,
+    "apr": 4,
+    "april": 4,
+    "may": 5,
+    "jun": 6,
+    "june": 6,
+    "jul": 7,
+    "july": 7,
+    "aug": 8,
+    "august": 8,
+    "sep": 9,
+    "sept": 9,
+    "september": 9,
+    "oct": 10,
+    "october": 10,
+    "nov": 11,
+    "november": 11,
+    "dec": 12,
+    "december": 12,
 }
 _MONTH_RE = "|".join(sorted(_MONTHS, key=len, reverse=True))
 _ISO = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
@@ -21,7 +42,9 @@ _FILLER = re.compile(
     r"hi|hello|ok|okay|sure|yes)\b",
     re.I,
 )
-_YES = re.compile(r"^\s*(yes|yeah|yep|y|sure|ok|okay|confirm|please do|do it|go ahead|correct|oui|sí|si|ja|sim|tak|da)\b", re.I)
+_YES = re.compile(
+    r"^\s*(yes|yeah|yep|y|sure|ok|okay|confirm|please do|do it|go ahead|correct|oui|sí|si|ja|sim|tak|da)\b", re.I
+)
 _NO = re.compile(r"^\s*(no|nope|n|cancel that|don'?t|do not|keep it|never ?mind|non|nein|nie|nu|não)\b", re.I)
 
 

@@ -68,14 +68,20 @@ class DynamoClinicRepository:
 
     def put_patient(self, patient: Patient, normalized_name: str) -> None:
         data = patient.model_dump(mode="json")
-        AssistantDataRow(pk=patient_pk(patient.tenant_id, patient.patient_id), sk="PROFILE", kind="patient",
-                         data=data).save()
-        AssistantDataRow(pk=identity_pk(patient.tenant_id, normalized_name, patient.dob), sk="IDENT",
-                         kind="identity", data=data).save()
+        AssistantDataRow(
+            pk=patient_pk(patient.tenant_id, patient.patient_id), sk="PROFILE", kind="patient", data=data
+        ).save()
+        AssistantDataRow(
+            pk=identity_pk(patient.tenant_id, normalized_name, patient.dob), sk="IDENT", kind="identity", data=data
+        ).save()
 
     def put_appointment(self, appt: Appointment) -> None:
-        AssistantDataRow(pk=patient_pk(appt.tenant_id, appt.patient_id), sk=appointment_sk(appt),
-                         kind="appointment", data=appt.model_dump(mode="json")).save()
+        AssistantDataRow(
+            pk=patient_pk(appt.tenant_id, appt.patient_id),
+            sk=appointment_sk(appt),
+            kind="appointment",
+            data=appt.model_dump(mode="json"),
+        ).save()
 
     def list_appointments(self, tenant_id: str, patient_id: str) -> list[Appointment]:
         rows = AssistantDataRow.query(
@@ -85,16 +91,24 @@ class DynamoClinicRepository:
 
     def set_status(self, appointment: Appointment, status: str) -> Appointment:
         updated = appointment.model_copy(update={"status": status})
-        row = AssistantDataRow(pk=patient_pk(appointment.tenant_id, appointment.patient_id),
-                               sk=appointment_sk(appointment))
-        row.update(actions=[AssistantDataRow.data.set(updated.model_dump(mode="json"))],
-                   condition=AssistantDataRow.pk.exists())
+        row = AssistantDataRow(
+            pk=patient_pk(appointment.tenant_id, appointment.patient_id), sk=appointment_sk(appointment)
+        )
+        row.update(
+            actions=[AssistantDataRow.data.set(updated.model_dump(mode="json"))], condition=AssistantDataRow.pk.exists()
+        )
         return updated
 
     def record_escalation(self, tenant_id: str, session_id: str, user_id: str, reason: str) -> str:
         escalation_id = str(ULID())
-        data: dict[str, Any] = {"session_id": session_id, "user_id": user_id, "reason": reason,
-                                "status": "open", "created_at": datetime.now(UTC).isoformat()}
-        AssistantDataRow(pk=f"T#{tenant_id}#ESCALATIONS", sk=f"ESC#{escalation_id}", kind="escalation",
-                         data=data).save()
+        data: dict[str, Any] = {
+            "session_id": session_id,
+            "user_id": user_id,
+            "reason": reason,
+            "status": "open",
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+        AssistantDataRow(
+            pk=f"T#{tenant_id}#ESCALATIONS", sk=f"ESC#{escalation_id}", kind="escalation", data=data
+        ).save()
         return escalation_id

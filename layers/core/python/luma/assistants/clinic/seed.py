@@ -20,16 +20,30 @@ def seed_demo_data(settings: Settings | None = None, *, today: date | None = Non
     today = today or datetime.now(tz).date()
     count = 0
     for p in data["patients"]:
-        patient = Patient(patient_id=p["id"], tenant_id=tenant, name=p["name"], dob=date.fromisoformat(p["dob"]),
-                          user_id=p.get("user_id"), phone=p.get("phone"))
+        patient = Patient(
+            patient_id=p["id"],
+            tenant_id=tenant,
+            name=p["name"],
+            dob=date.fromisoformat(p["dob"]),
+            user_id=p.get("user_id"),
+            phone=p.get("phone"),
+        )
         repo.put_patient(patient, normalize_name(p["name"]))
         count += 2
     for i, a in enumerate(data["appointments"]):
         hh, mm = (int(x) for x in a["time"].split(":"))
         start = datetime.combine(today + timedelta(days=a["day_offset"]), time(hh, mm), tzinfo=tz)
-        repo.put_appointment(Appointment(
-            appointment_id=f"a-{i + 1:03d}", tenant_id=tenant, patient_id=a["patient"], doctor_id=a["doctor"],
-            start=start, minutes=a["minutes"], reason=a["reason"], status=a["status"],
-        ))
+        repo.put_appointment(
+            Appointment(
+                appointment_id=f"a-{i + 1:03d}",
+                tenant_id=tenant,
+                patient_id=a["patient"],
+                doctor_id=a["doctor"],
+                start=start,
+                minutes=a["minutes"],
+                reason=a["reason"],
+                status=a["status"],
+            )
+        )
         count += 1
     return count
