@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -9,6 +10,7 @@ from luma.assistants.clinic.repo import DynamoClinicRepository
 from luma.config import Settings
 from luma.domain.models import Connection, Message, Role, Route, RoutingDecision, Session, SessionStatus
 from luma.errors import LumaError
+from luma.ids import new_id
 from luma.store.repos import (
     DuplicateMessageError,
     DynamoConnectionRepository,
@@ -16,18 +18,17 @@ from luma.store.repos import (
     InboundRecord,
     SessionConflictError,
 )
-from ulid import ULID
 
 
 def _tenant() -> str:
-    return f"t{ULID().hex[:10]}"
+    return f"t{uuid.uuid4().hex[:12]}"
 
 
 def _inbound(session: Session, text: str, cid: str | None, *, new: bool) -> InboundRecord:
     msg = Message(
         tenant_id=session.tenant_id,
         session_id=session.session_id,
-        message_id=str(ULID()),
+        message_id=new_id(),
         role=Role.USER,
         text=text,
         client_message_id=cid,
@@ -53,7 +54,7 @@ def repo(ddb_settings: Settings) -> DynamoConversationRepository:
 
 def test_inbound_transaction_and_reads(repo: DynamoConversationRepository) -> None:
     tenant = _tenant()
-    s = Session(tenant_id=tenant, session_id=str(ULID()), user_id="u1", assistant="clinic")
+    s = Session(tenant_id=tenant, session_id=new_id(), user_id="u1", assistant="clinic")
     first = _inbound(s, "hello", "c1", new=True)
     repo.record_inbound(first)
     stored = repo.get_session(tenant, s.session_id)
@@ -66,10 +67,10 @@ def test_inbound_transaction_and_reads(repo: DynamoConversationRepository) -> No
 
 def test_duplicate_client_message_id_cancels_the_whole_transaction(repo: DynamoConversationRepository) -> None:
     tenant = _tenant()
-    s = Session(tenant_id=tenant, session_id=str(ULID()), user_id="u1", assistant="clinic")
+    s = Session(tenant_id=tenant, session_id=new_id(), user_id="u1", assistant="clinic")
     first = _inbound(s, "hello", "dup", new=True)
     repo.record_inbound(first)
-    other = Session(tenant_id=tenant, session_id=str(ULID()), user_id="u1", assistant="clinic")
+    other = Session(tenant_id=tenant, session_id=new_id(), user_id="u1", assistant="clinic")
     with pytest.raises(DuplicateMessageError) as caught:
         repo.record_inbound(_inbound(other, "hello", "dup", new=True))
     assert caught.value.record is not None
@@ -80,11 +81,9 @@ def test_duplicate_client_message_id_cancels_the_whole_transaction(repo: DynamoC
 
 def test_locked_session_rejects_inbound(repo: DynamoConversationRepository) -> None:
     tenant = _tenant()
-    s = Session(tenant_id=tenant, session_id=str(ULID()), user_id="u1", assistant="clinic")
+    s = Session(tenant_id=tenant, session_id=new_id(), user_id="u1", assistant="clinic")
     repo.record_inbound(_inbound(s, "hello", "a", new=True))
-    reply = Message(
-        tenant_id=tenant, session_id=s.session_id, message_id=str(ULID()), role=Role.ASSISTANT, text="locked"
-    )
+    reply = Message(tenant_id=tenant, session_id=s.session_id, message_id=new_id(), role=Role.ASSISTANT, text="locked")
     repo.save_reply(s, reply, state={"identity_attempts": 3}, status=SessionStatus.LOCKED)
     stored = repo.get_session(tenant, s.session_id)
     assert stored is not None and stored.status is SessionStatus.LOCKED and stored.state["identity_attempts"] == 3
@@ -94,9 +93,9 @@ def test_locked_session_rejects_inbound(repo: DynamoConversationRepository) -> N
 
 def test_restart_closes_the_old_session(repo: DynamoConversationRepository) -> None:
     tenant = _tenant()
-    old = Session(tenant_id=tenant, session_id=str(ULID()), user_id="u1", assistant="clinic")
+    old = Session(tenant_id=tenant, session_id=new_id(), user_id="u1", assistant="clinic")
     repo.record_inbound(_inbound(old, "hello", None, new=True))
-    new = Session(tenant_id=tenant, session_id=str(ULID()), user_id="u1", assistant="clinic")
+    new = Session(tenant_id=tenant, session_id=new_id(), user_id="u1", assistant="clinic")
     record = _inbound(new, "back", None, new=True)
     record.close_session = old
     repo.record_inbound(record)
@@ -107,20 +106,22 @@ def test_restart_closes_the_old_session(repo: DynamoConversationRepository) -> N
 
 def test_messages_paginate_in_order(repo: DynamoConversationRepository) -> None:
     tenant = _tenant()
-    s = Session(tenant_id=tenant, session_id=str(ULID()), user_id="u1", assistant="clinic")
+    s = Session(tenant_id=tenant, session_id=new_id(), user_id="u1", assistant="clinic")
     repo.record_inbound(_inbound(s, "m0", "k0", new=True))
     for i in range(1, 7):
         repo.record_inbound(_inbound(s, f"m{i}", f"k{i}", new=False))
     seen: list[str] = []
+    ids: list[str] = []
     after = None
     while True:
         page = repo.list_messages(tenant, s.session_id, after=after, limit=3)
         seen += [m.text for m in page.items]
+        ids += [m.message_id for m in page.items]
         if page.next is None:
             break
         after = page.next
     assert seen == [f"m{i}" for i in range(7)]
-    tail = repo.list_messages(tenant, s.session_id, after=page.items[-2].message_id)
+    tail = repo.list_messages(tenant, s.session_id, after=ids[-2])
     assert [m.text for m in tail.items] == ["m6"]
 
 

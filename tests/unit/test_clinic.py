@@ -23,8 +23,8 @@ from luma.domain.models import (
     SessionStatus,
     Turn,
 )
+from luma.ids import new_id
 from luma.pipeline.fast_path import FastPathService
-from ulid import ULID
 
 from tests.fakes import MemoryClinic, MemoryConversations, RecordingAgent, RecordingDelivery
 
@@ -68,7 +68,7 @@ class World:
         self.service = FastPathService(
             pack=self.pack, conversations=self.repo, delivery=self.delivery, agent=self.agent
         )
-        self.session = Session(tenant_id="demo", session_id=str(ULID()), user_id="u-alice", assistant="clinic")
+        self.session = Session(tenant_id="demo", session_id=new_id(), user_id="u-alice", assistant="clinic")
         self.repo.sessions[("demo", self.session.session_id)] = self.session.model_copy(deep=True)
 
     def say(self, text: str, intent: str, user: str = "u-alice") -> dict[str, Any] | None:
@@ -77,9 +77,7 @@ class World:
         flow = self.pack.pre_route(session, text)
         route = Route.FLOW if flow else Route.FAST_PATH
         intent = flow.intent if flow else intent
-        msg = Message(
-            tenant_id="demo", session_id=session.session_id, message_id=str(ULID()), role=Role.USER, text=text
-        )
+        msg = Message(tenant_id="demo", session_id=session.session_id, message_id=new_id(), role=Role.USER, text=text)
         decision = RoutingDecision(
             tenant_id="demo",
             session_id=session.session_id,

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ulid import ULID
-
 from luma.channels.websocket import Delivery
 from luma.config import Settings
 from luma.domain.models import Message, Role, Route, Turn
 from luma.errors import ErrorCode, user_message
+from luma.ids import new_id
 from luma.pipeline.frames import status_frame
 from luma.store.repos import ConversationRepository
 
@@ -38,7 +37,7 @@ class UnavailableAgent:
         reply = Message(
             tenant_id=turn.session.tenant_id,
             session_id=turn.session.session_id,
-            message_id=str(ULID()),
+            message_id=new_id(),
             role=Role.ASSISTANT,
             text=UNAVAILABLE_TEXT,
             reply_to=turn.message.message_id,

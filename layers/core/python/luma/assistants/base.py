@@ -46,10 +46,6 @@ class AssistantPack(Protocol):
         """Claim a message for a pending step (identity answer, yes/no) before classification."""
         ...
 
-    def exemplars(self) -> tuple[dict[str, list[str]], dict[str, float], list[str]]:
-        """Intent exemplars, per-intent thresholds and out-of-scope examples."""
-        ...
-
 
 def load_pack(name: str) -> AssistantPack:
     """Import an assistant pack by name (``luma.assistants.<name>``)."""

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
-from ulid import ULID
 
 from luma import metrics_names as mn
 from luma.agent.entry import AgentEntry
@@ -20,6 +19,7 @@ from luma.channels.websocket import Delivery
 from luma.config import Settings
 from luma.domain.models import DeliveryTarget, Message, Principal, Role, Route, Session, SessionStatus, Turn
 from luma.errors import ErrorCode, LumaError
+from luma.ids import new_id
 from luma.invoke import Invoker
 from luma.observability import emit, logger
 from luma.pipeline.frames import SendMessageFrame, error_frame, parse_send_message, status_frame
@@ -91,7 +91,7 @@ class ClassifyService:
         def fresh() -> Session:
             return Session(
                 tenant_id=principal.tenant_id,
-                session_id=str(ULID()),
+                session_id=new_id(),
                 user_id=principal.user_id,
                 assistant=self.settings.assistant,
                 created_at=now,
@@ -121,7 +121,7 @@ class ClassifyService:
             message = Message(
                 tenant_id=session.tenant_id,
                 session_id=session.session_id,
-                message_id=str(ULID()),
+                message_id=new_id(),
                 role=Role.USER,
                 text=frame.text,
                 created_at=now,

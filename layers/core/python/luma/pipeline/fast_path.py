@@ -6,7 +6,6 @@ import time
 from datetime import UTC, datetime
 
 from aws_lambda_powertools.metrics import MetricUnit
-from ulid import ULID
 
 from luma import metrics_names as mn
 from luma.agent.entry import AgentEntry
@@ -14,6 +13,7 @@ from luma.assistants.base import AssistantPack
 from luma.channels.websocket import Delivery
 from luma.domain.models import Message, Role, Turn
 from luma.errors import ErrorCode, LumaError
+from luma.ids import new_id
 from luma.observability import emit, logger
 from luma.pipeline.frames import error_frame, message_frame
 from luma.store.repos import ConversationRepository
@@ -58,7 +58,7 @@ class FastPathService:
         reply = Message(
             tenant_id=turn.session.tenant_id,
             session_id=turn.session.session_id,
-            message_id=str(ULID()),
+            message_id=new_id(),
             role=Role.ASSISTANT,
             text=result.text,
             reply_to=turn.message.message_id,

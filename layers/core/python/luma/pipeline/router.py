@@ -85,10 +85,7 @@ def _ms(start: float) -> float:
 @lru_cache(maxsize=1)
 def get_router() -> Router:
     """The assistant's router, fitted once per process (Lambda cold start)."""
-    from luma.classify import IntentClassifier
+    from luma.classify import get_classifier
 
-    pack = load_pack(get_settings().assistant)
-    exemplars, thresholds, oos = pack.exemplars()
-    classifier = IntentClassifier()
-    classifier.fit(exemplars, thresholds=thresholds, oos_examples=oos)
-    return Router(pack, classifier)
+    assistant = get_settings().assistant
+    return Router(load_pack(assistant), get_classifier(assistant))

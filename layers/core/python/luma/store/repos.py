@@ -385,11 +385,17 @@ class DynamoConversationRepository:
     ) -> Page[Message]:
         """Messages oldest first, strictly after message id ``after``; paginated by ``limit``."""
         limit = max(1, min(limit, self.settings.page_size_max))
+        # One sort-key condition only (DynamoDB's rule): BETWEEN is inclusive, so the ``after`` item
+        # itself is fetched and dropped.
         lower = keys.message_sk(after) if after else keys.MESSAGE_PREFIX
-        condition = (MessageRow.sk > lower) & (MessageRow.sk < keys.MESSAGE_UPPER)
-        result = MessageRow.query(keys.session_pk(tenant_id, session_id), range_key_condition=condition, limit=limit)
-        items = [message_from_row(r) for r in result]
-        more = result.last_evaluated_key is not None and len(items) == limit
+        result = MessageRow.query(
+            keys.session_pk(tenant_id, session_id),
+            range_key_condition=MessageRow.sk.between(lower, keys.MESSAGE_UPPER),
+            limit=limit + (1 if after else 0),
+        )
+        items = [message_from_row(r) for r in result if r.message_id != after]
+        more = result.last_evaluated_key is not None and len(items) >= limit
+        items = items[:limit]
         return Page(items=items, next=items[-1].message_id if more and items else None)
 
     def list_sessions(

@@ -57,8 +57,3 @@ class ClinicAssistant:
         if awaiting == "cancel_confirm" and (parsing.is_yes(text) or parsing.is_no(text)):
             return FlowDecision(intent="cancel_confirm", reason="awaiting_confirmation")
         return None
-
-    def exemplars(self) -> tuple[dict[str, list[str]], dict[str, float], list[str]]:
-        from luma.classify import load_intents
-
-        return load_intents("clinic")

@@ -7,9 +7,9 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 from pynamodb.exceptions import DoesNotExist
-from ulid import ULID
 
 from luma.config import Settings, get_settings
+from luma.ids import new_id
 from luma.store.models import AssistantDataRow, bind_models
 
 
@@ -100,7 +100,7 @@ class DynamoClinicRepository:
         return updated
 
     def record_escalation(self, tenant_id: str, session_id: str, user_id: str, reason: str) -> str:
-        escalation_id = str(ULID())
+        escalation_id = new_id()
         data: dict[str, Any] = {
             "session_id": session_id,
             "user_id": user_id,

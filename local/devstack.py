@@ -1,0 +1,524 @@
+"""``luma dev``: moto (DynamoDB) in a subprocess, the gateway emulator, the web chat.
+
+Use :class:`LocalStack` as a context manager in tests (uvicorn in a background thread) or
+:func:`main` from the CLI (uvicorn in the foreground; Ctrl-C stops uvicorn, the handler pool
+and the moto subprocess, in that order).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import importlib
+import logging
+import os
+import secrets
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Protocol
+
+from local.gateway import create_app
+from local.runtime import LambdaRuntime
+from local.server import AppServer, PortInUseError, bind_socket, free_port
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SECRET_FILE = REPO_ROOT / ".luma" / "dev-secret"
+STAGE = "local"
+
+# moto's own server, plus a watchdog: it exits when our end of its stdin closes, so it never
+# outlives this process (even after SIGKILL). It runs in its own session so a terminal Ctrl-C
+# reaches only us, and we stop it after the handlers' last $disconnect calls.
+_MOTO_BOOT = """\
+import logging, os, sys, threading
+def _watch():
+    try:
+        sys.stdin.buffer.read()
+    finally:
+        os._exit(0)
+threading.Thread(target=_watch, daemon=True).start()
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+from moto.server import main
+main(sys.argv[1:])
+"""
+
+
+class StartupError(RuntimeError):
+    """The local stack could not start; the message says why and what to do."""
+
+
+class Progress(Protocol):
+    """Receives startup progress (``luma dev`` prints it; tests log it)."""
+
+    def begin(self, label: str) -> None:
+        """A step starts."""
+
+    def done(self, detail: str = "") -> None:
+        """The current step succeeded."""
+
+    def skip(self, reason: str) -> None:
+        """The current step was skipped."""
+
+
+class _LogProgress:
+    def __init__(self) -> None:
+        self._label = ""
+
+    def begin(self, label: str) -> None:
+        self._label = label
+
+    def done(self, detail: str = "") -> None:
+        log.info("%s: ok %s", self._label, detail)
+
+    def skip(self, reason: str) -> None:
+        log.warning("%s: skipped (%s)", self._label, reason)
+
+
+def ensure_dev_secret(path: Path = SECRET_FILE) -> str:
+    """``LUMA_DEV_JWT_SECRET`` if set, else the secret in ``.luma/dev-secret`` (created 0600)."""
+    if os.environ.get("LUMA_DEV_JWT_SECRET"):
+        return os.environ["LUMA_DEV_JWT_SECRET"]
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            path.chmod(0o600)
+        secret = path.read_text(encoding="utf-8").strip()
+        if secret:
+            return secret
+        path.unlink()
+        return ensure_dev_secret(path)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        secret = secrets.token_urlsafe(32)
+        fh.write(secret + "\n")
+    return secret
+
+
+class MotoServer:
+    """``python -m moto.server`` on a free loopback port, in its own process (and GIL)."""
+
+    def __init__(self, host: str = "127.0.0.1", *, python: str = sys.executable) -> None:
+        self.host = host
+        self.python = python
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """``http://host:port``."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start moto and wait until it answers HTTP; StartupError with its output otherwise."""
+        self._log = tempfile.NamedTemporaryFile(prefix="luma-moto-", suffix=".log", delete=False)  # noqa: SIM115
+        for _attempt in range(3):
+            self.port = free_port(self.host)
+            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+                [self.python, "-c", _MOTO_BOOT, "-H", self.host, "-p", str(self.port)],
+                stdin=subprocess.PIPE,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=tempfile.gettempdir(),
+                env={**os.environ, "MOTO_PORT": str(self.port)},
+            )
+            if self._wait_ready(timeout):
+                return
+            output = self._output()
+            self.stop(keep_log=True)
+            if "Address already in use" not in output:  # lost a race for the port: try another
+                break
+        raise StartupError(
+            f"the DynamoDB emulator (moto server) did not answer on {self.endpoint} within "
+            f"{timeout:.0f} s. Its output:\n{self._output()[-2000:] or '(none)'}\n"
+            "Is moto[server] installed in the venv? Try: make install"
+        )
+
+    def _wait_ready(self, timeout: float) -> bool:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=1)
+            try:
+                conn.request("GET", "/moto-api/data.json")
+                conn.getresponse().read()
+                return True
+            except OSError:
+                time.sleep(0.05)
+            finally:
+                conn.close()
+        return False
+
+    def _output(self) -> str:
+        if self._log is None:
+            return ""
+        try:
+            return Path(self._log.name).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self, *, keep_log: bool = False) -> None:
+        """Stop the subprocess (stdin EOF, then SIGTERM, then SIGKILL) and reap it."""
+        proc, self.process = self.process, None
+        if proc is not None:
+            if proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
+            for action in (None, proc.terminate, proc.kill):
+                if action is not None:
+                    with contextlib.suppress(OSError):
+                        action()
+                try:
+                    proc.wait(timeout=3)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        if self._log is not None and not keep_log:
+            self._log.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self._log.name)
+            self._log = None
+
+
+def _optional(module: str, attr: str) -> Callable[[], Any] | None:
+    """``module.attr`` if the module exists (the lead's modules may not be there yet)."""
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
+            return None
+        raise
+    fn = getattr(mod, attr, None)
+    return fn if callable(fn) else None
+
+
+class LocalStack:
+    """moto + Lambda runtime + gateway on ``host:port``; a context manager.
+
+    Attributes once started: ``url``, ``ws_url``, ``dynamodb_endpoint``, ``runtime``, ``app``,
+    ``port`` (the real one when 0 was asked), ``moto`` (the :class:`MotoServer`).
+    """
+
+    def __init__(
+        self,
+        port: int = 8787,
+        host: str = "127.0.0.1",
+        *,
+        functions_dir: Path | None = None,
+        web_dir: Path | None = None,
+        seed: bool = True,
+        extra_env: Mapping[str, str | None] | None = None,
+        max_workers: int = 16,
+        preload: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.functions_dir = Path(functions_dir or REPO_ROOT / "functions")
+        self.web_dir = Path(web_dir or REPO_ROOT / "web")
+        self.seed = seed
+        self.extra_env = dict(extra_env or {})
+        self.max_workers = max_workers
+        self.preload = preload
+        self.progress: Progress = progress or _LogProgress()
+        self.moto = MotoServer(host)
+        self.runtime: LambdaRuntime | None = None
+        self.app: Any = None
+        self.server: AppServer | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self._prepared = False
+
+    # -- addresses -------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """``ws://127.0.0.1:PORT/ws`` (add ``?token=...``)."""
+        return f"ws://{self.host}:{self.port}/ws"
+
+    @property
+    def dynamodb_endpoint(self) -> str:
+        """The moto server's URL (every AWS service moto emulates answers there)."""
+        return self.moto.endpoint
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> LocalStack:
+        """Start everything, with uvicorn in a background thread."""
+        self.prepare()
+        assert self.server is not None
+        self.server.start()
+        if self.preload:
+            self._preload_in_background()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the foreground until Ctrl-C/SIGTERM, then stop everything."""
+        try:
+            if not self._prepared:
+                self.prepare()
+            assert self.server is not None
+            if self.preload:
+                self._preload_in_background()
+            self.server.run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def prepare(self) -> None:
+        """Bind the port, start moto, set the environment, create/seed tables; no serving yet."""
+        sock = None
+        try:
+            sock = bind_socket(self.host, self.port)  # first: a busy port fails fast
+            self.port = sock.getsockname()[1]
+            self.progress.begin("starting DynamoDB emulator")
+            self.moto.start()
+            self.progress.done(f"(port {self.moto.port})")
+            self._apply_env()
+            self._create_and_seed()
+            self.runtime = LambdaRuntime(self.functions_dir, max_workers=self.max_workers)
+            self.app = create_app(self.runtime, web_dir=self.web_dir, stage=STAGE)
+            self.server = AppServer(self.app, sock)
+            self._prepared = True
+        except BaseException:
+            if sock is not None and self.server is None:
+                sock.close()
+            self.stop()
+            raise
+
+    def _apply_env(self) -> None:
+        secret = self.extra_env.get("LUMA_DEV_JWT_SECRET") or ensure_dev_secret()
+        forced: dict[str, str | None] = {
+            "LUMA_ENV": "local",
+            "LUMA_DYNAMODB_ENDPOINT_URL": self.moto.endpoint,
+            "LUMA_LAMBDA_ENDPOINT_URL": self.url,
+            "LUMA_WS_MANAGEMENT_ENDPOINT": f"{self.url}/{STAGE}",
+            "LUMA_DEV_JWT_SECRET": secret,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": None,
+            "AWS_PROFILE": None,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        defaults = {
+            "POWERTOOLS_SERVICE_NAME": "luma",
+            "POWERTOOLS_METRICS_NAMESPACE": "Luma",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+        for key, default in defaults.items():
+            if key not in os.environ:
+                forced[key] = default
+        forced.update(self.extra_env)
+        for key, value in forced.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._reset_settings()
+
+    def _restore_env(self) -> None:
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if self._saved_env:
+            self._reset_settings()
+        self._saved_env.clear()
+
+    @staticmethod
+    def _reset_settings() -> None:
+        reset = _optional("luma.config", "reset_settings")
+        if reset is not None:
+            reset()
+
+    def _create_and_seed(self) -> None:
+        self.progress.begin("creating tables")
+        create_tables = _optional("luma.store.tables", "create_tables")
+        if create_tables is None:
+            self.progress.skip("luma.store.tables.create_tables not found")
+        else:
+            create_tables()
+            self.progress.done()
+        if not self.seed:
+            return
+        self.progress.begin("seeding demo data")
+        seed = _optional("luma.assistants.clinic.seed", "seed_demo_data")
+        if seed is None:
+            self.progress.skip("luma.assistants.clinic.seed.seed_demo_data not found")
+        else:
+            seed()
+            self.progress.done()
+
+    def _preload_in_background(self) -> None:
+        runtime = self.runtime
+        if runtime is not None:
+            threading.Thread(target=runtime.preload, name="preload", daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop uvicorn, then the handler pool, then moto; restore the environment. Idempotent."""
+        server, self.server = self.server, None
+        if server is not None:
+            server.stop()
+        runtime, self.runtime = self.runtime, None
+        if runtime is not None:
+            runtime.shutdown(timeout=5)
+        self.moto.stop()
+        self._restore_env()
+        self._prepared = False
+
+
+# -- CLI -----------------------------------------------------------------------------------
+def _fancy() -> bool:
+    try:
+        "…╭─╮│╰╯".encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+class _PrintProgress:
+    def __init__(self) -> None:
+        self.ellipsis = "…" if _fancy() else "..."
+
+    def begin(self, label: str) -> None:
+        print(f"{label}{self.ellipsis} ", end="", flush=True)
+
+    def done(self, detail: str = "") -> None:
+        print(f"ok {detail}".rstrip(), flush=True)
+
+    def skip(self, reason: str) -> None:
+        print(f"skipped ({reason})", flush=True)
+
+
+def _box(lines: list[str]) -> str:
+    fancy = _fancy()
+    tl, tr, bl, br, h, v = ("╭", "╮", "╰", "╯", "─", "│") if fancy else ("+", "+", "+", "+", "-", "|")
+    width = max(len(line) for line in lines) + 2
+    out = [f"  {tl}{h * width}{tr}"]
+    out += [f"  {v} {line.ljust(width - 1)}{v}" for line in lines]
+    out.append(f"  {bl}{h * width}{br}")
+    return "\n".join(out)
+
+
+def _demo_user() -> tuple[str, str]:
+    try:
+        from luma.devtools import demo_users
+
+        first = demo_users()[0]
+        return str(first["userId"]), str(first["tenantId"])
+    except Exception:
+        return "u-alice", "demo"
+
+
+@contextlib.contextmanager
+def _quiet_uvicorn() -> Iterator[None]:
+    logger = logging.getLogger("uvicorn.error")
+    previous = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
+def _banner(stack: LocalStack) -> str:
+    user, tenant = _demo_user()
+    return _box(
+        [
+            "Luma local stack is running",
+            "",
+            f"web chat   {stack.url}/",
+            f"websocket  {stack.ws_url}?token=<JWT>",
+            f"HTTP API   {stack.url}/api/",
+            f"DynamoDB   {stack.dynamodb_endpoint} (moto)",
+            "",
+            f"get a token:  luma token --user {user} --tenant {tenant}",
+            "Ctrl-C to stop",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``luma dev [--port 8787] [--host 127.0.0.1] [--no-seed] [--open]``."""
+    parser = argparse.ArgumentParser(prog="luma dev", description="Run the Luma local stack.")
+    parser.add_argument("--port", type=int, default=8787, help="gateway port (0 = any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
+    parser.add_argument("--no-seed", action="store_true", help="do not seed the demo data")
+    parser.add_argument("--open", action="store_true", help="open the web chat in a browser")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("local").setLevel(logging.INFO)  # one line per event: route, function, status, ms
+    stack = LocalStack(args.port, args.host, seed=not args.no_seed, preload=True, progress=_PrintProgress())
+    with _quiet_uvicorn():
+        try:
+            stack.prepare()
+        except PortInUseError:
+            print(
+                f"port {args.port} is busy (is another `luma dev` running?). "
+                f"Try another one: luma dev --port {args.port + 1}",
+                file=sys.stderr,
+            )
+            return 1
+        except StartupError as exc:
+            print(f"failed\n{exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("\ninterrupted", file=sys.stderr)
+            return 130
+        except Exception:
+            print("failed", file=sys.stderr)
+            traceback.print_exc()
+            return 1
+        try:
+            print(_banner(stack), flush=True)
+            if args.host not in ("127.0.0.1", "localhost", "::1"):
+                print(
+                    f"warning: listening on {args.host}: anyone who can reach it can mint dev tokens (/dev/token)",
+                    file=sys.stderr,
+                )
+            if args.open:
+                import webbrowser
+
+                webbrowser.open(f"{stack.url}/")
+            stack.serve_forever()
+        except KeyboardInterrupt:  # Ctrl-C before uvicorn took over the signal
+            pass
+        finally:
+            stack.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,317 @@
+"""An in-process Lambda runtime for ``functions/<name>/handler.py``.
+
+Handlers are imported by file path on first use (a "cold start") under a unique module name, so
+two functions may both have a sibling ``utils.py``; they then run on a shared thread pool with a
+Lambda-like context object. Nothing here enforces memory or timeouts: it only reports them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import itertools
+import logging
+import re
+import sys
+import threading
+import time
+import types
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local.events import ACCOUNT_ID
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Any, Any], Any]
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_runtime_ids = itertools.count(1)
+# Loading a handler briefly puts its folder on sys.path (for `import sibling`); one at a time.
+_IMPORT_LOCK = threading.RLock()
+
+
+def _give_thread_an_event_loop() -> None:
+    """Lambda runs handlers on a main thread, where ``asyncio.get_event_loop()`` works (Mangum uses it)."""
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+class FunctionNotFoundError(KeyError):
+    """No ``functions/<name>/handler.py`` for the requested function."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"Function not found: {self.name}"
+
+
+@dataclass
+class LambdaContext:
+    """The subset of Lambda's context object handlers and Powertools use."""
+
+    function_name: str
+    function_version: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    log_group_name: str
+    log_stream_name: str
+    deadline: float
+    client_context: Any = None
+    identity: Any = None
+    tenant_id: str | None = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the function's configured timeout."""
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class FunctionStats:
+    """Invocation counters and recent durations of one function."""
+
+    invocations: int = 0
+    errors: int = 0
+    init_ms: float | None = None
+    durations_ms: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+
+    def summary(self) -> dict[str, Any]:
+        """Counts plus p50/p95/last of the recent durations, in milliseconds."""
+        recent = sorted(self.durations_ms)
+        out: dict[str, Any] = {"invocations": self.invocations, "errors": self.errors, "initMs": _round(self.init_ms)}
+        if recent:
+            out["p50Ms"] = _round(recent[len(recent) // 2])
+            out["p95Ms"] = _round(recent[min(len(recent) - 1, int(len(recent) * 0.95))])
+            out["lastMs"] = _round(self.durations_ms[-1])
+        return out
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+@dataclass
+class _Loaded:
+    handler: Handler
+    log_stream: str
+
+
+class LambdaRuntime:
+    """Runs Lambda handlers from ``functions_dir`` in this process on a shared thread pool."""
+
+    def __init__(
+        self,
+        functions_dir: Path,
+        *,
+        max_workers: int = 16,
+        region: str = "us-east-1",
+        memory_mb: int = 1024,
+        default_timeout_s: float = 30.0,
+        timeouts: Mapping[str, float] | None = None,
+        handler_attr: str = "handler",
+    ) -> None:
+        self.functions_dir = Path(functions_dir).resolve()
+        self.region = region
+        self.memory_mb = memory_mb
+        self.default_timeout_s = default_timeout_s
+        self.timeouts = dict(timeouts or {})
+        self.handler_attr = handler_attr
+        self.executor = ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="lambda", initializer=_give_thread_an_event_loop
+        )
+        self._uid = next(_runtime_ids)
+        self._loaded: dict[str, _Loaded] = {}
+        self._load_locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self._stats: dict[str, FunctionStats] = {}
+        self._pending = 0
+        self._idle = threading.Condition(self._lock)
+
+    # -- discovery -------------------------------------------------------------------------
+    def _path(self, name: str) -> Path:
+        return self.functions_dir / name / "handler.py"
+
+    def has(self, name: str) -> bool:
+        """Whether ``functions/<name>/handler.py`` exists."""
+        return bool(_NAME.match(name)) and self._path(name).is_file()
+
+    def names(self) -> list[str]:
+        """The available function names, sorted."""
+        if not self.functions_dir.is_dir():
+            return []
+        return sorted(p.parent.name for p in self.functions_dir.glob("*/handler.py") if self.has(p.parent.name))
+
+    def arn(self, name: str) -> str:
+        """The function's (fake) ARN."""
+        return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}"
+
+    # -- loading ---------------------------------------------------------------------------
+    def _handler(self, name: str) -> _Loaded:
+        loaded = self._loaded.get(name)
+        if loaded is not None:
+            return loaded
+        if not self.has(name):
+            raise FunctionNotFoundError(name)
+        with self._lock:
+            lock = self._load_locks.setdefault(name, threading.Lock())
+        with lock:
+            loaded = self._loaded.get(name)
+            if loaded is None:
+                loaded = self._load(name)
+                self._loaded[name] = loaded
+        return loaded
+
+    def _load(self, name: str) -> _Loaded:
+        """Import ``handler.py`` as ``_luma_fn<uid>_<name>.handler`` (relative imports work)."""
+        folder = self._path(name).parent
+        package = f"_luma_fn{self._uid}_{name}"
+        started = time.perf_counter()
+        with _IMPORT_LOCK:
+            pkg = types.ModuleType(package)
+            pkg.__path__ = [str(folder)]
+            pkg.__package__ = package
+            spec = importlib.util.spec_from_file_location(f"{package}.handler", self._path(name))
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            before = set(sys.modules)
+            sys.modules[package] = pkg
+            sys.modules[spec.name] = module
+            sys.path.insert(0, str(folder))
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                sys.modules.pop(spec.name, None)
+                sys.modules.pop(package, None)
+                raise
+            finally:
+                sys.path.remove(str(folder))
+                self._rehome_siblings(folder, package, before)
+        handler = getattr(module, self.handler_attr, None)
+        if not callable(handler):
+            raise AttributeError(f"functions/{name}/handler.py has no callable '{self.handler_attr}'")
+        init_ms = (time.perf_counter() - started) * 1000
+        self._stats_for(name).init_ms = init_ms
+        log.info("cold start %s (init %.0f ms)", name, init_ms)
+        stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
+        return _Loaded(handler=handler, log_stream=stream)
+
+    @staticmethod
+    def _rehome_siblings(folder: Path, package: str, before: set[str]) -> None:
+        """Move sibling modules imported as top-level names under the function's package.
+
+        This keeps ``functions/a/utils.py`` and ``functions/b/utils.py`` apart.
+        """
+        for mod_name in set(sys.modules) - before:
+            if mod_name.startswith(package):
+                continue
+            origin = getattr(sys.modules.get(mod_name), "__file__", None)
+            if origin and Path(origin).resolve().is_relative_to(folder):
+                sys.modules[f"{package}.{mod_name}"] = sys.modules.pop(mod_name)
+
+    def preload(self, names: list[str] | None = None) -> None:
+        """Import handlers ahead of their first invocation; failures are logged, not raised."""
+        for name in names if names is not None else self.names():
+            try:
+                self._handler(name)
+            except Exception as exc:
+                log.warning("could not preload %s: %s: %s", name, type(exc).__name__, exc)
+
+    # -- invocation ------------------------------------------------------------------------
+    def _stats_for(self, name: str) -> FunctionStats:
+        stats = self._stats.get(name)
+        if stats is None:
+            with self._lock:
+                stats = self._stats.setdefault(name, FunctionStats())
+        return stats
+
+    def context(self, name: str, log_stream: str = "local") -> LambdaContext:
+        """A fresh context object for one invocation of ``name``."""
+        return LambdaContext(
+            function_name=name,
+            function_version="$LATEST",
+            invoked_function_arn=self.arn(name),
+            memory_limit_in_mb=self.memory_mb,
+            aws_request_id=str(uuid.uuid4()),
+            log_group_name=f"/aws/lambda/{name}",
+            log_stream_name=log_stream,
+            deadline=time.monotonic() + self.timeouts.get(name, self.default_timeout_s),
+        )
+
+    def invoke(self, name: str, event: Any) -> Any:
+        """Run ``name`` synchronously (RequestResponse); the handler's exception propagates."""
+        loaded = self._handler(name)
+        ctx = self.context(name, loaded.log_stream)
+        stats = self._stats_for(name)
+        started = time.perf_counter()
+        ok = False
+        try:
+            result = loaded.handler(event, ctx)
+            ok = True
+            return result
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000
+            stats.invocations += 1
+            stats.durations_ms.append(elapsed)
+            if not ok:
+                stats.errors += 1
+            if elapsed > self.timeouts.get(name, self.default_timeout_s) * 1000:
+                log.warning("%s ran %.0f ms, longer than its timeout", name, elapsed)
+
+    def submit(self, name: str, event: Any) -> Future[Any]:
+        """Run ``name`` on the pool; the future carries its result or exception."""
+        return self.executor.submit(self.invoke, name, event)
+
+    def invoke_async(self, name: str, event: Any) -> Future[None]:
+        """Event invocation: queue ``name`` on the pool; handler errors are logged, never raised.
+
+        An unknown function still raises :class:`FunctionNotFoundError` at once, as Lambda does.
+        """
+        if not self.has(name):
+            raise FunctionNotFoundError(name)
+        with self._lock:
+            self._pending += 1
+        try:
+            return self.executor.submit(self._run_async, name, event)
+        except BaseException:
+            self._done_pending()
+            raise
+
+    def _run_async(self, name: str, event: Any) -> None:
+        try:
+            self.invoke(name, event)
+        except Exception:
+            log.exception("async invocation of %s failed", name)
+        finally:
+            self._done_pending()
+
+    def _done_pending(self) -> None:
+        with self._idle:
+            self._pending -= 1
+            if self._pending == 0:
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until no Event invocation is queued or running; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per-function invocation counts and durations (for debug output)."""
+        return {name: s.summary() for name, s in sorted(self._stats.items())}
+
+    def shutdown(self, *, timeout: float | None = None) -> None:
+        """Stop the pool: queued invocations are dropped, running ones get ``timeout`` s to end."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        if timeout is None:
+            self.executor.shutdown(wait=True)
+            return
+        deadline = time.monotonic() + timeout
+        for thread in list(getattr(self.executor, "_threads", ())):
+            thread.join(max(0.0, deadline - time.monotonic()))
