@@ -48,6 +48,9 @@ def _watch():
         os._exit(0)
 threading.Thread(target=_watch, daemon=True).start()
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
+sys.path.insert(0, os.environ["LUMA_REPO_ROOT"])
+import local.moto_patches
+local.moto_patches.apply()
 from moto.server import main
 main(sys.argv[1:])
 """
@@ -132,7 +135,7 @@ class MotoServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 cwd=tempfile.gettempdir(),
-                env={**os.environ, "MOTO_PORT": str(self.port)},
+                env={**os.environ, "MOTO_PORT": str(self.port), "LUMA_REPO_ROOT": str(REPO_ROOT)},
             )
             if self._wait_ready(timeout):
                 return

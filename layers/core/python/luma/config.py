@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
 
+    # Metrics (Powertools' own switch; single EMF documents honour it too).
+    metrics_disabled: bool = Field(False, validation_alias="POWERTOOLS_METRICS_DISABLED")
+
     # Logging.
     log_level: str = Field("INFO", validation_alias=AliasChoices("LUMA_LOG_LEVEL", "POWERTOOLS_LOG_LEVEL"))
 

@@ -84,7 +84,16 @@ def get_tracer() -> Tracer:
     return Tracer(service=SERVICE)
 
 
-def emit(name: str, value: float, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
+@lru_cache(maxsize=1)
+def _metrics_disabled() -> bool:
+    from luma.config import get_settings
+
+    return get_settings().metrics_disabled
+
+
+def emit(
+    name: str, value: float, unit: MetricUnit = MetricUnit.Count, *, dimensions: dict[str, str] | None = None
+) -> None:
     """Emit one metric; with dimensions it is flushed as its own EMF document (``single_metric``).
 
     A dimensioned metric must not share the invocation's dimension set, or every other metric of
@@ -93,8 +102,9 @@ def emit(name: str, value: float, unit: MetricUnit = MetricUnit.Count, **dimensi
     if not dimensions:
         metrics.add_metric(name=name, unit=unit, value=value)
         return
-    with single_metric(
-        name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions=metrics.default_dimensions
-    ) as metric:
+    if _metrics_disabled():
+        return
+    with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE) as metric:
+        metric.add_dimension(name="service", value=SERVICE)
         for key, dim_value in dimensions.items():
             metric.add_dimension(name=key, value=dim_value)

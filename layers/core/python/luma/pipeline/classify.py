@@ -8,6 +8,7 @@ session update in one transaction → hand the turn to the fast path (async invo
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -65,6 +66,7 @@ class ClassifyService:
         self.delivery = delivery
         self.agent = agent
         self.clock = clock
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="classify-io")
 
     def handle(self, request: WsRequest) -> None:
         """Process one frame; errors become ``error`` frames, never exceptions to API Gateway."""
@@ -76,7 +78,7 @@ class ClassifyService:
             frame = parse_send_message(request.body, max_chars=self.settings.max_text_chars)
             self._process(request.principal, frame, target)
         except LumaError as err:
-            emit(mn.ERRORS, 1, **{mn.DIM_CODE: err.code.value})
+            emit(mn.ERRORS, 1, dimensions={mn.DIM_CODE: err.code.value})
             logger.info("turn rejected", extra={"code": err.code.value})
             self.delivery.send(
                 target,
@@ -115,8 +117,16 @@ class ClassifyService:
 
     def _process(self, principal: Principal, frame: SendMessageFrame, target: DeliveryTarget) -> None:
         now = self.clock()
+        # Classification is CPU-only (onnxruntime releases the GIL): run it while the session is read.
+        pending = (
+            self._pool.submit(self._resolve_session, principal, frame.session_id, now) if frame.session_id else None
+        )
+        classified = self.router.predict(frame.text)
         for attempt in range(2):
-            resolved = self._resolve_session(principal, frame.session_id, now)
+            if pending is not None:
+                resolved, pending = pending.result(), None
+            else:
+                resolved = self._resolve_session(principal, frame.session_id, now)
             session = resolved.session
             message = Message(
                 tenant_id=session.tenant_id,
@@ -127,7 +137,7 @@ class ClassifyService:
                 created_at=now,
                 client_message_id=frame.client_message_id,
             )
-            decision = self.router.route(session, message)
+            decision = self.router.route(session, message, classified)
             message = message.model_copy(update={"intent": decision.intent, "route": decision.route})
             try:
                 self.conversations.record_inbound(
@@ -168,7 +178,7 @@ class ClassifyService:
                 ),
             )
         emit(mn.CLASSIFY_LATENCY_MS, decision.latency_ms, MetricUnit.Milliseconds)
-        emit(mn.TURNS, 1, **{mn.DIM_ROUTE: decision.route.value})
+        emit(mn.TURNS, 1, dimensions={mn.DIM_ROUTE: decision.route.value})
         logger.info(
             "turn routed",
             extra={

@@ -41,7 +41,7 @@ class FastPathService:
             result = handler(turn)
         except Exception:
             logger.exception("fast path failed", extra={"intent": intent})
-            emit(mn.ERRORS, 1, **{mn.DIM_CODE: ErrorCode.INTERNAL.value})
+            emit(mn.ERRORS, 1, dimensions={mn.DIM_CODE: ErrorCode.INTERNAL.value})
             self.delivery.send(
                 turn.delivery,
                 error_frame(
@@ -72,7 +72,7 @@ class FastPathService:
             emit(mn.DELIVERY_GONE, 1)
         emit(mn.FAST_PATH_LATENCY_MS, (time.perf_counter() - start) * 1000, MetricUnit.Milliseconds)
         turn_ms = (datetime.now(UTC) - turn.message.created_at).total_seconds() * 1000
-        emit(mn.TURN_LATENCY_MS, turn_ms, MetricUnit.Milliseconds, **{mn.DIM_ROUTE: turn.decision.route.value})
+        emit(mn.TURN_LATENCY_MS, turn_ms, MetricUnit.Milliseconds, dimensions={mn.DIM_ROUTE: turn.decision.route.value})
         logger.info(
             "fast path answered",
             extra={"intent": reply.intent, "delivered": delivered, "session_id": turn.session.session_id},

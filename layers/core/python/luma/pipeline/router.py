@@ -3,24 +3,39 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
 from luma.assistants.base import AssistantPack, load_pack
 from luma.config import get_settings
 from luma.domain.models import Message, Route, RoutingDecision, Session
+from luma.observability import logger
 
 
 class PredictionLike(Protocol):
-    intent: str | None
-    top_intent: str
-    confidence: float
-    margin: float
-    accepted: bool
+    @property
+    def intent(self) -> str | None: ...
+    @property
+    def top_intent(self) -> str: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def margin(self) -> float: ...
+    @property
+    def accepted(self) -> bool: ...
 
 
 class IntentModel(Protocol):
     def predict(self, text: str) -> PredictionLike: ...
+
+
+@dataclass(frozen=True)
+class Classified:
+    """A classifier result (None when the classifier failed) and how long it took."""
+
+    prediction: PredictionLike | None
+    latency_ms: float
 
 
 class Router:
@@ -31,7 +46,18 @@ class Router:
         self.classifier = classifier
         self.classifier_name = classifier_name
 
-    def route(self, session: Session, message: Message) -> RoutingDecision:
+    def predict(self, text: str) -> Classified:
+        """Classify ``text`` (CPU only, no I/O: safe to run while the session is being read)."""
+        start = time.perf_counter()
+        try:
+            pred: PredictionLike | None = self.classifier.predict(text)
+        except Exception:  # a classifier fault must not lose the message: the agent decides
+            logger.exception("classifier failed")
+            pred = None
+        return Classified(pred, _ms(start))
+
+    def route(self, session: Session, message: Message, classified: Classified | None = None) -> RoutingDecision:
+        """The decision for ``message``: a pending flow step claims it first, else the classifier."""
         start = time.perf_counter()
         base = {"tenant_id": session.tenant_id, "session_id": session.session_id, "message_id": message.message_id}
         flow = self.pack.pre_route(session, message.text)
@@ -46,18 +72,12 @@ class Router:
                 latency_ms=_ms(start),
                 classifier="flow",
             )
-        try:
-            pred = self.classifier.predict(message.text)
-        except Exception:
+        classified = classified or self.predict(message.text)
+        pred = classified.prediction
+        common = {"latency_ms": classified.latency_ms, "classifier": self.classifier_name}
+        if pred is None:
             return RoutingDecision(
-                **base,
-                intent=None,
-                confidence=0.0,
-                margin=0.0,
-                route=Route.AGENT,
-                reason="classifier_error",
-                latency_ms=_ms(start),
-                classifier=self.classifier_name,
+                **base, intent=None, confidence=0.0, margin=0.0, route=Route.AGENT, reason="classifier_error", **common
             )
         if pred.accepted and pred.intent:
             intent: str | None = pred.intent
@@ -73,8 +93,7 @@ class Router:
             margin=float(pred.margin),
             route=route,
             reason=reason,
-            latency_ms=_ms(start),
-            classifier=self.classifier_name,
+            **common,
         )
 
 

@@ -1,0 +1,331 @@
+"""Every knob of the deployment, typed, in one place: stages, tables, functions, thresholds.
+
+Functions are wired by convention (``functions/<name>/handler.py``, entry point ``handler``);
+what each one may do comes from :data:`FUNCTIONS`. A function folder without an entry gets
+:class:`FunctionSpec` defaults and no permissions at all. Per-stage differences are
+:class:`StageConfig` values plus ``function_overrides`` (e.g. reserved concurrency in
+production).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+Access = Literal["r", "rw"]
+Secret = Literal["llm", "twilio"]
+OpenSearchMode = Literal["serverless", "domain", "none"]
+
+PROJECT = "luma"
+
+
+# --------------------------------------------------------------------------------------------
+# Tables: the key schemas are the contract with luma.store.models (tests/infra checks it).
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GsiSpec:
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One DynamoDB table: string keys, on demand, PITR, the stage's KMS key."""
+
+    partition_key: str = "pk"
+    sort_key: str | None = "sk"
+    gsis: tuple[GsiSpec, ...] = ()
+    ttl_attribute: str | None = None
+    stream: Literal["NEW_IMAGE", "NEW_AND_OLD_IMAGES"] | None = None
+    env_var: str = ""  # the LUMA_* variable that carries the table name
+    description: str = ""
+
+
+BY_USER = GsiSpec("by_user", "gsi1pk", "gsi1sk")
+
+TABLES: Mapping[str, TableSpec] = MappingProxyType(
+    {
+        "connections": TableSpec(
+            sort_key=None,
+            gsis=(BY_USER,),
+            ttl_attribute="ttl",
+            env_var="LUMA_CONNECTIONS_TABLE",
+            description="pk = T#<tenant>#C#<connection_id>; GSI by_user",
+        ),
+        "conversations": TableSpec(
+            gsis=(BY_USER,),
+            ttl_attribute="ttl",
+            # Consumers: memory extraction, escalation notifications, session reports.
+            stream="NEW_IMAGE",
+            env_var="LUMA_CONVERSATIONS_TABLE",
+            description="single table: sessions, messages, routing decisions, runs, reports",
+        ),
+        "usage": TableSpec(
+            ttl_attribute="ttl",
+            env_var="LUMA_USAGE_TABLE",
+            description="rate-limit buckets, token/credit counters, idempotency records",
+        ),
+        "clinic": TableSpec(
+            env_var="LUMA_CLINIC_TABLE",
+            description="the clinic assistant's data: patients, appointments, locations",
+        ),
+    }
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Functions
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StreamSpec:
+    """A DynamoDB Streams subscription; failed batches go to the function's stream DLQ."""
+
+    table: str
+    # Lambda event filters (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html)
+    filters: tuple[Mapping[str, object], ...] = ()
+    batch_size: int = 25
+    max_batching_window_s: int = 1
+    retry_attempts: int = 3
+    max_record_age_s: int = 3600
+    parallelization_factor: int = 1
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """What one function is and may do. Defaults: small, short, no permissions."""
+
+    description: str = ""
+    memory_mb: int = 256
+    timeout_s: int = 10
+    reserved_concurrency: int | None = None
+    tables: Mapping[str, Access] = field(default_factory=dict)
+    invokes: tuple[str, ...] = ()  # functions it invokes asynchronously (env LUMA_<NAME>_FUNCTION)
+    starts: tuple[str, ...] = ()  # state machines it starts (env LUMA_<NAME>_STATE_MACHINE_ARN)
+    task_tokens: tuple[str, ...] = ()  # state machines whose task tokens it completes
+    manage_connections: bool = False  # execute-api:ManageConnections on the WebSocket stage
+    secrets: tuple[Secret, ...] = ()  # Secrets Manager secrets it reads (env LUMA_<NAME>_SECRET_ARN)
+    opensearch: Literal["none", "read", "write"] = "none"
+    async_invoked: bool = False  # invoked with InvocationType=Event: on-failure DLQ, retries
+    async_retry_attempts: int = 2
+    async_max_event_age_s: int = 3600
+    stream: StreamSpec | None = None
+    snap_start: bool = False  # publish versions + alias `live`; callers use the alias
+    p95_alarm_ms: int | None = None  # defaults to 80 % of the timeout
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+
+FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
+    {
+        "ws_authorizer": FunctionSpec(
+            description="WebSocket $connect REQUEST authorizer: validates ?token= (Cognito JWT)",
+            memory_mb=256,
+            timeout_s=5,
+            p95_alarm_ms=1000,
+        ),
+        "ws_connect": FunctionSpec(
+            description="WebSocket $connect: records the connection",
+            timeout_s=5,
+            tables={"connections": "rw"},
+            p95_alarm_ms=1000,
+        ),
+        "ws_disconnect": FunctionSpec(
+            description="WebSocket $disconnect: forgets the connection",
+            timeout_s=5,
+            tables={"connections": "rw"},
+            p95_alarm_ms=1000,
+        ),
+        "classify": FunctionSpec(
+            description="sendMessage/$default: persist, guard, classify, route (fast path or agent run)",
+            memory_mb=1024,  # the ONNX intent classifier: more memory, more CPU
+            timeout_s=20,
+            tables={"connections": "r", "conversations": "rw", "usage": "rw", "clinic": "r"},
+            invokes=("fast_path",),
+            starts=("agent_run",),
+            manage_connections=True,
+            secrets=("twilio",),
+            async_invoked=True,  # the Twilio webhook hands turns on asynchronously
+            p95_alarm_ms=1500,
+        ),
+        "fast_path": FunctionSpec(
+            description="Fast-path handlers: direct data operations, no LLM",
+            memory_mb=512,
+            timeout_s=10,
+            tables={"conversations": "rw", "usage": "rw", "clinic": "rw", "connections": "r"},
+            manage_connections=True,
+            secrets=("twilio",),
+            async_invoked=True,
+            p95_alarm_ms=1000,
+        ),
+        "http_api": FunctionSpec(
+            description="HTTP API (FastAPI + Mangum): health, status, sessions, events, Twilio webhooks",
+            memory_mb=512,
+            timeout_s=15,
+            tables={"conversations": "rw", "connections": "r", "usage": "rw", "clinic": "r"},
+            invokes=("classify",),
+            secrets=("twilio",),
+            p95_alarm_ms=2000,
+        ),
+        "agent_turn": FunctionSpec(
+            description="Agent step: context + memories, LLM call with tools, streamed reply",
+            memory_mb=1024,
+            timeout_s=120,
+            tables={"conversations": "rw", "usage": "rw", "connections": "r", "clinic": "r"},
+            manage_connections=True,
+            secrets=("llm", "twilio"),
+            opensearch="read",
+            snap_start=True,  # anthropic/openai SDK imports cost 0.6-1.3 s of cold start
+            p95_alarm_ms=60_000,
+        ),
+        # Planned DynamoDB Streams consumers (wired as soon as their folders exist).
+        "memory_extract": FunctionSpec(
+            description="Conversation stream: extract long-term memories into OpenSearch",
+            memory_mb=1024,
+            timeout_s=60,
+            tables={"conversations": "rw", "usage": "rw"},
+            secrets=("llm",),
+            opensearch="write",
+            stream=StreamSpec(
+                table="conversations",
+                filters=({"eventName": ["INSERT"], "dynamodb": {"NewImage": {"sk": {"S": [{"prefix": "M#"}]}}}},),
+            ),
+        ),
+        "escalations": FunctionSpec(
+            description="Conversation stream: notify operator connections of escalations",
+            timeout_s=30,
+            tables={"conversations": "r", "connections": "r"},
+            manage_connections=True,
+            stream=StreamSpec(
+                table="conversations",
+                filters=({"dynamodb": {"NewImage": {"sk": {"S": [{"prefix": "ESC#"}]}}}},),
+            ),
+        ),
+        "session_report": FunctionSpec(
+            description="Conversation stream: write the session report when a session closes",
+            memory_mb=512,
+            timeout_s=60,
+            tables={"conversations": "rw"},
+            secrets=("llm",),
+            stream=StreamSpec(
+                table="conversations",
+                filters=(
+                    {
+                        "eventName": ["MODIFY"],
+                        "dynamodb": {"NewImage": {"sk": {"S": ["META"]}, "status": {"S": ["closed"]}}},
+                    },
+                ),
+            ),
+        ),
+    }
+)
+
+DEFAULT_FUNCTION = FunctionSpec()
+
+
+# --------------------------------------------------------------------------------------------
+# Stages
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AlarmThresholds:
+    error_rate_percent: float = 5.0  # Lambda Errors / Invocations over 5 minutes
+    throttles: int = 1  # Lambda Throttles per 5 minutes
+    dlq_messages: int = 1  # ApproximateNumberOfMessagesVisible
+    failed_executions: int = 1  # Step Functions ExecutionsFailed + TimedOut per 5 minutes
+    evaluation_periods: int = 3
+    datapoints_to_alarm: int = 2
+
+
+@dataclass(frozen=True)
+class CustomDomain:
+    """Optional API domains; the ACM certificate must already exist in the stack's region."""
+
+    http_domain: str  # e.g. api.luma.example.com
+    ws_domain: str  # e.g. ws.luma.example.com
+    certificate_arn: str
+    hosted_zone_id: str | None = None  # creates Route 53 alias records when set
+    hosted_zone_name: str | None = None
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    name: str
+    account: str | None = None  # None: from the CLI's credentials (CDK_DEFAULT_ACCOUNT)
+    region: str | None = None  # None: CDK_DEFAULT_REGION
+    production: bool = False  # RETAIN data, deletion protection, no execution data in logs
+    assistant: str = "clinic"
+    log_level: str = "INFO"
+    log_retention_days: int = 30
+    api_stage_name: str = "v1"  # the WebSocket stage: wss://<domain>/<api_stage_name>
+    api_throttle_rate: int = 100  # requests per second, per stage
+    api_throttle_burst: int = 200
+    cors_origins: tuple[str, ...] = ("*",)
+    opensearch_mode: OpenSearchMode = "serverless"
+    opensearch_standby_replicas: bool = False  # serverless: redundancy doubles the OCU floor
+    opensearch_instance_type: str = "t3.small.search"  # domain mode
+    opensearch_instance_count: int = 1
+    opensearch_volume_gb: int = 10
+    sfn_include_execution_data: bool = True  # False keeps message text out of the SFN logs
+    cognito_threat_protection: bool = False  # Cognito Plus feature plan (billed per MAU)
+    alarm_email: str | None = None  # subscribes to the alarm topic when set
+    alarms: AlarmThresholds = field(default_factory=AlarmThresholds)
+    function_overrides: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    custom_domain: CustomDomain | None = None
+
+    @property
+    def stack_name(self) -> str:
+        return f"Luma-{self.name}"
+
+    def prefix(self, name: str = "") -> str:
+        """A physical name: ``luma-<stage>[-<name>]`` (hyphens, lower case)."""
+        base = f"{PROJECT}-{self.name}"
+        return f"{base}-{name.replace('_', '-')}" if name else base
+
+    def function(self, name: str) -> FunctionSpec:
+        """The spec of ``functions/<name>``: the table entry (or defaults) plus stage overrides."""
+        spec = FUNCTIONS.get(name, DEFAULT_FUNCTION)
+        overrides = self.function_overrides.get(name)
+        return dataclasses.replace(spec, **overrides) if overrides else spec  # type: ignore[arg-type]
+
+
+STAGES: Mapping[str, StageConfig] = MappingProxyType(
+    {
+        "dev": StageConfig(
+            name="dev",
+            log_level="DEBUG",
+            log_retention_days=7,
+            api_throttle_rate=20,
+            api_throttle_burst=40,
+            # A single-node managed domain: the cheapest always-on vector store (see docs/deploy.md).
+            opensearch_mode="domain",
+        ),
+        "staging": StageConfig(
+            name="staging",
+            log_retention_days=30,
+            api_throttle_rate=50,
+            api_throttle_burst=100,
+            opensearch_mode="serverless",
+        ),
+        "production": StageConfig(
+            name="production",
+            production=True,
+            log_retention_days=90,
+            api_throttle_rate=500,
+            api_throttle_burst=1000,
+            opensearch_mode="serverless",
+            opensearch_standby_replicas=True,
+            sfn_include_execution_data=False,
+            cognito_threat_protection=True,
+            function_overrides={
+                "classify": {"reserved_concurrency": 200},
+                "fast_path": {"reserved_concurrency": 100},
+                "agent_turn": {"reserved_concurrency": 100},
+            },
+        ),
+    }
+)
+
+# What `cdk synth` builds when no `-c stage=` is given: the stages CI deploys.
+DEFAULT_STAGES = ("staging", "production")

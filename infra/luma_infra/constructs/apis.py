@@ -1,0 +1,276 @@
+"""Ingress: the WebSocket API (web and mobile chat) and the HTTP API (REST + Twilio webhooks)."""
+
+from __future__ import annotations
+
+import json
+
+import jsii
+from aws_cdk import CfnOutput, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw_v1
+from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_route53_targets as targets
+from constructs import Construct
+
+from luma_infra.config import StageConfig
+from luma_infra.constructs.functions import Functions, LumaFunction, retention
+from luma_infra.constructs.identity import UserPool
+from luma_infra.nag import acknowledge
+
+# The functions each API needs; an API is built once all of them have landed.
+WEBSOCKET_FUNCTIONS = ("ws_authorizer", "ws_connect", "ws_disconnect", "classify")
+HTTP_FUNCTIONS = ("http_api",)
+# Routes of the HTTP API that carry no Cognito JWT (everything else does, through /{proxy+}).
+PUBLIC_HTTP_ROUTES = (
+    ("GET", "/health", "Load balancer / uptime checks: no caller identity, no data."),
+    ("GET", "/status", "Public service status page: no caller identity, no data."),
+    ("POST", "/twilio/whatsapp", "Twilio webhook: authenticated by the X-Twilio-Signature HMAC in the function."),
+    ("POST", "/twilio/sms", "Twilio webhook: authenticated by the X-Twilio-Signature HMAC in the function."),
+)
+WS_ROUTE_SELECTION = "$request.body.action"
+_COMMON_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "requestTime": "$context.requestTimeEpoch",
+    "routeKey": "$context.routeKey",
+    "status": "$context.status",
+    "ip": "$context.identity.sourceIp",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationError": "$context.integrationErrorMessage",
+    "error": "$context.error.message",
+}
+WS_ACCESS_LOG_FIELDS = {
+    **_COMMON_LOG_FIELDS,
+    "eventType": "$context.eventType",
+    "connectionId": "$context.connectionId",
+    "authorizerError": "$context.authorizer.error",
+}
+HTTP_ACCESS_LOG_FIELDS = {
+    **_COMMON_LOG_FIELDS,
+    "method": "$context.httpMethod",
+    "path": "$context.path",
+    "responseLength": "$context.responseLength",
+    "latency": "$context.responseLatency",
+    "userAgent": "$context.identity.userAgent",
+}
+WS_TOKEN_SOURCE = "route.request.querystring.token"
+
+
+def _access_logs(scope: Construct, construct_id: str, stage: StageConfig, name: str) -> logs.LogGroup:
+    return logs.LogGroup(
+        scope,
+        construct_id,
+        log_group_name=f"/aws/apigateway/{stage.prefix(name)}",
+        retention=retention(stage.log_retention_days),
+        removal_policy=RemovalPolicy.RETAIN if stage.production else RemovalPolicy.DESTROY,
+    )
+
+
+class ApiGatewayAccount(Construct):
+    """API Gateway's account-wide CloudWatch Logs role (WebSocket stages need it for logging)."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        role = iam.Role(
+            self,
+            "CloudWatchRole",
+            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+            ],
+        )
+        acknowledge(
+            role,
+            "IAM4",
+            "API Gateway's account-level logging role: AmazonAPIGatewayPushToCloudWatchLogs is the "
+            "AWS-maintained policy for exactly this service role (API Gateway names its own log groups).",
+            "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+        )
+        self.account = apigw_v1.CfnAccount(self, "Account", cloud_watch_role_arn=role.role_arn)
+
+
+class WebSocketApi(Construct):
+    """$connect (Lambda REQUEST authorizer on ?token=), $disconnect, sendMessage, $default."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: StageConfig,
+        functions: Functions,
+        account: ApiGatewayAccount,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        fns = functions.by_name
+
+        def integration(name: str, fn: LumaFunction) -> integrations.WebSocketLambdaIntegration:
+            return integrations.WebSocketLambdaIntegration(name, fn.target)
+
+        authorizer = authorizers.WebSocketLambdaAuthorizer(
+            "TokenAuthorizer",
+            fns["ws_authorizer"].target,
+            identity_source=[WS_TOKEN_SOURCE],
+        )
+        self.api = apigw.WebSocketApi(
+            self,
+            "Api",
+            api_name=stage.prefix("ws"),
+            description=f"Luma {stage.name}: chat over WebSocket (docs/protocol.md)",
+            route_selection_expression=WS_ROUTE_SELECTION,
+            connect_route_options=apigw.WebSocketRouteOptions(
+                integration=integration("Connect", fns["ws_connect"]), authorizer=authorizer
+            ),
+            disconnect_route_options=apigw.WebSocketRouteOptions(
+                integration=integration("Disconnect", fns["ws_disconnect"])
+            ),
+            default_route_options=apigw.WebSocketRouteOptions(
+                integration=integration("DefaultRouteIntegration", fns["classify"])
+            ),
+        )
+        self.api.add_route("sendMessage", integration=integration("SendMessage", fns["classify"]))
+        for route in ("$disconnect", "$default", "sendMessage"):
+            acknowledge(
+                self.api.node.find_child(f"{route}-Route"),
+                "APIG4",
+                "WebSocket APIs authorize only on $connect (the Lambda authorizer on ?token=); every "
+                "later frame travels on that authenticated connection and carries its identity in "
+                "requestContext.authorizer.",
+            )
+
+        access_logs = _access_logs(self, "AccessLogs", stage, "ws")
+        self.stage = apigw.WebSocketStage(
+            self,
+            "Stage",
+            web_socket_api=self.api,
+            stage_name=stage.api_stage_name,
+            auto_deploy=True,
+            access_log_settings=AccessLogs(access_logs, WS_ACCESS_LOG_FIELDS),
+            throttle=apigw.ThrottleSettings(rate_limit=stage.api_throttle_rate, burst_limit=stage.api_throttle_burst),
+        )
+        self.stage.node.add_dependency(account)
+        functions.wire_websocket(self.api.api_id, self.stage.stage_name)
+
+        if stage.custom_domain:
+            _domain(self, "Domain", stage, stage.custom_domain.ws_domain, self.stage)
+
+    @property
+    def url(self) -> str:
+        return self.stage.url
+
+
+class HttpApi(Construct):
+    """Cognito JWT on everything (``ANY /{proxy+}``) except the public routes above."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: StageConfig,
+        functions: Functions,
+        users: UserPool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        handler = functions.by_name["http_api"].target
+        jwt = authorizers.HttpJwtAuthorizer(
+            "CognitoJwt",
+            users.issuer,
+            jwt_audience=[users.client.user_pool_client_id],
+            identity_source=["$request.header.Authorization"],
+        )
+        self.api = apigw.HttpApi(
+            self,
+            "Api",
+            api_name=stage.prefix("http"),
+            description=f"Luma {stage.name}: REST API and Twilio webhooks",
+            create_default_stage=False,
+            default_authorizer=jwt,
+            cors_preflight=apigw.CorsPreflightOptions(
+                allow_origins=list(stage.cors_origins),
+                allow_methods=[apigw.CorsHttpMethod.ANY],
+                allow_headers=["authorization", "content-type", "idempotency-key"],
+            ),
+        )
+        integration = integrations.HttpLambdaIntegration("HttpApi", handler)
+        for method, path, reason in PUBLIC_HTTP_ROUTES:
+            (route,) = self.api.add_routes(
+                path=path,
+                methods=[apigw.HttpMethod(method)],
+                integration=integration,
+                authorizer=apigw.HttpNoneAuthorizer(),
+            )
+            acknowledge(route, "APIG4", reason)
+        self.api.add_routes(path="/{proxy+}", methods=[apigw.HttpMethod.ANY], integration=integration)
+
+        access_logs = _access_logs(self, "AccessLogs", stage, "http")
+        self.stage = apigw.HttpStage(
+            self,
+            "Stage",
+            http_api=self.api,
+            stage_name="$default",
+            auto_deploy=True,
+            access_log_settings=AccessLogs(access_logs, HTTP_ACCESS_LOG_FIELDS),
+            throttle=apigw.ThrottleSettings(rate_limit=stage.api_throttle_rate, burst_limit=stage.api_throttle_burst),
+        )
+        if stage.custom_domain:
+            _domain(self, "Domain", stage, stage.custom_domain.http_domain, self.stage)
+
+    @property
+    def url(self) -> str:
+        return self.api.api_endpoint
+
+
+@jsii.implements(apigw.IAccessLogSettings)
+class AccessLogs:
+    """One JSON line per request into a log group (no bodies, no tokens: query strings are not logged)."""
+
+    def __init__(self, log_group: logs.ILogGroup, fields: dict[str, str]) -> None:
+        self._destination = apigw.LogGroupLogDestination(log_group)
+        self._format = apigw_v1.AccessLogFormat.custom(json.dumps(fields, separators=(",", ":")))
+
+    @property
+    def destination(self) -> apigw.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigw_v1.AccessLogFormat:
+        return self._format
+
+
+def _domain(scope: Construct, construct_id: str, stage: StageConfig, name: str, api_stage: apigw.IStage) -> None:
+    domain_config = stage.custom_domain
+    assert domain_config is not None
+    domain = apigw.DomainName(
+        scope,
+        construct_id,
+        domain_name=name,
+        certificate=acm.Certificate.from_certificate_arn(scope, f"{construct_id}Cert", domain_config.certificate_arn),
+    )
+    apigw.ApiMapping(scope, f"{construct_id}Mapping", api=api_stage.api, domain_name=domain, stage=api_stage)
+    CfnOutput(
+        scope,
+        f"{construct_id}Target",
+        value=domain.regional_domain_name,
+        description=f"DNS target for {name} (CNAME, or an alias A record)",
+    )
+    if domain_config.hosted_zone_id and domain_config.hosted_zone_name:
+        zone = route53.HostedZone.from_hosted_zone_attributes(
+            scope,
+            f"{construct_id}Zone",
+            hosted_zone_id=domain_config.hosted_zone_id,
+            zone_name=domain_config.hosted_zone_name,
+        )
+        route53.ARecord(
+            scope,
+            f"{construct_id}Alias",
+            zone=zone,
+            record_name=name,
+            target=route53.RecordTarget.from_alias(
+                targets.ApiGatewayv2DomainProperties(domain.regional_domain_name, domain.regional_hosted_zone_id)
+            ),
+        )

@@ -1,0 +1,128 @@
+"""State: one customer-managed KMS key and the DynamoDB tables of :data:`config.TABLES`."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as ddb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from luma_infra.config import TABLES, StageConfig, TableSpec
+
+STRING = ddb.AttributeType.STRING
+
+# DynamoDB data-plane actions (no Scan: every read is key-addressed or a paginated Query).
+TABLE_READ_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+)
+TABLE_WRITE_ACTIONS = (
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+)
+# What a caller of a table encrypted with a customer-managed key needs, spelled out (these
+# are the expansions of the usual kms:ReEncrypt* / kms:GenerateDataKey* grants).
+KMS_READ_ACTIONS = ("kms:Decrypt", "kms:DescribeKey")
+KMS_WRITE_ACTIONS = (
+    "kms:Encrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+)
+
+
+class Data(Construct):
+    """The stage's KMS key and tables, with least-privilege grant helpers."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, stage: StageConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.stage = stage
+        removal = RemovalPolicy.RETAIN if stage.production else RemovalPolicy.DESTROY
+
+        self.key = kms.Key(
+            self,
+            "Key",
+            alias=f"alias/{stage.prefix()}",
+            description=f"Luma {stage.name}: DynamoDB tables, secrets, alarm topic",
+            enable_key_rotation=True,
+            removal_policy=removal,
+            pending_window=Duration.days(30 if stage.production else 7),
+        )
+        # CloudWatch alarms publish to the encrypted alarm topic.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToUseTheKeyForTheAlarmTopic",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],  # in a key policy "*" is this key
+            )
+        )
+
+        self.specs: dict[str, TableSpec] = dict(TABLES)
+        self.tables: dict[str, ddb.Table] = {}
+        for name, spec in TABLES.items():
+            table = ddb.Table(
+                self,
+                name.capitalize(),
+                partition_key=ddb.Attribute(name=spec.partition_key, type=STRING),
+                sort_key=ddb.Attribute(name=spec.sort_key, type=STRING) if spec.sort_key else None,
+                billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
+                encryption=ddb.TableEncryption.CUSTOMER_MANAGED,
+                encryption_key=self.key,
+                point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(
+                    point_in_time_recovery_enabled=True
+                ),
+                time_to_live_attribute=spec.ttl_attribute,
+                stream=ddb.StreamViewType[spec.stream] if spec.stream else None,
+                deletion_protection=stage.production,
+                removal_policy=removal,
+            )
+            for gsi in spec.gsis:
+                table.add_global_secondary_index(
+                    index_name=gsi.name,
+                    partition_key=ddb.Attribute(name=gsi.partition_key, type=STRING),
+                    sort_key=ddb.Attribute(name=gsi.sort_key, type=STRING) if gsi.sort_key else None,
+                    projection_type=ddb.ProjectionType.ALL,
+                )
+            self.tables[name] = table
+
+    def table_statements(self, name: str, access: str) -> list[iam.PolicyStatement]:
+        """Least-privilege statements for one table: its ARN and its named indexes only."""
+        if name not in self.tables:
+            raise KeyError(f"unknown table {name!r} (known: {', '.join(self.tables)})")
+        table = self.tables[name]
+        resources = [table.table_arn] + [f"{table.table_arn}/index/{gsi.name}" for gsi in self.specs[name].gsis]
+        actions = list(TABLE_READ_ACTIONS) + (list(TABLE_WRITE_ACTIONS) if access == "rw" else [])
+        kms_actions = list(KMS_READ_ACTIONS) + (list(KMS_WRITE_ACTIONS) if access == "rw" else [])
+        return [
+            iam.PolicyStatement(actions=actions, resources=resources),
+            iam.PolicyStatement(
+                actions=kms_actions,
+                resources=[self.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{table.stack.region}.amazonaws.com"}},
+            ),
+        ]
+
+    def stream_statements(self, name: str) -> list[iam.PolicyStatement]:
+        table = self.tables[name]
+        if table.table_stream_arn is None:
+            raise ValueError(f"table {name} has no stream: set TableSpec.stream in config.TABLES")
+        return [
+            iam.PolicyStatement(
+                actions=[
+                    "dynamodb:DescribeStream",
+                    "dynamodb:GetRecords",
+                    "dynamodb:GetShardIterator",
+                    "dynamodb:ListStreams",
+                ],
+                resources=[table.table_stream_arn],
+            ),
+            iam.PolicyStatement(actions=["kms:Decrypt", "kms:DescribeKey"], resources=[self.key.key_arn]),
+        ]

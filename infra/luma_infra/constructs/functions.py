@@ -1,0 +1,313 @@
+"""The one Lambda factory: every ``functions/<name>/handler.py`` becomes a function by convention.
+
+Each function gets: Python 3.12 on arm64, the core + dependency layers, its own log group and
+its own role (no AWS-managed policies), X-Ray active tracing, the Powertools environment,
+memory / timeout / reserved concurrency from ``config.FUNCTIONS``, and exactly the permissions
+its entry lists. Permissions on resources made later (the WebSocket stage, state machines,
+OpenSearch) are attached by :meth:`Functions.wire_*` as separate policies, so no function
+depends on a resource that depends on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from luma_infra.config import TABLES, FunctionSpec, StageConfig
+from luma_infra.constructs.data import Data
+from luma_infra.discovery import ASSET_EXCLUDES, camel, env_name
+from luma_infra.nag import acknowledge, resource_finding
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.ARM_64
+HANDLER = "handler.handler"
+
+
+@dataclass
+class LumaFunction:
+    """One deployed function and what callers need to know about it."""
+
+    name: str
+    spec: FunctionSpec
+    function: lambda_.Function
+    role: iam.Role
+    log_group: logs.LogGroup
+    alias: lambda_.Alias | None = None  # SnapStart functions are invoked through `live`
+    dlqs: dict[str, sqs.Queue] = field(default_factory=dict)  # "async" / "stream"
+
+    @property
+    def target(self) -> lambda_.IFunction:
+        """What to invoke: the `live` alias for SnapStart functions, else the function."""
+        return self.alias or self.function
+
+    @property
+    def invoke_arn(self) -> str:
+        return self.alias.function_arn if self.alias else self.function.function_arn
+
+    @property
+    def invoke_name(self) -> str:
+        """A FunctionName for lambda:Invoke (``name:live`` for SnapStart functions)."""
+        name = self.function.function_name
+        return f"{name}:{self.alias.alias_name}" if self.alias else name
+
+
+class Functions(Construct):
+    """Builds all discovered functions from the config table."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: StageConfig,
+        sources: dict[str, Path],
+        data: Data,
+        layers: list[lambda_.ILayerVersion],
+        secrets: dict[str, secretsmanager.ISecret],
+        environment: dict[str, str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.stage = stage
+        self.data = data
+        self.secrets = secrets
+        self.by_name: dict[str, LumaFunction] = {}
+        for name, source in sources.items():
+            self.by_name[name] = self._build(name, source, layers, environment)
+        # Functions invoked by others: wired once all exist.
+        for fn in self.by_name.values():
+            for callee in fn.spec.invokes:
+                self._wire_invoke(fn, callee)
+
+    # ---------------------------------------------------------------------------------------
+    def _build(
+        self, name: str, source: Path, layers: list[lambda_.ILayerVersion], common_env: dict[str, str]
+    ) -> LumaFunction:
+        stage = self.stage
+        spec = stage.function(name)
+        scope = Construct(self, camel(name))
+        removal = RemovalPolicy.RETAIN if stage.production else RemovalPolicy.DESTROY
+        function_name = stage.prefix(name)
+
+        log_group = logs.LogGroup(
+            scope,
+            "Logs",
+            log_group_name=f"/aws/lambda/{function_name}",
+            retention=retention(stage.log_retention_days),
+            removal_policy=removal,
+        )
+        role = iam.Role(
+            scope,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Luma {stage.name} {name}: only its log group, tables and listed actions",
+        )
+        log_group.grant_write(role)
+        for table, access in spec.tables.items():
+            for statement in self.data.table_statements(table, access):
+                role.add_to_policy(statement)
+        for secret in spec.secrets:
+            self.secrets[secret].grant_read(role)
+
+        environment = dict(common_env)
+        environment["POWERTOOLS_LOG_LEVEL"] = stage.log_level
+        for table in spec.tables:
+            environment[TABLES[table].env_var] = self.data.tables[table].table_name
+        for secret in spec.secrets:
+            environment[f"LUMA_{env_name(secret)}_SECRET_ARN"] = self.secrets[secret].secret_arn
+        environment.update(spec.environment)
+
+        function = lambda_.Function(
+            scope,
+            "Function",
+            function_name=function_name,
+            description=spec.description or f"Luma {name}",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=HANDLER,
+            code=lambda_.Code.from_asset(str(source), exclude=ASSET_EXCLUDES),
+            layers=layers,
+            memory_size=spec.memory_mb,
+            timeout=Duration.seconds(spec.timeout_s),
+            reserved_concurrent_executions=spec.reserved_concurrency,
+            tracing=lambda_.Tracing.ACTIVE,
+            role=role,
+            log_group=log_group,
+            environment=environment,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if spec.snap_start else None,
+            recursive_loop=lambda_.RecursiveLoop.TERMINATE,
+        )
+        acknowledge(
+            role,
+            "IAM5",
+            "X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords do not "
+            "support resource-level permissions (AWS requires Resource '*').",
+            "Resource::*",
+        )
+        acknowledge(
+            function,
+            "L1",
+            "Python 3.12 is the platform's pinned runtime: the dependency layer is built for "
+            "cp312/arm64 wheels and SnapStart is validated on it; runtime upgrades are deliberate.",
+        )
+
+        fn = LumaFunction(name, spec, function, role, log_group)
+        if spec.snap_start:
+            fn.alias = lambda_.Alias(scope, "Live", alias_name="live", version=function.current_version)
+            # Versions are published (current_version) and callers use the alias.
+            Annotations.of(function).acknowledge_warning(
+                "@aws-cdk/aws-lambda:snapStartRequirePublish", "published through the `live` alias"
+            )
+        if spec.async_invoked:
+            dlq = self._queue(scope, "AsyncDlq", f"{function_name}-async-dlq")
+            fn.dlqs["async"] = dlq
+            # Applies to InvocationType=Event only; on the alias when callers use the alias.
+            fn.target.configure_async_invoke(
+                on_failure=destinations.SqsDestination(dlq),
+                retry_attempts=spec.async_retry_attempts,
+                max_event_age=Duration.seconds(spec.async_max_event_age_s),
+            )
+        if spec.stream:
+            stream = spec.stream
+            for statement in self.data.stream_statements(stream.table):
+                role.add_to_policy(statement)
+            dlq = self._queue(scope, "StreamDlq", f"{function_name}-stream-dlq")
+            fn.dlqs["stream"] = dlq
+            table = self.data.tables[stream.table]
+            fn.target.add_event_source_mapping(
+                "Stream",
+                event_source_arn=table.table_stream_arn,
+                starting_position=lambda_.StartingPosition.LATEST,
+                batch_size=stream.batch_size,
+                max_batching_window=Duration.seconds(stream.max_batching_window_s),
+                bisect_batch_on_error=True,
+                report_batch_item_failures=True,
+                retry_attempts=stream.retry_attempts,
+                max_record_age=Duration.seconds(stream.max_record_age_s),
+                parallelization_factor=stream.parallelization_factor,
+                on_failure=event_sources.SqsDlq(dlq),
+                filters=[lambda_.FilterCriteria.filter(dict(f)) for f in stream.filters] or None,
+            )
+        return fn
+
+    def _queue(self, scope: Construct, construct_id: str, queue_name: str) -> sqs.Queue:
+        queue = sqs.Queue(
+            scope,
+            construct_id,
+            queue_name=queue_name,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            queue,
+            "SQS3",
+            "This queue is itself a dead-letter queue (Lambda on-failure destination); "
+            "it is alarmed on depth and drained by an operator.",
+        )
+        return queue
+
+    # ---------------------------------------------------------------------------------------
+    # Late wiring: separate policies, attached to the caller's role.
+    # ---------------------------------------------------------------------------------------
+    def _policy(self, fn: LumaFunction, construct_id: str, statements: list[iam.PolicyStatement]) -> iam.Policy:
+        return iam.Policy(self.node.find_child(camel(fn.name)), construct_id, statements=statements, roles=[fn.role])
+
+    def _wire_invoke(self, caller: LumaFunction, callee_name: str) -> None:
+        callee = self.by_name.get(callee_name)
+        if callee is None:
+            return  # the callee's folder has not landed yet
+        caller.function.add_environment(f"LUMA_{env_name(callee_name)}_FUNCTION", callee.invoke_name)
+        self._policy(
+            caller,
+            f"Invoke{camel(callee_name)}",
+            [iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[callee.invoke_arn])],
+        )
+
+    def wire_state_machine(self, sm_name: str, state_machine_arn: str) -> None:
+        """Starters get states:StartExecution and the ARN; task-token users get Send* on it."""
+        for fn in self.by_name.values():
+            if sm_name in fn.spec.starts:
+                fn.function.add_environment(f"LUMA_{env_name(sm_name)}_STATE_MACHINE_ARN", state_machine_arn)
+                self._policy(
+                    fn,
+                    f"Start{camel(sm_name)}",
+                    [iam.PolicyStatement(actions=["states:StartExecution"], resources=[state_machine_arn])],
+                )
+            if sm_name in fn.spec.task_tokens:
+                self._policy(
+                    fn,
+                    f"TaskTokens{camel(sm_name)}",
+                    [
+                        iam.PolicyStatement(
+                            actions=["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"],
+                            resources=[state_machine_arn],
+                        )
+                    ],
+                )
+
+    def wire_websocket(self, api_id: str, stage_name: str) -> None:
+        """execute-api:ManageConnections on this API's stage only, plus its endpoint in env."""
+        stack = Stack.of(self)
+        endpoint = f"https://{api_id}.execute-api.{stack.region}.{stack.url_suffix}/{stage_name}"
+        connections_arn = stack.format_arn(
+            service="execute-api", resource=api_id, resource_name=f"{stage_name}/POST/@connections/*"
+        )
+        for fn in self.by_name.values():
+            if not fn.spec.manage_connections:
+                continue
+            fn.function.add_environment("LUMA_WS_MANAGEMENT_ENDPOINT", endpoint)
+            policy = self._policy(
+                fn,
+                "ManageConnections",
+                [iam.PolicyStatement(actions=["execute-api:ManageConnections"], resources=[connections_arn])],
+            )
+            acknowledge(
+                policy,
+                "IAM5",
+                "Connection ids are created at run time: the grant is scoped to POST @connections/* "
+                "of this WebSocket API's stage and nothing else.",
+                resource_finding(self, connections_arn),
+            )
+
+    def with_opensearch(self) -> dict[str, list[LumaFunction]]:
+        """Functions that read or write the vector store, by access level."""
+        levels: dict[str, list[LumaFunction]] = {"read": [], "write": []}
+        for fn in self.by_name.values():
+            if fn.spec.opensearch != "none":
+                levels[fn.spec.opensearch].append(fn)
+        return levels
+
+    def add_policy(self, fn: LumaFunction, construct_id: str, statements: list[iam.PolicyStatement]) -> iam.Policy:
+        return self._policy(fn, construct_id, statements)
+
+
+_RETENTIONS = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    731: logs.RetentionDays.TWO_YEARS,
+}
+
+
+def retention(days: int) -> logs.RetentionDays:
+    """The smallest CloudWatch Logs retention that keeps at least ``days``."""
+    for value, member in sorted(_RETENTIONS.items()):
+        if value >= days:
+            return member
+    return logs.RetentionDays.TWO_YEARS

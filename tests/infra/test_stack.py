@@ -1,0 +1,351 @@
+"""Assertions on the synthesized stacks: data, functions and IAM, APIs, orchestration, ops."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import Synth
+
+pytestmark = pytest.mark.infra
+
+
+@pytest.fixture(scope="module")
+def staging(synth: Synth) -> Any:
+    return synth.template("staging")
+
+
+@pytest.fixture(scope="module")
+def production(synth: Synth) -> Any:
+    return synth.template("production")
+
+
+def _fn(synth: Synth, stage: str, name: str) -> tuple[str, dict[str, Any]]:
+    physical = f"luma-{stage}-{name.replace('_', '-')}"
+    for logical_id, resource in synth.resources(stage, "AWS::Lambda::Function").items():
+        if resource["Properties"].get("FunctionName") == physical:
+            return logical_id, resource["Properties"]
+    raise AssertionError(f"{physical} not in the {stage} template")
+
+
+def _role_statements(synth: Synth, stage: str, function_logical_id: str) -> list[dict[str, Any]]:
+    """Every IAM statement attached to a function's role (default policy + separate policies)."""
+    fn = synth.templates[stage]["Resources"][function_logical_id]
+    role_id = fn["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = []
+    for resource in synth.resources(stage, "AWS::IAM::Policy").values():
+        if {"Ref": role_id} in resource["Properties"].get("Roles", []):
+            statements += resource["Properties"]["PolicyDocument"]["Statement"]
+    role = synth.templates[stage]["Resources"][role_id]["Properties"]
+    assert "ManagedPolicyArns" not in role, "function roles use no AWS-managed policies"
+    return statements
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _refs(value: Any) -> set[str]:
+    """Logical ids referenced anywhere in a template value."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if "Ref" in value:
+            found.add(value["Ref"])
+        if "Fn::GetAtt" in value:
+            found.add(value["Fn::GetAtt"][0])
+        for v in value.values():
+            found |= _refs(v)
+    elif isinstance(value, list):
+        for v in value:
+            found |= _refs(v)
+    return found
+
+
+def _table_ids(synth: Synth, stage: str) -> dict[str, str]:
+    ids = {}
+    for logical_id in synth.resources(stage, "AWS::DynamoDB::Table"):
+        ids[logical_id.removeprefix("Data")[:-8].lower()] = logical_id
+    return ids
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------
+def test_tables_are_on_demand_pitr_kms_encrypted(synth: Synth, staging: Any) -> None:
+    from aws_cdk.assertions import Match
+
+    assert len(synth.resources("staging", "AWS::DynamoDB::Table")) == 4
+    staging.all_resources_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "BillingMode": "PAY_PER_REQUEST",
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "SSESpecification": {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": Match.any_value()},
+        },
+    )
+    staging.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_conversations_stream_and_ttls(synth: Synth) -> None:
+    tables = {
+        k: synth.templates["staging"]["Resources"][v]["Properties"] for k, v in _table_ids(synth, "staging").items()
+    }
+    assert tables["conversations"]["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    for name in ("connections", "conversations", "usage"):
+        assert tables[name]["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert "TimeToLiveSpecification" not in tables["clinic"]
+    for name in ("connections", "conversations"):
+        (gsi,) = tables[name]["GlobalSecondaryIndexes"]
+        assert gsi["IndexName"] == "by_user"
+        assert gsi["KeySchema"] == [
+            {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+            {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+        ]
+
+
+def test_production_data_is_retained_and_protected(synth: Synth) -> None:
+    for stage, protected in (("production", True), ("staging", False)):
+        for resource in synth.resources(stage, "AWS::DynamoDB::Table").values():
+            assert resource["Properties"].get("DeletionProtectionEnabled", False) is protected
+            assert resource["DeletionPolicy"] == ("Retain" if protected else "Delete")
+        (key,) = synth.resources(stage, "AWS::KMS::Key").values()
+        assert key["DeletionPolicy"] == ("Retain" if protected else "Delete")
+
+
+# ---------------------------------------------------------------------------------------------
+# Functions
+# ---------------------------------------------------------------------------------------------
+def test_every_function_has_the_platform_settings(synth: Synth) -> None:
+    for stage in synth.templates:
+        for props in synth.resources(stage, "AWS::Lambda::Function").values():
+            env = props["Properties"]["Environment"]["Variables"]
+            name = props["Properties"]["FunctionName"]
+            assert props["Properties"]["Runtime"] == "python3.12", name
+            assert props["Properties"]["Architectures"] == ["arm64"], name
+            assert props["Properties"]["TracingConfig"] == {"Mode": "Active"}, name
+            assert len(props["Properties"]["Layers"]) == 2, name
+            assert env["LUMA_ENV"] == "aws"
+            assert env["LUMA_AUTH_MODE"] == "cognito"
+            assert "LUMA_COGNITO_JWKS_URL" in env and "LUMA_JWT_ISSUER" in env
+            # Powertools adds the service dimension from this variable: the dashboard depends on it.
+            assert env["POWERTOOLS_SERVICE_NAME"] == "luma"
+            assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Luma"
+            assert env["POWERTOOLS_LOG_LEVEL"] in {"DEBUG", "INFO"}
+            for key, value in env.items():  # secrets travel as ARNs, never as values
+                if any(word in key for word in ("KEY", "TOKEN", "SECRET", "PASSWORD")):
+                    assert key.endswith("_SECRET_ARN") and isinstance(value, dict), key
+
+
+def test_function_settings_come_from_config(synth: Synth) -> None:
+    from luma_infra.config import STAGES
+
+    for stage in ("staging", "production"):
+        config = STAGES[stage]
+        for name in synth.sources.functions:
+            spec = config.function(name)
+            _, props = _fn(synth, stage, name)
+            assert props["MemorySize"] == spec.memory_mb, name
+            assert props["Timeout"] == spec.timeout_s, name
+            assert props.get("ReservedConcurrentExecutions") == spec.reserved_concurrency, name
+    assert _fn(synth, "production", "classify")[1]["ReservedConcurrentExecutions"] == 200
+
+
+def test_each_function_reaches_only_its_tables(synth: Synth) -> None:
+    from luma_infra.config import STAGES
+
+    tables = _table_ids(synth, "staging")
+    for name in synth.sources.functions:
+        spec = STAGES["staging"].function(name)
+        logical_id, _ = _fn(synth, "staging", name)
+        statements = _role_statements(synth, "staging", logical_id)
+        touched: dict[str, set[str]] = {}
+        for st in statements:
+            for table, table_id in tables.items():
+                if table_id in _refs(st["Resource"]) and any(a.startswith("dynamodb:") for a in _as_list(st["Action"])):
+                    touched.setdefault(table, set()).update(_as_list(st["Action"]))
+        assert set(touched) == set(spec.tables) | ({spec.stream.table} if spec.stream else set()), name
+        for table, actions in touched.items():
+            assert "dynamodb:Scan" not in actions and "dynamodb:*" not in actions, (name, table)
+            writes = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} & actions
+            assert bool(writes) == (spec.tables.get(table) == "rw"), (name, table, sorted(actions))
+
+
+def test_no_wildcards_beyond_xray(synth: Synth) -> None:
+    for name in synth.sources.functions:
+        logical_id, _ = _fn(synth, "staging", name)
+        for st in _role_statements(synth, "staging", logical_id):
+            actions = _as_list(st["Action"])
+            assert not any(a.endswith(":*") or a == "*" for a in actions), (name, actions)
+            if "*" in _as_list(st["Resource"]):
+                assert set(actions) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, (name, actions)
+
+
+def test_unconfigured_function_gets_defaults_and_no_permissions() -> None:
+    from luma_infra.config import DEFAULT_FUNCTION, STAGES
+
+    spec = STAGES["staging"].function("some_future_function")
+    assert spec == DEFAULT_FUNCTION
+    assert not spec.tables and not spec.invokes and not spec.secrets and not spec.manage_connections
+
+
+def test_manage_connections_is_scoped_to_the_websocket_stage(synth: Synth) -> None:
+    (api_id,) = [
+        k
+        for k, v in synth.resources("staging", "AWS::ApiGatewayV2::Api").items()
+        if v["Properties"].get("ProtocolType") == "WEBSOCKET"
+    ]
+    from luma_infra.config import STAGES
+
+    for name in synth.sources.functions:
+        logical_id, props = _fn(synth, "staging", name)
+        grants = [
+            st
+            for st in _role_statements(synth, "staging", logical_id)
+            if "execute-api:ManageConnections" in _as_list(st["Action"])
+        ]
+        if not STAGES["staging"].function(name).manage_connections:
+            assert not grants, name
+            continue
+        (grant,) = grants
+        resource = json.dumps(grant["Resource"])
+        assert api_id in resource and "/v1/POST/@connections/*" in resource, resource
+        assert "LUMA_WS_MANAGEMENT_ENDPOINT" in props["Environment"]["Variables"]
+
+
+def test_classify_invokes_fast_path_asynchronously(synth: Synth) -> None:
+    logical_id, props = _fn(synth, "staging", "classify")
+    fast_path_id, _ = _fn(synth, "staging", "fast_path")
+    assert props["Environment"]["Variables"]["LUMA_FAST_PATH_FUNCTION"] == {"Ref": fast_path_id}  # its name
+    invokes = [
+        st for st in _role_statements(synth, "staging", logical_id) if "lambda:InvokeFunction" in _as_list(st["Action"])
+    ]
+    assert invokes and all(_refs(st["Resource"]) == {fast_path_id} for st in invokes)
+    # The fast path's async invocations end in a DLQ after their retries.
+    configs = [
+        c["Properties"]
+        for c in synth.resources("staging", "AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": fast_path_id}
+    ]
+    assert configs and "OnFailure" in configs[0]["DestinationConfig"]
+
+
+def test_secrets_are_read_through_arns(synth: Synth) -> None:
+    logical_id, props = _fn(synth, "staging", "http_api")
+    env = props["Environment"]["Variables"]
+    assert "LUMA_TWILIO_SECRET_ARN" in env and "LUMA_LLM_SECRET_ARN" not in env
+    reads = [
+        st
+        for st in _role_statements(synth, "staging", logical_id)
+        if "secretsmanager:GetSecretValue" in _as_list(st["Action"])
+    ]
+    assert len(reads) == 1
+
+
+def test_agent_turn_uses_snapstart_through_an_alias(synth: Synth) -> None:
+    logical_id, props = _fn(synth, "staging", "agent_turn")
+    assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    aliases = [a["Properties"] for a in synth.resources("staging", "AWS::Lambda::Alias").values()]
+    assert any(a["Name"] == "live" and a["FunctionName"] == {"Ref": logical_id} for a in aliases)
+
+
+def test_stream_consumers_have_a_dlq_and_filters(synth: Synth) -> None:
+    mappings = [m["Properties"] for m in synth.resources("staging", "AWS::Lambda::EventSourceMapping").values()]
+    assert mappings, "the planned stream consumers (stubs in tests) are wired"
+    for m in mappings:
+        assert m["StartingPosition"] == "LATEST"
+        assert m["BisectBatchOnFunctionError"] is True
+        assert m["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert "OnFailure" in m["DestinationConfig"]
+        assert m["FilterCriteria"]["Filters"]
+
+
+# ---------------------------------------------------------------------------------------------
+# APIs
+# ---------------------------------------------------------------------------------------------
+def test_websocket_api_routes_and_authorizer(synth: Synth, staging: Any) -> None:
+    staging.has_resource_properties(
+        "AWS::ApiGatewayV2::Api", {"ProtocolType": "WEBSOCKET", "RouteSelectionExpression": "$request.body.action"}
+    )
+    staging.has_resource_properties(
+        "AWS::ApiGatewayV2::Authorizer",
+        {"AuthorizerType": "REQUEST", "IdentitySource": ["route.request.querystring.token"]},
+    )
+    routes = {
+        r["Properties"]["RouteKey"]: r["Properties"]
+        for r in synth.resources("staging", "AWS::ApiGatewayV2::Route").values()
+    }
+    for key in ("$connect", "$disconnect", "$default", "sendMessage"):
+        assert key in routes, key
+    assert routes["$connect"]["AuthorizationType"] == "CUSTOM"
+    stages = [s["Properties"] for s in synth.resources("staging", "AWS::ApiGatewayV2::Stage").values()]
+    assert all("AccessLogSettings" in s for s in stages)
+    assert {s["StageName"] for s in stages} == {"v1", "$default"}
+
+
+def test_http_api_jwt_except_public_routes(synth: Synth) -> None:
+    authorizers = [a["Properties"] for a in synth.resources("staging", "AWS::ApiGatewayV2::Authorizer").values()]
+    (jwt,) = [a for a in authorizers if a["AuthorizerType"] == "JWT"]
+    (pool_id,) = synth.resources("staging", "AWS::Cognito::UserPool")
+    assert _refs(jwt["JwtConfiguration"]["Issuer"]) == {pool_id}
+    (client_id,) = synth.resources("staging", "AWS::Cognito::UserPoolClient")
+    assert jwt["JwtConfiguration"]["Audience"] == [{"Ref": client_id}]
+    routes = {
+        r["Properties"]["RouteKey"]: r["Properties"]
+        for r in synth.resources("staging", "AWS::ApiGatewayV2::Route").values()
+    }
+    for key in ("GET /health", "GET /status", "POST /twilio/whatsapp", "POST /twilio/sms"):
+        assert routes[key]["AuthorizationType"] == "NONE", key
+    assert routes["ANY /{proxy+}"]["AuthorizationType"] == "JWT"
+
+
+# ---------------------------------------------------------------------------------------------
+# Orchestration, vectors, operations
+# ---------------------------------------------------------------------------------------------
+def test_state_machine_logging_tracing_and_least_privilege(synth: Synth) -> None:
+    machines = synth.resources("staging", "AWS::StepFunctions::StateMachine")
+    assert machines
+    for machine in machines.values():
+        props = machine["Properties"]
+        assert props["LoggingConfiguration"]["Level"] == "ALL"
+        assert props["TracingConfiguration"] == {"Enabled": True}
+    for machine in synth.resources("production", "AWS::StepFunctions::StateMachine").values():
+        assert machine["Properties"]["LoggingConfiguration"]["IncludeExecutionData"] is False
+    classify_id, props = _fn(synth, "staging", "classify")
+    assert "LUMA_AGENT_RUN_STATE_MACHINE_ARN" in props["Environment"]["Variables"]
+    starts = [
+        st
+        for st in _role_statements(synth, "staging", classify_id)
+        if "states:StartExecution" in _as_list(st["Action"])
+    ]
+    assert len(starts) == 1
+
+
+def test_opensearch_mode_per_stage(synth: Synth) -> None:
+    (collection,) = synth.resources("staging", "AWS::OpenSearchServerless::Collection").values()
+    assert collection["Properties"]["Type"] == "VECTORSEARCH"
+    assert collection["Properties"]["StandbyReplicas"] == "DISABLED"
+    (prod,) = synth.resources("production", "AWS::OpenSearchServerless::Collection").values()
+    assert prod["Properties"]["StandbyReplicas"] == "ENABLED"
+    (domain,) = synth.resources("dev", "AWS::OpenSearchService::Domain").values()
+    props = domain["Properties"]
+    assert props["EncryptionAtRestOptions"]["Enabled"] and props["NodeToNodeEncryptionOptions"]["Enabled"]
+    assert set(props["LogPublishingOptions"]) >= {"SEARCH_SLOW_LOGS", "INDEX_SLOW_LOGS"}
+    assert "*" not in json.dumps(props["AccessPolicies"]["Statement"][0]["Principal"])
+    _, agent = _fn(synth, "staging", "agent_turn")
+    assert agent["Environment"]["Variables"]["LUMA_OPENSEARCH_SERVICE"] == "aoss"
+
+
+def test_alarms_cover_functions_queues_and_state_machines(synth: Synth) -> None:
+    alarms = [a["Properties"] for a in synth.resources("staging", "AWS::CloudWatch::Alarm").values()]
+    names = {a["AlarmName"] for a in alarms}
+    for fn in synth.sources.functions:
+        camel = "".join(p.capitalize() for p in fn.split("_"))
+        for kind in ("ErrorRate", "P95Latency", "Throttles"):
+            assert f"luma-staging {camel}{kind}" in names, (fn, kind)
+    assert any(n.endswith("DlqDepth") for n in names)
+    assert "luma-staging AgentRunFailedExecutions" in names
+    (topic,) = synth.resources("staging", "AWS::SNS::Topic").values()
+    assert "KmsMasterKeyId" in topic["Properties"]
+    assert all(a["AlarmActions"] for a in alarms)
