@@ -2,31 +2,30 @@
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from luma import wiring
 from luma.config import get_settings
-from luma.events import WsMessageEvent, management_endpoint
+from luma.events import WsEvent, management_endpoint
 from luma.observability import get_tracer, logger, metrics
 from luma.pipeline.classify import WsRequest
 
 tracer = get_tracer()
 # Cold start: validate config, load the model and fit the router before the first message.
-wiring.classify_service()
+wiring.classify_service().warm_up()
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    ctx = parse(event=event, model=WsMessageEvent).request_context
-    settings = get_settings()
+    parsed = WsEvent.model_validate(event)
+    ctx = parsed.request_context
     wiring.classify_service().handle(
         WsRequest(
             connection_id=ctx.connection_id,
-            principal=ctx.authorizer.principal() if ctx.authorizer else None,
-            body=event.get("body"),
-            endpoint=settings.ws_management_endpoint or management_endpoint(ctx.domain_name, ctx.stage),
+            principal=parsed.principal(),
+            body=parsed.body,
+            endpoint=get_settings().ws_management_endpoint or management_endpoint(ctx.domain_name, ctx.stage),
         )
     )
     return {"statusCode": 200}

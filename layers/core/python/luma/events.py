@@ -1,27 +1,26 @@
-"""Powertools parser models for the API Gateway events Luma receives.
+"""Parser models for the API Gateway WebSocket events Luma receives.
 
-Powertools' WebSocket models leave out ``requestContext.authorizer``, where API Gateway puts what
-the ``$connect`` authorizer returned; these subclasses add it.
+Slim pydantic models of just the fields the handlers read (shapes as in the Powertools test events
+under ``tests/events/``). Importing Powertools' parser models costs ~120 ms of cold start (every
+event model of every service); these cost nothing extra. They also carry
+``requestContext.authorizer``, where API Gateway puts what the ``$connect`` authorizer returned,
+which Powertools' WebSocket models leave out.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser.models import (
-    APIGatewayWebSocketConnectEventModel,
-    APIGatewayWebSocketConnectEventRequestContext,
-    APIGatewayWebSocketDisconnectEventModel,
-    APIGatewayWebSocketDisconnectEventRequestContext,
-    APIGatewayWebSocketMessageEventModel,
-    APIGatewayWebSocketMessageEventRequestContext,
-)
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from luma.domain.models import Principal
 
 
-class AuthorizerContext(BaseModel):
+class _Model(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+
+class AuthorizerContext(_Model):
     """What ``ws_authorizer`` returns as context (flattened by API Gateway)."""
 
     principal_id: str | None = Field(None, alias="principalId")
@@ -35,29 +34,39 @@ class AuthorizerContext(BaseModel):
         return Principal(tenant_id=self.tenant_id, user_id=self.user_id, display_name=self.name or None)
 
 
-class ConnectContext(APIGatewayWebSocketConnectEventRequestContext):
+class Identity(_Model):
+    source_ip: str | None = Field(None, alias="sourceIp")
+    user_agent: str | None = Field(None, alias="userAgent")
+
+
+class WsRequestContext(_Model):
+    route_key: str = Field(alias="routeKey")
+    event_type: str = Field(alias="eventType")
+    connection_id: str = Field(alias="connectionId")
+    domain_name: str = Field(alias="domainName")
+    stage: str
+    request_id: str | None = Field(None, alias="requestId")
+    identity: Identity = Field(default_factory=Identity)
     authorizer: AuthorizerContext | None = None
+    disconnect_status_code: int | None = Field(None, alias="disconnectStatusCode")
 
 
-class DisconnectContext(APIGatewayWebSocketDisconnectEventRequestContext):
-    authorizer: AuthorizerContext | None = None
+class WsEvent(_Model):
+    """A ``$connect``, ``$disconnect`` or message event of an API Gateway WebSocket API."""
 
-
-class MessageContext(APIGatewayWebSocketMessageEventRequestContext):
-    authorizer: AuthorizerContext | None = None
-
-
-class WsConnectEvent(APIGatewayWebSocketConnectEventModel):
-    request_context: ConnectContext = Field(alias="requestContext")
-
-
-class WsDisconnectEvent(APIGatewayWebSocketDisconnectEventModel):
-    request_context: DisconnectContext = Field(alias="requestContext")
-
-
-class WsMessageEvent(APIGatewayWebSocketMessageEventModel):
-    request_context: MessageContext = Field(alias="requestContext")
+    request_context: WsRequestContext = Field(alias="requestContext")
+    headers: dict[str, str] | None = None
+    query_string_parameters: dict[str, str] | None = Field(None, alias="queryStringParameters")
     body: str | None = None
+    is_base64_encoded: bool = Field(False, alias="isBase64Encoded")
+
+    def principal(self) -> Principal | None:
+        auth = self.request_context.authorizer
+        return auth.principal() if auth else None
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((v for k, v in (self.headers or {}).items() if k.lower() == lowered), None)
 
 
 def management_endpoint(domain_name: str, stage: str) -> str:

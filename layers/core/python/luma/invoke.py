@@ -21,17 +21,9 @@ class LambdaInvoker:
 
     @cached_property
     def _client(self) -> Any:
-        import boto3
-        from botocore.config import Config
+        from luma.aws import client
 
-        return boto3.session.Session().client(
-            "lambda",
-            endpoint_url=self.settings.lambda_endpoint_url,
-            region_name=self.settings.region,
-            config=Config(
-                connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"}, tcp_keepalive=True
-            ),
-        )
+        return client("lambda", region=self.settings.region, endpoint_url=self.settings.lambda_endpoint_url)
 
     def invoke_async(self, function_name: str, payload: dict[str, Any]) -> None:
         self._client.invoke(

@@ -31,20 +31,9 @@ class WebSocketDelivery:
             with self._lock:
                 client = self._clients.get(endpoint)
                 if client is None:
-                    import boto3
-                    from botocore.config import Config
+                    from luma.aws import client as make_client
 
-                    client = boto3.session.Session().client(
-                        "apigatewaymanagementapi",
-                        endpoint_url=endpoint,
-                        region_name=self.settings.region,
-                        config=Config(
-                            connect_timeout=2,
-                            read_timeout=5,
-                            retries={"max_attempts": 2, "mode": "standard"},
-                            tcp_keepalive=True,
-                        ),
-                    )
+                    client = make_client("apigatewaymanagementapi", region=self.settings.region, endpoint_url=endpoint)
                     self._clients[endpoint] = client
         return client
 

@@ -68,6 +68,10 @@ class ClassifyService:
         self.clock = clock
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="classify-io")
 
+    def warm_up(self) -> None:
+        """Load the model and build the clients during Lambda init rather than on the first message."""
+        self.router.predict("hello")
+
     def handle(self, request: WsRequest) -> None:
         """Process one frame; errors become ``error`` frames, never exceptions to API Gateway."""
         target = DeliveryTarget(connection_id=request.connection_id, endpoint=request.endpoint)

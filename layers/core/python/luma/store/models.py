@@ -165,6 +165,9 @@ _bound: tuple[Any, ...] | None = None
 def bind_models(settings: Settings) -> None:
     """Point every model at the configured tables, region and endpoint (idempotent)."""
     global _bound
+    from luma.aws import share_with_pynamodb
+
+    share_with_pynamodb()
     key = (
         settings.region,
         settings.dynamodb_endpoint_url,

@@ -1,0 +1,43 @@
+"""``python -m luma.classify warm <assistant> [--dir DIR]``: prebuild the classifier cache.
+
+A build step can run this into ``luma/classify/prebuilt`` so that a Lambda's first cold start
+loads a fitted classifier instead of embedding the exemplars and cross-validating.
+``python -m luma.classify eval ...`` is ``luma eval classify ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m luma.classify``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["eval"]:
+        from luma.classify.evaluate import main as evaluate_main
+
+        return evaluate_main(args[1:])
+    parser = argparse.ArgumentParser(prog="python -m luma.classify")
+    sub = parser.add_subparsers(dest="command", required=True)
+    warm = sub.add_parser("warm", help="fit an assistant's classifier and store it in a cache directory")
+    warm.add_argument("assistant")
+    warm.add_argument("--dir", help="cache directory (default: the user cache)")
+    parsed = parser.parse_args(args)
+
+    from luma.classify import EmbeddingCache, build_classifier
+
+    started = time.perf_counter()
+    cache = EmbeddingCache(parsed.dir, read_only=())
+    classifier = build_classifier(parsed.assistant, cache=cache)
+    print(
+        f"{parsed.assistant}: {len(classifier.intents)} intents, fitted in {time.perf_counter() - started:.2f} s, "
+        f"cached in {cache.directory}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
