@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     classifier_model_path: str | None = None
     classifier_tokenizer_path: str | None = None
     classifier_threads: int = Field(1, gt=0)
+    # Where fitted classifiers and exemplar vectors are cached (default: ~/.cache/luma, /tmp in Lambda).
+    classifier_cache_dir: str | None = None
 
     # LLM providers (unprefixed, the names every SDK uses). Any one switches the agent on.
     anthropic_api_key: SecretStr | None = Field(None, validation_alias="ANTHROPIC_API_KEY")

@@ -43,8 +43,11 @@ class FingerprintedEmbedder(Protocol):
 
 
 def default_cache_dir() -> Path:
-    """``/tmp/luma/classify`` in AWS Lambda, else ``~/.cache/luma/classify``."""
-    if get_settings().env == "aws":
+    """``LUMA_CLASSIFIER_CACHE_DIR``, else ``/tmp/luma/classify`` in AWS Lambda, else ``~/.cache/luma/classify``."""
+    settings = get_settings()
+    if settings.classifier_cache_dir:
+        return Path(settings.classifier_cache_dir)
+    if settings.env == "aws":
         return Path(tempfile.gettempdir()) / "luma" / "classify"
     return Path.home() / ".cache" / "luma" / "classify"
 

@@ -101,7 +101,7 @@ class RoutingDecision(BaseModel):
     route: Route
     reason: str
     latency_ms: float
-    classifier: str = "minilm-centroid"
+    classifier: str = "minilm-softmax-knn"
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -41,10 +41,10 @@ class Classified:
 class Router:
     """Decides a route for each inbound message and records why."""
 
-    def __init__(self, pack: AssistantPack, classifier: IntentModel, *, classifier_name: str = "minilm") -> None:
+    def __init__(self, pack: AssistantPack, classifier: IntentModel, *, classifier_name: str | None = None) -> None:
         self.pack = pack
         self.classifier = classifier
-        self.classifier_name = classifier_name
+        self.classifier_name = classifier_name or getattr(classifier, "name", type(classifier).__name__)
 
     def predict(self, text: str) -> Classified:
         """Classify ``text`` (CPU only, no I/O: safe to run while the session is being read)."""
