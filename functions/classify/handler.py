@@ -6,16 +6,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from luma import wiring
 from luma.config import get_settings
 from luma.events import WsEvent, management_endpoint
-from luma.observability import get_tracer, logger, metrics
+from luma.observability import capture_handler, logger, metrics
 from luma.pipeline.classify import WsRequest
 
-tracer = get_tracer()
 # Cold start: validate config, load the model and fit the router before the first message.
 wiring.classify_service().warm_up()
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@capture_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     parsed = WsEvent.model_validate(event)

@@ -86,3 +86,22 @@ def test_errors_have_user_safe_messages_and_statuses() -> None:
     assert err.http_status == 404 and "sessionId" in err.message
     assert err.to_dict()["code"] == "SESSION_NOT_FOUND"
     assert LumaError(ErrorCode.MALFORMED_JSON).http_status == 400
+
+
+def test_xray_subsegments_are_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    from luma.config import reset_settings
+    from luma.observability import capture_handler
+
+    def handler(event: dict[str, str], context: object) -> str:
+        return "ok"
+
+    reset_settings()
+    assert capture_handler(handler) is handler
+    monkeypatch.setenv("LUMA_XRAY_SDK", "true")
+    reset_settings()
+    try:
+        wrapped = capture_handler(handler)
+        assert wrapped is not handler and callable(wrapped)
+    finally:
+        monkeypatch.delenv("LUMA_XRAY_SDK")
+        reset_settings()

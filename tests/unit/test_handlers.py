@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
+import threading
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -103,13 +105,28 @@ def test_disconnect_forgets_the_connection(connections: FakeConnections) -> None
     assert connections.items == {}
 
 
+def in_lambda_thread(fn: Any, *args: Any) -> Any:
+    """Run a handler on a fresh thread with its own event loop, as Lambda's runtime would (Mangum needs one;
+    the browser tests leave a running loop on the main thread)."""
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        result["value"] = fn(*args)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(10)
+    return result["value"]
+
+
 def test_http_api_health_through_mangum() -> None:
-    result = load("http_api").handler(event("http_health"), Ctx())
+    result = in_lambda_thread(load("http_api").handler, event("http_health"), Ctx())
     assert result["statusCode"] == 200 and json.loads(result["body"])["status"] == "ok"
 
 
 def test_http_api_requires_a_bearer_token() -> None:
     ev = event("http_health")
     ev["rawPath"] = ev["requestContext"]["http"]["path"] = "/sessions"
-    result = load("http_api").handler(ev, Ctx())
+    result = in_lambda_thread(load("http_api").handler, ev, Ctx())
     assert result["statusCode"] == 401 and json.loads(result["body"])["code"] == "AUTH_REQUIRED"

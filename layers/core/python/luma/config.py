@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     # Metrics (Powertools' own switch; single EMF documents honour it too).
     metrics_disabled: bool = Field(False, validation_alias="POWERTOOLS_METRICS_DISABLED")
 
+    # X-Ray SDK subsegments in the WebSocket-path functions (~135 ms of cold start each).
+    xray_sdk: bool = False
+
     # Logging.
     log_level: str = Field("INFO", validation_alias=AliasChoices("LUMA_LOG_LEVEL", "POWERTOOLS_LOG_LEVEL"))
 

@@ -284,7 +284,8 @@ class DynamoConversationRepository:
                     (SessionRow.user_id == session.user_id) & (SessionRow.status == SessionStatus.ACTIVE.value),
                 )
             )
-        puts.append(("message", self._message_row(msg), MessageRow.sk.does_not_exist()))
+        # Message ids are process-monotonic ULIDs: no existence condition (each costs a parse in moto).
+        puts.append(("message", self._message_row(msg), None))
         puts.append(("decision", self._decision_row(decision), None))
         if record.client_message_id:
             idem = UsageRow(
@@ -324,7 +325,7 @@ class DynamoConversationRepository:
                 raise DuplicateMessageError(
                     self.find_idempotent(session.tenant_id, session.user_id, record.client_message_id)
                 ) from exc
-            if "session" in failed or "message" in failed:
+            if "session" in failed:
                 raise SessionConflictError(str(exc)) from exc
             raise
 
@@ -364,7 +365,7 @@ class DynamoConversationRepository:
         """Persist an assistant reply (and any session state change) before it is delivered."""
         row = self._message_row(reply)
         if state is None and status is None:
-            row.save(condition=MessageRow.sk.does_not_exist())
+            row.save()
             return
         actions: list[Any] = [SessionRow.version.add(1)]
         if state is not None:
@@ -372,7 +373,7 @@ class DynamoConversationRepository:
         if status is not None:
             actions.append(SessionRow.status.set(status.value))
         with TransactWrite(connection=self._connection) as tx:
-            tx.save(row, condition=MessageRow.sk.does_not_exist())
+            tx.save(row)
             tx.update(
                 SessionRow(pk=keys.session_pk(session.tenant_id, session.session_id), sk=keys.META),
                 actions=actions,
