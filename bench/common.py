@@ -45,10 +45,8 @@ def save(name: str, figures: dict[str, Any]) -> Path:
     return path
 
 
-def histogram_png(
-    name: str, values: list[float], title: str, xlabel: str, marks: dict[str, float] | None = None
-) -> Path | None:
-    """Write a histogram PNG under bench/out; None when matplotlib is missing."""
+def _pyplot() -> Any | None:
+    """matplotlib's pyplot on the Agg backend, or None when matplotlib is missing."""
     try:
         import matplotlib
 
@@ -57,6 +55,16 @@ def histogram_png(
     except ImportError:
         return None
     OUT.mkdir(parents=True, exist_ok=True)
+    return plt
+
+
+def histogram_png(
+    name: str, values: list[float], title: str, xlabel: str, marks: dict[str, float] | None = None
+) -> Path | None:
+    """Write a histogram PNG under bench/out; None when matplotlib is missing."""
+    plt = _pyplot()
+    if plt is None:
+        return None
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     ax.hist(values, bins=60, color="#3b7dd8", alpha=0.85)
     for label, x in (marks or {}).items():
@@ -75,14 +83,9 @@ def histogram_png(
 def bar_png(
     name: str, labels: list[str], values: list[float], title: str, ylabel: str, targets: list[float] | None = None
 ) -> Path | None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = _pyplot()
+    if plt is None:
         return None
-    OUT.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     bars = ax.bar(labels, values, color="#3b7dd8")
     for bar, v in zip(bars, values, strict=True):

@@ -248,18 +248,8 @@ class DynamoConversationRepository:
         return MessageRow(
             pk=keys.session_pk(message.tenant_id, message.session_id),
             sk=keys.message_sk(message.message_id),
-            tenant_id=message.tenant_id,
-            session_id=message.session_id,
-            created_at=message.created_at,
-            message_id=message.message_id,
-            role=message.role.value,
-            text=message.text,
-            client_message_id=message.client_message_id,
-            reply_to=message.reply_to,
-            intent=message.intent,
-            route=message.route.value if message.route else None,
-            meta=message.meta,
             ttl=_ttl(self.settings.message_retention_days),
+            **message.model_dump(),
         )
 
     def record_inbound(self, record: InboundRecord) -> None:
@@ -333,18 +323,8 @@ class DynamoConversationRepository:
         return DecisionRow(
             pk=keys.session_pk(decision.tenant_id, decision.session_id),
             sk=keys.decision_sk(decision.message_id),
-            tenant_id=decision.tenant_id,
-            session_id=decision.session_id,
-            created_at=decision.created_at,
-            message_id=decision.message_id,
-            intent=decision.intent,
-            confidence=decision.confidence,
-            margin=decision.margin,
-            route=decision.route.value,
-            reason=decision.reason,
-            latency_ms=decision.latency_ms,
-            classifier=decision.classifier,
             ttl=_ttl(self.settings.message_retention_days),
+            **decision.model_dump(),
         )
 
     def find_idempotent(self, tenant_id: str, user_id: str, client_message_id: str) -> IdempotencyRecord | None:
