@@ -69,6 +69,39 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
 
+    # LLM ------------------------------------------------------------------------------------
+    # Provider choice, model IDs per profile, resilience and prices (luma.llm). Added by issue 3.
+    anthropic_base_url: str | None = Field(None, validation_alias="ANTHROPIC_BASE_URL")
+    # "auto": Anthropic when its key is set, else OpenAI (key or OPENAI_BASE_URL); the other one,
+    # when also configured and llm_fallback is on, becomes the fallback.
+    llm_provider: Literal["auto", "anthropic", "openai"] = "auto"
+    llm_fallback: bool = True
+    llm_model_anthropic: str = "claude-sonnet-4-5"
+    llm_model_openai: str = "gpt-4.1-mini"
+    llm_max_tokens: int = Field(1024, gt=0)
+    llm_connect_timeout_s: float = Field(3.0, gt=0)
+    # Longest silence allowed while reading (also bounds the wait for the first token).
+    llm_read_timeout_s: float = Field(30.0, gt=0)
+    llm_max_retries: int = Field(2, ge=0, le=10)
+    llm_backoff_base_s: float = Field(0.5, ge=0)
+    llm_backoff_max_s: float = Field(8.0, ge=0)
+    # A retry-after longer than this is not waited for: the error goes to the caller instead.
+    llm_retry_after_max_s: float = Field(20.0, ge=0)
+    llm_breaker_threshold: int = Field(5, gt=0)
+    llm_breaker_cooldown_s: float = Field(30.0, gt=0)
+    # USD per million tokens, keyed by model ID prefix (longest prefix wins); JSON in the env var.
+    llm_prices: dict[str, dict[str, float]] = Field(
+        default_factory=lambda: {
+            "claude-sonnet-4": {"input": 3.0, "output": 15.0, "cache_read": 0.30, "cache_write": 3.75},
+            "claude-haiku-4": {"input": 1.0, "output": 5.0, "cache_read": 0.10, "cache_write": 1.25},
+            "claude-opus-4": {"input": 15.0, "output": 75.0, "cache_read": 1.50, "cache_write": 18.75},
+            "gpt-4.1-mini": {"input": 0.40, "output": 1.60, "cache_read": 0.10, "cache_write": 0.0},
+            "gpt-4.1": {"input": 2.0, "output": 8.0, "cache_read": 0.50, "cache_write": 0.0},
+            "gpt-4o-mini": {"input": 0.15, "output": 0.60, "cache_read": 0.075, "cache_write": 0.0},
+        }
+    )
+    # ---------------------------------------------------------------------------------- LLM end
+
     # Metrics (Powertools' own switch; single EMF documents honour it too).
     metrics_disabled: bool = Field(False, validation_alias="POWERTOOLS_METRICS_DISABLED")
 

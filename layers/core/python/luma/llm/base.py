@@ -1,0 +1,92 @@
+"""The provider contract and the resilience wrapper every provider shares."""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from luma.llm.errors import LlmError, LlmErrorCode
+from luma.llm.resilience import CircuitBreaker, RetryPolicy
+from luma.llm.types import LlmEvent, LlmRequest
+
+log = logging.getLogger("luma.llm")
+
+
+class LlmProvider(Protocol):
+    """Anything that streams events for a request."""
+
+    name: str
+
+    def stream(self, request: LlmRequest) -> Iterator[LlmEvent]:
+        """Events of one call, ending with ``Done``; raises :class:`LlmError`."""
+        ...
+
+
+class BaseProvider(ABC):
+    """Retries (before the first event only), one circuit breaker per provider, typed errors.
+
+    Once an event has been yielded the call cannot be replayed transparently, so a failure after
+    that is raised to the caller (the agent step retries the whole step).
+    """
+
+    name = "base"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        max_tokens: int,
+        retry: RetryPolicy,
+        breaker: CircuitBreaker,
+        prices: dict[str, dict[str, float]] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.model = model
+        self.max_tokens = max_tokens
+        self.retry = retry
+        self.breaker = breaker
+        self.prices = prices or {}
+        self._sleep = sleep
+
+    @abstractmethod
+    def _attempt(self, request: LlmRequest, model: str, max_tokens: int) -> Iterator[LlmEvent]:
+        """One attempt; must raise :class:`LlmError` only."""
+
+    def stream(self, request: LlmRequest) -> Iterator[LlmEvent]:
+        """Events of one call with the shared retry policy and circuit breaker applied."""
+        model = request.model or self.model
+        max_tokens = request.max_tokens or self.max_tokens
+        attempt = 0
+        while True:
+            if not self.breaker.allow():
+                raise LlmError(
+                    LlmErrorCode.LLM_UNAVAILABLE,
+                    retryable=True,
+                    retry_after=self.breaker.retry_in(),
+                    provider=self.name,
+                    detail="circuit_open",
+                )
+            yielded = False
+            try:
+                for event in self._attempt(request, model, max_tokens):
+                    yielded = True
+                    yield event
+                self.breaker.record_success()
+                return
+            except LlmError as err:
+                if err.retryable:
+                    self.breaker.record_failure()
+                else:
+                    self.breaker.record_success()  # the provider is up; the request or answer is the problem
+                attempt += 1
+                delay = self.retry.delay(attempt, err.retry_after) if err.retryable and not yielded else None
+                log.warning(
+                    "llm call failed",
+                    extra={**err.log_fields(), "attempt": attempt, "will_retry": delay is not None, "model": model},
+                )
+                if delay is None:
+                    raise
+                self._sleep(delay)
