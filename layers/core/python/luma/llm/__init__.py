@@ -1,0 +1,135 @@
+"""LLM layer: provider-neutral types, providers (Anthropic, OpenAI/compatible), resilience.
+
+Importing this package never imports a provider SDK; a provider imports its SDK on first call.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from luma.llm.base import BaseProvider, LlmProvider
+from luma.llm.errors import LlmError, LlmErrorCode
+from luma.llm.fallback import FallbackProvider
+from luma.llm.resilience import CircuitBreaker, RetryPolicy
+from luma.llm.types import (
+    ChatMessage,
+    ContentBlock,
+    Done,
+    LlmEvent,
+    LlmRequest,
+    StopReason,
+    TextBlock,
+    TextDelta,
+    ToolCall,
+    ToolResultBlock,
+    ToolSpec,
+    ToolUseBlock,
+    Usage,
+)
+
+if TYPE_CHECKING:
+    from luma.config import Settings
+
+__all__ = [
+    "BaseProvider",
+    "ChatMessage",
+    "CircuitBreaker",
+    "ContentBlock",
+    "Done",
+    "FallbackProvider",
+    "LlmError",
+    "LlmErrorCode",
+    "LlmEvent",
+    "LlmProvider",
+    "LlmRequest",
+    "RetryPolicy",
+    "StopReason",
+    "TextBlock",
+    "TextDelta",
+    "ToolCall",
+    "ToolResultBlock",
+    "ToolSpec",
+    "ToolUseBlock",
+    "Usage",
+    "build_provider",
+    "get_provider",
+    "reset_providers",
+]
+
+_lock = threading.Lock()
+_cache: dict[int, LlmProvider | None] = {}
+
+
+def _common(settings: Settings) -> dict[str, object]:
+    return {
+        "max_tokens": settings.llm_max_tokens,
+        "retry": RetryPolicy(
+            max_retries=settings.llm_max_retries,
+            backoff_base_s=settings.llm_backoff_base_s,
+            backoff_max_s=settings.llm_backoff_max_s,
+            retry_after_max_s=settings.llm_retry_after_max_s,
+        ),
+        "breaker": CircuitBreaker(settings.llm_breaker_threshold, settings.llm_breaker_cooldown_s),
+        "prices": settings.llm_prices,
+        "connect_timeout_s": settings.llm_connect_timeout_s,
+        "read_timeout_s": settings.llm_read_timeout_s,
+    }
+
+
+def _anthropic(settings: Settings) -> LlmProvider | None:
+    if settings.anthropic_api_key is None:
+        return None
+    from luma.llm.anthropic_provider import AnthropicProvider
+
+    return AnthropicProvider(
+        api_key=settings.anthropic_api_key.get_secret_value(),
+        base_url=settings.anthropic_base_url,
+        model=settings.llm_model_anthropic,
+        **_common(settings),  # type: ignore[arg-type]
+    )
+
+
+def _openai(settings: Settings) -> LlmProvider | None:
+    if settings.openai_api_key is None and not settings.openai_base_url:
+        return None
+    from luma.llm.openai_provider import OpenAIProvider
+
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    return OpenAIProvider(
+        api_key=key,
+        base_url=settings.openai_base_url,
+        model=settings.llm_model_openai,
+        **_common(settings),  # type: ignore[arg-type]
+    )
+
+
+def build_provider(settings: Settings) -> LlmProvider | None:
+    """A new provider from settings (with a fallback when two are configured), or None if none is."""
+    order = [_openai, _anthropic] if settings.llm_provider == "openai" else [_anthropic, _openai]
+    if settings.llm_provider != "auto":
+        chosen = order[0](settings)
+        secondary = order[1](settings) if chosen is not None and settings.llm_fallback else None
+    else:
+        found = [p for p in (f(settings) for f in order) if p is not None]
+        chosen = found[0] if found else None
+        secondary = found[1] if len(found) > 1 and settings.llm_fallback else None
+    if chosen is not None and secondary is not None:
+        return FallbackProvider(chosen, secondary)
+    return chosen
+
+
+def get_provider(settings: Settings) -> LlmProvider | None:
+    """The process-wide provider for these settings (breakers live as long as the process), or None."""
+    key = id(settings)
+    with _lock:
+        if key not in _cache:
+            _cache.clear()
+            _cache[key] = build_provider(settings)
+        return _cache[key]
+
+
+def reset_providers() -> None:
+    """Forget cached providers (tests, settings changes)."""
+    with _lock:
+        _cache.clear()
