@@ -79,6 +79,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: dict[str, Any]
     auth_ok: bool
+    at: float = field(default_factory=time.monotonic)  # when it arrived (monotonic clock)
 
 
 _OPENAI_FINISH = {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length"}
@@ -241,10 +242,9 @@ class _Handler(BaseHTTPRequestHandler):
         anthropic = path.endswith("/v1/messages")
         openai = path.endswith("/chat/completions")
         key = self.fake.api_key
-        if anthropic:
-            auth_ok = self.headers.get("x-api-key") == key
-        else:
-            auth_ok = self.headers.get("authorization") == f"Bearer {key}"
+        # Anthropic accepts x-api-key (older SDKs) or a bearer token (anthropic>=2); OpenAI a bearer token.
+        bearer_ok = self.headers.get("authorization") == f"Bearer {key}"
+        auth_ok = bearer_ok or (anthropic and self.headers.get("x-api-key") == key)
         self.fake.requests.append(
             RecordedRequest(path=path, headers={k.lower(): v for k, v in self.headers.items()}, body=body, auth_ok=auth_ok)
         )

@@ -4,14 +4,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from luma.http.app import create_app
-from luma.observability import logger, metrics
+from luma.observability import logger
 from mangum import Mangum
 
 _asgi = Mangum(create_app(), lifespan="off")
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result: dict[str, Any] = _asgi(event, context)
     return result

@@ -114,7 +114,6 @@ class AnthropicProvider(BaseProvider):
         except LlmError:
             raise
         except Exception as exc:
-            import traceback; traceback.print_exc()
             raise self._map_error(exc) from None
 
     def _events(self, stream: Any, model: str) -> Iterator[LlmEvent]:
