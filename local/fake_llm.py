@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -94,7 +95,7 @@ _ANTHROPIC_ERRORS = {
 }
 
 
-class _StreamCut(Exception):
+class _StreamCutError(Exception):
     pass
 
 
@@ -119,6 +120,15 @@ def _last_user_text(body: dict[str, Any]) -> str:
     return ""
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients dropping connections (timeouts, cut streams) are expected; anything else is printed."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeLlmServer:
     """The fake server: ``start()`` → ``url``; ``enqueue(script)``; ``requests``; ``stop()``."""
 
@@ -129,7 +139,7 @@ class FakeLlmServer:
         self._queue: deque[Script] = deque()
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -140,9 +150,8 @@ class FakeLlmServer:
         class Handler(_Handler):
             fake = server
 
-        self._httpd = ThreadingHTTPServer((self._host, self._port), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-llm", daemon=True)
+        self._httpd = _Server((self._host, self._port), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="fake-llm", daemon=True)
         self._thread.start()
         return self
 
@@ -246,7 +255,9 @@ class _Handler(BaseHTTPRequestHandler):
         bearer_ok = self.headers.get("authorization") == f"Bearer {key}"
         auth_ok = bearer_ok or (anthropic and self.headers.get("x-api-key") == key)
         self.fake.requests.append(
-            RecordedRequest(path=path, headers={k.lower(): v for k, v in self.headers.items()}, body=body, auth_ok=auth_ok)
+            RecordedRequest(
+                path=path, headers={k.lower(): v for k, v in self.headers.items()}, body=body, auth_ok=auth_ok
+            )
         )
         if not (anthropic or openai):
             self._json(404, {"error": {"type": "not_found_error", "message": "unknown path"}})
@@ -271,14 +282,14 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             for i, data in enumerate(events):
                 if script.cut_after_events is not None and i >= script.cut_after_events:
-                    raise _StreamCut
+                    raise _StreamCutError
                 if i == 1 and script.first_token_delay_ms:
                     time.sleep(script.first_token_delay_ms / 1000)
                 elif i > 1 and script.chunk_delay_ms:
                     time.sleep(script.chunk_delay_ms / 1000)
                 self._chunk(data)
             self._chunk(b"")  # the terminating zero-length chunk
-        except _StreamCut:
+        except _StreamCutError:
             self._cut()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
@@ -336,7 +347,7 @@ def _anthropic_events(script: Script, model: str) -> list[bytes]:
     out = [_sse("message_start", {"type": "message_start", "message": message}), _sse("ping", {"type": "ping"})]
     index = 0
     if script.text:
-        block = {"type": "text", "text": ""}
+        block: dict[str, Any] = {"type": "text", "text": ""}
         out.append(_sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": block}))
         for piece in script.text:
             delta = {"type": "text_delta", "text": piece}
@@ -421,3 +432,23 @@ def _openai_events(script: Script, model: str, body: dict[str, Any]) -> list[byt
         out.append(f"data: {json.dumps(usage)}\n\n".encode())
     out.append(b"data: [DONE]\n\n")
     return out
+
+
+def main() -> None:
+    """Serve the echo model until interrupted: ``python -m local.fake_llm --port 8089``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Fake Anthropic/OpenAI server (echoes the last user message).")
+    parser.add_argument("--port", type=int, default=8089)
+    parser.add_argument("--api-key", default="fake-key")
+    args = parser.parse_args()
+    server = FakeLlmServer(api_key=args.api_key, port=args.port).start()
+    print(f"ANTHROPIC_BASE_URL={server.url} OPENAI_BASE_URL={server.url}/v1 key={args.api_key}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

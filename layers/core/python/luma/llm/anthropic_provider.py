@@ -196,4 +196,3 @@ class AnthropicProvider(BaseProvider):
         if isinstance(exc, ValueError):  # undecodable event data
             return LlmError(LlmErrorCode.LLM_BAD_RESPONSE, retryable=False, provider=self.name, detail="decode")
         return LlmError(LlmErrorCode.LLM_UNAVAILABLE, retryable=False, provider=self.name, detail=type(exc).__name__)
-

@@ -76,6 +76,9 @@ class BaseProvider(ABC):
                     yield event
                 self.breaker.record_success()
                 return
+            except GeneratorExit:
+                self.breaker.record_success()  # the consumer stopped reading; the provider was answering
+                raise
             except LlmError as err:
                 if err.retryable:
                     self.breaker.record_failure()
@@ -90,3 +93,6 @@ class BaseProvider(ABC):
                 if delay is None:
                     raise
                 self._sleep(delay)
+            except BaseException:
+                self.breaker.release()  # an unexpected error is no verdict on the provider
+                raise

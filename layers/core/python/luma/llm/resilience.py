@@ -117,3 +117,8 @@ class CircuitBreaker:
             if self._trial_in_flight or self._failures >= self.threshold:
                 self._opened_at = self._clock()
             self._trial_in_flight = False
+
+    def release(self) -> None:
+        """Give back a half-open trial that ended without a verdict."""
+        with self._lock:
+            self._trial_in_flight = False
