@@ -100,7 +100,7 @@ def _openai(settings: Settings) -> LlmProvider | None:
         api_key=key,
         base_url=settings.openai_base_url,
         model=settings.llm_model_openai,
-        **_common(settings),  # type: ignore[arg-type]
+        **_common(settings),
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from luma.llm._json import parse_tool_input
-from luma.llm.base import BaseProvider
+from luma.llm.base import SdkProvider
 from luma.llm.errors import LlmError, LlmErrorCode, status_error
 from luma.llm.resilience import parse_retry_after
 from luma.llm.types import (
@@ -68,43 +68,15 @@ def build_params(request: LlmRequest, model: str, max_tokens: int) -> dict[str, 
     return params
 
 
-class AnthropicProvider(BaseProvider):
+class AnthropicProvider(SdkProvider):
     """Claude through the official ``anthropic`` SDK (SDK retries off; our policy applies)."""
 
     name = "anthropic"
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str | None = None,
-        connect_timeout_s: float = 3.0,
-        read_timeout_s: float = 30.0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self._api_key = api_key
-        self._base_url = base_url
-        self._connect_timeout_s = connect_timeout_s
-        self._read_timeout_s = read_timeout_s
-        self._client: Any = None
+    def _make_client(self, timeout: Any) -> Any:
+        import anthropic  # ~1.3 s: only the function that calls the model pays for it
 
-    def __repr__(self) -> str:
-        return f"AnthropicProvider(model={self.model!r}, base_url={self._base_url!r})"
-
-    def client(self) -> Any:
-        """The SDK client, built (and the SDK imported, ~1.3 s) on first use."""
-        if self._client is None:
-            import anthropic
-            import httpx2
-
-            self._client = anthropic.Anthropic(
-                api_key=self._api_key,
-                base_url=self._base_url,
-                max_retries=0,
-                timeout=httpx2.Timeout(self._read_timeout_s, connect=self._connect_timeout_s),
-            )
-        return self._client
+        return anthropic.Anthropic(api_key=self._api_key, base_url=self._base_url, max_retries=0, timeout=timeout)
 
     def _attempt(self, request: LlmRequest, model: str, max_tokens: int) -> Iterator[LlmEvent]:
         client = self.client()

@@ -6,7 +6,7 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from luma.llm.errors import LlmError, LlmErrorCode
 from luma.llm.resilience import CircuitBreaker, RetryPolicy
@@ -96,3 +96,39 @@ class BaseProvider(ABC):
             except BaseException:
                 self.breaker.release()  # an unexpected error is no verdict on the provider
                 raise
+
+
+class SdkProvider(BaseProvider):
+    """A provider backed by an official SDK client, built (and the SDK imported) on first use."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        connect_timeout_s: float = 3.0,
+        read_timeout_s: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._api_key = api_key
+        self._base_url = base_url
+        self._connect_timeout_s = connect_timeout_s
+        self._read_timeout_s = read_timeout_s
+        self._client: Any = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model!r}, base_url={self._base_url!r})"
+
+    def client(self) -> Any:
+        """The SDK client (SDK retries off: our policy applies), built on first use."""
+        if self._client is None:
+            import httpx2
+
+            timeout = httpx2.Timeout(self._read_timeout_s, connect=self._connect_timeout_s)
+            self._client = self._make_client(timeout)
+        return self._client
+
+    @abstractmethod
+    def _make_client(self, timeout: Any) -> Any:
+        """Import the SDK and build its client with ``max_retries=0`` and ``timeout``."""

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from luma.llm._json import parse_tool_input
-from luma.llm.base import BaseProvider
+from luma.llm.base import SdkProvider
 from luma.llm.errors import LlmError, LlmErrorCode, status_error
 from luma.llm.resilience import parse_retry_after
 from luma.llm.types import (
@@ -57,44 +57,19 @@ def to_openai_messages(system: str, messages: list[ChatMessage]) -> list[dict[st
     return out
 
 
-class OpenAIProvider(BaseProvider):
+class OpenAIProvider(SdkProvider):
     """OpenAI (or a compatible server via ``base_url``) through the official ``openai`` SDK."""
 
     name = "openai"
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None,
-        base_url: str | None = None,
-        connect_timeout_s: float = 3.0,
-        read_timeout_s: float = 30.0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *, api_key: str | None, **kwargs: Any) -> None:
         # Compatible servers often need no key; the SDK insists on one.
-        self._api_key = api_key or "not-needed"
-        self._base_url = base_url
-        self._connect_timeout_s = connect_timeout_s
-        self._read_timeout_s = read_timeout_s
-        self._client: Any = None
+        super().__init__(api_key=api_key or "not-needed", **kwargs)
 
-    def __repr__(self) -> str:
-        return f"OpenAIProvider(model={self.model!r}, base_url={self._base_url!r})"
+    def _make_client(self, timeout: Any) -> Any:
+        import openai
 
-    def client(self) -> Any:
-        """The SDK client, built (and the SDK imported) on first use."""
-        if self._client is None:
-            import httpx2
-            import openai
-
-            self._client = openai.OpenAI(
-                api_key=self._api_key,
-                base_url=self._base_url,
-                max_retries=0,
-                timeout=httpx2.Timeout(self._read_timeout_s, connect=self._connect_timeout_s),
-            )
-        return self._client
+        return openai.OpenAI(api_key=self._api_key, base_url=self._base_url, max_retries=0, timeout=timeout)
 
     def build_params(self, request: LlmRequest, model: str, max_tokens: int) -> dict[str, Any]:
         """Chat-completions params; OpenAI itself gets ``max_completion_tokens``, compatible servers ``max_tokens``."""
