@@ -209,3 +209,14 @@ def test_classifier_fault_still_persists_and_routes_to_agent(env: dict[str, Any]
     ((turn, reason),) = env["agent"].turns
     assert reason == "classifier_error"
     assert env["repo"].list_messages("demo", turn.session.session_id).items[0].client_message_id == "m1"
+
+
+def test_a_store_outage_is_an_internal_error_frame_not_a_crash(env: dict[str, Any]) -> None:
+    def down(*_: Any, **__: Any) -> None:
+        raise ConnectionError("DynamoDB endpoint unreachable at 10.0.0.1")
+
+    env["repo"].record_inbound = down
+    send(env, ALICE, frame("hello", "m-outage"))
+    (err,) = env["delivery"].of_type("error")
+    assert err["code"] == "INTERNAL" and err["clientMessageId"] == "m-outage"
+    assert "10.0.0.1" not in err["message"] and "try again" in err["message"].lower()

@@ -81,9 +81,14 @@ class ClassifyService:
                 raise LumaError(ErrorCode.AUTH_REQUIRED)
             frame = parse_send_message(request.body, max_chars=self.settings.max_text_chars)
             self._process(request.principal, frame, target)
-        except LumaError as err:
+        except Exception as exc:
+            if isinstance(exc, LumaError):
+                err = exc
+                logger.info("turn rejected", extra={"code": err.code.value})
+            else:  # a fault of ours or of a dependency: the client may retry with the same clientMessageId
+                err = LumaError(ErrorCode.INTERNAL)
+                logger.exception("turn failed")
             emit(mn.ERRORS, 1, dimensions={mn.DIM_CODE: err.code.value})
-            logger.info("turn rejected", extra={"code": err.code.value})
             self.delivery.send(
                 target,
                 error_frame(
