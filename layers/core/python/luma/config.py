@@ -102,6 +102,20 @@ class Settings(BaseSettings):
     )
     # ---------------------------------------------------------------------------------- LLM end
 
+    # Twilio ---------------------------------------------------------------------------------
+    # WhatsApp/SMS channel (luma.channels.twilio). In AWS the auth token comes from Secrets Manager.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    # Sender address of replies, e.g. "whatsapp:+14155238886" or "+15005550006".
+    twilio_from_number: str | None = None
+    # REST API base URL; None means https://api.twilio.com (the local stack points it at the fake).
+    twilio_api_base_url: str | None = None
+    # Public base URL Twilio calls (custom domain, tunnel); None rebuilds it from the event.
+    twilio_public_base_url: str | None = None
+    twilio_max_body_bytes: int = Field(64 * 1024, gt=0)
+    twilio_timeout_s: float = Field(10.0, gt=0)
+    # ------------------------------------------------------------------------------- Twilio end
+
     # Metrics (Powertools' own switch; single EMF documents honour it too).
     metrics_disabled: bool = Field(False, validation_alias="POWERTOOLS_METRICS_DISABLED")
 
