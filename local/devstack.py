@@ -321,6 +321,7 @@ class LocalStack:
             "LUMA_DYNAMODB_ENDPOINT_URL": self.moto.endpoint,
             "LUMA_LAMBDA_ENDPOINT_URL": self.url,
             "LUMA_WS_MANAGEMENT_ENDPOINT": f"{self.url}/{STAGE}",
+            "LUMA_HTTP_ROOT_PATH": "/api",
             "LUMA_DEV_JWT_SECRET": secret,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
@@ -335,6 +336,10 @@ class LocalStack:
             "POWERTOOLS_METRICS_NAMESPACE": "Luma",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",
+            # The limiter runs locally too (its cost is in the benchmarks), with limits a developer
+            # and `luma bench` don't hit; set these (or LUMA_RATE_LIMITS per tenant) to try real ones.
+            "LUMA_RATE_LIMIT_USER_PER_MINUTE": "100000",
+            "LUMA_RATE_LIMIT_IP_PER_MINUTE": "100000",
         }
         for key, default in defaults.items():
             if key not in os.environ:

@@ -7,7 +7,17 @@ from datetime import date
 from typing import Any
 
 from luma.assistants.clinic.repo import Appointment, Patient
-from luma.domain.models import Connection, DeliveryTarget, Message, RoutingDecision, Session, SessionStatus, Turn
+from luma.domain.models import (
+    Connection,
+    DeliveryTarget,
+    Message,
+    Principal,
+    RoutingDecision,
+    Session,
+    SessionStatus,
+    Turn,
+)
+from luma.limits import QuotaStatus, RateDecision
 from luma.store.repos import DuplicateMessageError, IdempotencyRecord, InboundRecord, Page, SessionConflictError
 
 
@@ -161,3 +171,77 @@ class MemoryClinic:
 
 def connection(cid: str = "conn-1", tenant: str = "demo", user: str = "u-alice") -> Connection:
     return Connection(connection_id=cid, tenant_id=tenant, user_id=user)
+
+
+class MemorySessionStore(MemoryConversations):
+    """``MemoryConversations`` plus session close and reports (``luma.store.repos.SessionStore``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reports: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def close_session(self, tenant_id: str, session_id: str, *, user_id: str) -> None:
+        stored = self.sessions.get((tenant_id, session_id))
+        if stored is None or stored.user_id != user_id:
+            raise SessionConflictError("missing or not this user's")
+        stored.status = SessionStatus.CLOSED
+
+    def list_decisions(self, tenant_id: str, session_id: str) -> list[RoutingDecision]:
+        found = [d for (t, s, _), d in self.decisions.items() if (t, s) == (tenant_id, session_id)]
+        return sorted(found, key=lambda d: d.message_id)
+
+    def get_report(self, tenant_id: str, session_id: str) -> dict[str, Any] | None:
+        report = self.reports.get((tenant_id, session_id))
+        return dict(report) if report is not None else None
+
+    def put_report(self, tenant_id: str, session_id: str, user_id: str, report: dict[str, Any]) -> bool:
+        if (tenant_id, session_id) in self.reports:
+            return False
+        self.reports[(tenant_id, session_id)] = dict(report)
+        return True
+
+
+@dataclass
+class FakeLimiter:
+    """Counts checks per user/IP in memory; ``per_user``/``per_ip`` None means unlimited, ``daily_tokens`` 0 too."""
+
+    per_user: int | None = None
+    per_ip: int | None = None
+    retry_after_s: int = 7
+    daily_tokens: int = 0
+    used: dict[tuple[str, str], int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    checks: list[tuple[str, str, str | None]] = field(default_factory=list)
+    quota_checks: int = 0
+
+    def check(self, principal: Principal, source_ip: str | None = None) -> RateDecision:
+        self.checks.append((principal.tenant_id, principal.user_id, source_ip))
+        buckets = [("user", f"U#{principal.tenant_id}#{principal.user_id}", self.per_user)]
+        if source_ip:
+            buckets.append(("ip", f"IP#{principal.tenant_id}#{source_ip}", self.per_ip))
+        refused: RateDecision | None = None
+        for scope, key, limit in buckets:
+            if limit is None:
+                continue
+            if self.counts.get(key, 0) >= limit:
+                refused = refused or RateDecision(False, retry_after_s=self.retry_after_s, scope=scope, remaining=0)
+            else:
+                self.counts[key] = self.counts.get(key, 0) + 1
+        return refused or RateDecision(True)
+
+    def check_quota(self, principal: Principal) -> QuotaStatus:
+        self.quota_checks += 1
+        status = QuotaStatus(
+            used=self.used.get((principal.tenant_id, principal.user_id), 0),
+            limit=self.daily_tokens,
+            day="2026-11-20",
+            reset_in_s=3600,
+        )
+        if status.exceeded:
+            raise status.error()
+        return status
+
+    def charge(self, principal: Principal, tokens: int) -> int:
+        key = (principal.tenant_id, principal.user_id)
+        self.used[key] = self.used.get(key, 0) + tokens
+        return self.used[key]

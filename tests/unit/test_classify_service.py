@@ -220,3 +220,98 @@ def test_a_store_outage_is_an_internal_error_frame_not_a_crash(env: dict[str, An
     (err,) = env["delivery"].of_type("error")
     assert err["code"] == "INTERNAL" and err["clientMessageId"] == "m-outage"
     assert "10.0.0.1" not in err["message"] and "try again" in err["message"].lower()
+
+
+# -- rate limits and quotas (issue 4) ------------------------------------------------------------
+
+
+@pytest.fixture
+def limited(env: dict[str, Any]) -> dict[str, Any]:
+    """The same service with a fake limiter: 2 messages per user, 3 per IP, a 100-token daily quota."""
+    from tests.fakes import FakeLimiter
+
+    limiter = FakeLimiter(per_user=2, per_ip=3, retry_after_s=7, daily_tokens=100)
+    env["service"].limiter = limiter
+    return {**env, "limiter": limiter}
+
+
+def send_from(env: dict[str, Any], principal: Principal, body: Any, ip: str | None = "203.0.113.9") -> None:
+    env["service"].handle(
+        WsRequest(connection_id="c1", principal=principal, body=json.dumps(body), endpoint="http://x", source_ip=ip)
+    )
+
+
+def test_over_the_rate_limit_is_persisted_refused_and_handed_to_nobody(limited: dict[str, Any]) -> None:
+    send_from(limited, ALICE, frame("hello", "m1"))
+    sid = limited["delivery"].of_type("status")[0]["sessionId"]
+    send_from(limited, ALICE, frame("hours please", "m2", sid))
+    assert len(limited["invoker"].calls) == 2
+    send_from(limited, ALICE, frame("hours again", "m3", sid))
+    (err,) = limited["delivery"].of_type("error")
+    assert err["code"] == "RATE_LIMITED" and err["clientMessageId"] == "m3" and err["sessionId"] == sid
+    assert err["details"]["retryAfter"] == 7 and "too quickly" in err["message"]
+    assert len(limited["invoker"].calls) == 2 and limited["agent"].turns == []  # nothing invoked
+    stored = limited["repo"].list_messages("demo", sid).items
+    assert [m.text for m in stored] == ["hello", "hours please", "hours again"]
+    refused = stored[-1]
+    assert refused.meta == {"refused": "rate_limited"} and refused.route is None
+    decision = limited["repo"].get_decision("demo", sid, refused.message_id)
+    assert decision is not None and decision.reason == "rate_limited" and decision.intent == "clinic_hours"
+    # Not recorded as processed: the same clientMessageId goes through once the bucket has refilled.
+    assert limited["repo"].find_idempotent("demo", "u-alice", "m3") is None
+    limited["limiter"].counts.clear()
+    send_from(limited, ALICE, frame("hours again", "m3", sid))
+    assert len(limited["invoker"].calls) == 3 and len(limited["delivery"].of_type("error")) == 1
+
+
+def test_the_limiter_sees_the_source_ip_and_only_valid_frames(limited: dict[str, Any]) -> None:
+    send_from(limited, ALICE, {"action": "sendMessage", "text": "hi"})  # invalid: no token taken
+    send_from(limited, ALICE, frame("hello", "m1"), ip="198.51.100.7")
+    assert limited["limiter"].checks == [("demo", "u-alice", "198.51.100.7")]
+
+
+def test_the_ip_bucket_is_shared_by_users(limited: dict[str, Any]) -> None:
+    send_from(limited, ALICE, frame("hello", "a1"))
+    send_from(limited, ALICE, frame("hello", "a2"))
+    send_from(limited, BOB, frame("hello", "b1"))
+    send_from(limited, BOB, frame("hello", "b2"))  # Bob's own bucket has room, the IP's does not
+    (err,) = limited["delivery"].of_type("error")
+    assert err["code"] == "RATE_LIMITED" and err["clientMessageId"] == "b2"
+
+
+def test_a_refused_first_message_still_announces_its_session(limited: dict[str, Any]) -> None:
+    limited["limiter"].per_user = 0
+    send_from(limited, ALICE, frame("hello", "m1"))
+    started = limited["delivery"].of_type("status")[0]
+    (err,) = limited["delivery"].of_type("error")
+    assert started["status"] == "session_started" and err["sessionId"] == started["sessionId"]
+
+
+def test_over_quota_agent_turn_is_persisted_and_refused(limited: dict[str, Any]) -> None:
+    limited["limiter"].charge(ALICE, 100)
+    send_from(limited, ALICE, frame("what is the meaning of life", "m1"))
+    (err,) = limited["delivery"].of_type("error")
+    assert err["code"] == "QUOTA_EXCEEDED" and err["clientMessageId"] == "m1"
+    assert err["details"]["retryAfter"] == 3600 and err["details"]["limit"] == 100
+    assert limited["agent"].turns == [] and limited["invoker"].calls == []
+    (msg,) = limited["repo"].list_messages("demo", err["sessionId"]).items
+    decision = limited["repo"].get_decision("demo", err["sessionId"], msg.message_id)
+    assert decision is not None and decision.reason == "quota_exceeded" and decision.route is Route.AGENT
+
+
+def test_quota_is_only_checked_for_agent_turns(limited: dict[str, Any]) -> None:
+    limited["limiter"].charge(ALICE, 500)
+    send_from(limited, ALICE, frame("what are your hours?", "m1"))  # fast path: no quota involved
+    assert limited["limiter"].quota_checks == 0 and len(limited["invoker"].calls) == 1
+    limited["limiter"].used.clear()
+    send_from(limited, ALICE, frame("what is the meaning of life", "m2"))
+    assert limited["limiter"].quota_checks == 1 and len(limited["agent"].turns) == 1
+
+
+def test_a_broken_limiter_fails_open(limited: dict[str, Any]) -> None:
+    def boom(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("limiter bug")
+
+    limited["limiter"].check = boom
+    send_from(limited, ALICE, frame("hello", "m1"))
+    assert limited["delivery"].of_type("error") == [] and len(limited["invoker"].calls) == 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -115,6 +115,35 @@ class Settings(BaseSettings):
     twilio_max_body_bytes: int = Field(64 * 1024, gt=0)
     twilio_timeout_s: float = Field(10.0, gt=0)
     # ------------------------------------------------------------------------------- Twilio end
+
+    # Rate limits and quotas ------------------------------------------------------------------
+    # Token buckets per user and per source IP, daily token quota per user (luma.limits). Issue 4.
+    # A bucket holds `burst` tokens (default: the per-minute figure) and refills per_minute/60 a
+    # second; 0 disables a limit.
+    rate_limit_user_per_minute: int = Field(30, ge=0)
+    rate_limit_user_burst: int | None = Field(None, gt=0)
+    rate_limit_ip_per_minute: int = Field(120, ge=0)
+    rate_limit_ip_burst: int | None = Field(None, gt=0)
+    # LLM tokens a user may consume per UTC day (charged by the agent after each run).
+    quota_daily_tokens: int = Field(200_000, ge=0)
+    quota_ttl_days: int = Field(3, gt=0)
+    # Per-tenant overrides, JSON: {"<tenant>": {"user_per_minute": 30, "user_burst": 10,
+    # "ip_per_minute": 120, "ip_burst": 120, "daily_tokens": 100000}} (any subset of the keys).
+    rate_limits: dict[str, dict[str, int]] = Field(default_factory=dict)
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _known_limit_keys(cls, value: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        known = {"user_per_minute", "user_burst", "ip_per_minute", "ip_burst", "daily_tokens"}
+        for tenant, limits in value.items():
+            unknown = set(limits) - known
+            if unknown:
+                raise ValueError(f"LUMA_RATE_LIMITS[{tenant!r}]: unknown keys {sorted(unknown)}")
+            if any(v < 0 for v in limits.values()):
+                raise ValueError(f"LUMA_RATE_LIMITS[{tenant!r}]: limits must be >= 0")
+        return value
+
+    # ------------------------------------------------------------------ Rate limits and quotas end
 
     # Metrics (Powertools' own switch; single EMF documents honour it too).
     metrics_disabled: bool = Field(False, validation_alias="POWERTOOLS_METRICS_DISABLED")

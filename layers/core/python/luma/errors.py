@@ -29,6 +29,7 @@ class ErrorCode(StrEnum):
     AGENT_UNAVAILABLE = "AGENT_UNAVAILABLE"
     LLM_UNAVAILABLE = "LLM_UNAVAILABLE"
     RATE_LIMITED = "RATE_LIMITED"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
     INTERNAL = "INTERNAL"
 
 
@@ -51,6 +52,7 @@ _USER_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.AGENT_UNAVAILABLE: "The assistant cannot answer open questions right now.",
     ErrorCode.LLM_UNAVAILABLE: "The assistant is temporarily unavailable. Please try again shortly.",
     ErrorCode.RATE_LIMITED: "You are sending messages too quickly. Please wait a moment.",
+    ErrorCode.QUOTA_EXCEEDED: "You have reached today's usage limit for the assistant. Please try again tomorrow.",
     ErrorCode.INTERNAL: "Something went wrong on our side. Please try again.",
 }
 
@@ -65,6 +67,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TEXT_TOO_LONG: 413,
     ErrorCode.FRAME_TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.QUOTA_EXCEEDED: 429,
     ErrorCode.AGENT_UNAVAILABLE: 503,
     ErrorCode.LLM_UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,

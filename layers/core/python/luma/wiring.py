@@ -11,6 +11,7 @@ from luma.store.repos import DynamoConnectionRepository, DynamoConversationRepos
 if TYPE_CHECKING:
     from luma.agent.entry import UnavailableAgent
     from luma.channels.websocket import WebSocketDelivery
+    from luma.limits import DynamoLimiter
     from luma.pipeline.classify import ClassifyService
     from luma.pipeline.fast_path import FastPathService
 
@@ -53,7 +54,16 @@ def classify_service() -> ClassifyService:
         invoker=LambdaInvoker(settings),
         delivery=delivery(),
         agent=agent(),
+        limiter=limiter(),
     )
+
+
+@lru_cache(maxsize=1)
+def limiter() -> DynamoLimiter:
+    """Rate limits and quotas in the usage table (the agent charges its tokens through this one too)."""
+    from luma.limits import DynamoLimiter
+
+    return DynamoLimiter(get_settings())
 
 
 @lru_cache(maxsize=1)
@@ -68,5 +78,5 @@ def fast_path_service() -> FastPathService:
 
 def reset() -> None:
     """Forget every cached adapter (tests and the local stack re-bind settings)."""
-    for fn in (connections, conversations, delivery, agent, classify_service, fast_path_service):
+    for fn in (connections, conversations, delivery, agent, classify_service, limiter, fast_path_service):
         fn.cache_clear()

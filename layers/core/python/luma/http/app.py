@@ -1,24 +1,34 @@
-"""HTTP routes for web and mobile clients: health and conversation history.
+"""HTTP routes for web and mobile clients: health, status, conversation history, session close and
+report, client-side events.
 
-Every route but ``/health`` needs a bearer token; every query is scoped to the caller's tenant and
-user, so another user's session is a 404, exactly like a missing one.
+Every route but ``/health``, ``/status`` and ``/events`` needs a bearer token; every query is scoped to
+the caller's tenant and user, so another user's session is a 404, exactly like a missing one. Errors
+are JSON ``{"code", "message", ...}`` everywhere (invalid input: 422 ``VALIDATION_FAILED``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from luma import __version__
 from luma.auth import verify_token
 from luma.config import get_settings
 from luma.domain.models import Message, Principal, Session
-from luma.errors import ErrorCode, LumaError
-from luma.store.repos import ConversationRepository
+from luma.errors import ErrorCode, LumaError, user_message
+from luma.http import client_events
+from luma.http.status import Check, default_checks, run_checks
+from luma.observability import logger
+from luma.sessions import SessionReport, close_session, get_report
+from luma.store.repos import SessionStore
 
 
 class MessageOut(BaseModel):
@@ -84,32 +94,126 @@ class ErrorOut(BaseModel):
     message: str
 
 
+class CheckOut(BaseModel):
+    ok: bool
+    ms: float
+    detail: str
+    required: bool
+
+
+class StatusOut(BaseModel):
+    status: str = Field(description="ok when every required check is ok, else degraded")
+    version: str
+    checks: dict[str, CheckOut]
+
+
+class EventsAccepted(BaseModel):
+    accepted: int
+    dropped: str | None = None
+
+
+class CloseRequest(BaseModel):
+    rating: int | None = Field(None, ge=1, le=5, description="Optional satisfaction rating, 1 to 5.")
+
+    @field_validator("rating", mode="before")
+    @classmethod
+    def _a_json_integer(cls, value: Any) -> Any:
+        # JSON Schema's integer: 2 and 2.0, but not true or "2" (pydantic's lax mode would take both).
+        if isinstance(value, bool | str):
+            raise ValueError("must be an integer")
+        return value
+
+
+SessionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
+
+
 def _principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
     if not authorization or not authorization.lower().startswith("bearer "):
         raise LumaError(ErrorCode.AUTH_REQUIRED)
     return verify_token(authorization[7:].strip())
 
 
-def _repo() -> ConversationRepository:
+def _optional_principal(authorization: str | None) -> Principal | None:
+    try:
+        return _principal(authorization)
+    except LumaError:
+        return None
+
+
+def _repo() -> SessionStore:
     raise RuntimeError("overridden by create_app")
 
 
 Caller = Annotated[Principal, Depends(_principal)]
-Repo = Annotated[ConversationRepository, Depends(_repo)]
+Repo = Annotated[SessionStore, Depends(_repo)]
 
 
-def create_app(conversations: Callable[[], ConversationRepository] | None = None) -> FastAPI:
-    """The FastAPI app; ``conversations`` provides the repository (DynamoDB by default)."""
+class _RootPath:
+    """Sets the ASGI ``root_path`` the API is served under (Mangum always passes ""), so the Swagger page
+    loads ``{root_path}/openapi.json`` and the spec's ``servers`` names it; routing is unchanged (the
+    gateway strips the prefix before the event is built)."""
+
+    def __init__(self, app: ASGIApp, root_path: str) -> None:
+        self.app = app
+        self.root_path = root_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope = {**scope, "root_path": self.root_path}
+        await self.app(scope, receive, send)
+
+
+_HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Location, message and type of each error; never the input (it may be large or personal)."""
+    return [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in exc.errors()[:20]
+    ]
+
+
+async def _read_bounded(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it exceeds ``limit`` bytes (the rest is not buffered)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(
+    conversations: Callable[[], SessionStore] | None = None,
+    *,
+    status_checks: Callable[[], list[Check]] | None = None,
+    status_cache_s: float = 5.0,
+) -> FastAPI:
+    """The FastAPI app; ``conversations`` provides the repository (DynamoDB by default) and
+    ``status_checks`` the dependency checks of ``GET /status`` (:func:`luma.http.status.default_checks`),
+    whose result is reused for ``status_cache_s`` (an unauthenticated route must not multiply reads)."""
     if conversations is None:
         from luma import wiring
 
         conversations = wiring.conversations
     repo_provider = conversations
+    checks_provider = status_checks or default_checks
+    last_status: list[tuple[float, bool, dict[str, Any]]] = []
     app = FastAPI(
         title="Luma HTTP API",
         version=__version__,
-        root_path=get_settings().http_root_path,
-        responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}},
+        responses={
+            400: {"model": ErrorOut},
+            401: {"model": ErrorOut},
+            404: {"model": ErrorOut},
+            422: {"model": ErrorOut},
+        },
     )
 
     @app.exception_handler(LumaError)
@@ -117,11 +221,104 @@ def create_app(conversations: Callable[[], ConversationRepository] | None = None
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
         return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        code = ErrorCode.VALIDATION_FAILED
+        body = {"code": code.value, "message": user_message(code), "errors": _validation_errors(exc)}
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Framework-level errors (unparsable body, unknown path, wrong method) in the same JSON shape.
+        if exc.status_code == 400:
+            body = {"code": ErrorCode.BAD_REQUEST.value, "message": user_message(ErrorCode.BAD_REQUEST)}
+        else:
+            body = {"code": _HTTP_CODES.get(exc.status_code, "HTTP_ERROR"), "message": str(exc.detail)[:200]}
+        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _fault(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("http fault", extra={"path": request.url.path, "error_type": type(exc).__name__})
+        code = ErrorCode.INTERNAL
+        return JSONResponse({"code": code.value, "message": user_message(code)}, status_code=500)
+
     app.dependency_overrides[_repo] = repo_provider
+    root_path = get_settings().http_root_path.rstrip("/")
+    if root_path:
+        app.add_middleware(_RootPath, root_path=root_path)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
+
+    @app.get(
+        "/status",
+        response_model=StatusOut,
+        responses={503: {"model": StatusOut, "description": "A required dependency is failing"}},
+    )
+    def status() -> JSONResponse:
+        """Each dependency checked with a short timeout: 200 when every required one is ok, else 503."""
+        now = time.monotonic()
+        if last_status and now - last_status[0][0] < status_cache_s:
+            _, healthy, results = last_status[0]
+        else:
+            healthy, results = run_checks(checks_provider())
+            last_status[:] = [(now, healthy, results)]
+        body = StatusOut(status="ok" if healthy else "degraded", version=__version__, checks=results)
+        return JSONResponse(
+            body.model_dump(), status_code=200 if healthy else 503, headers={"cache-control": "no-store"}
+        )
+
+    @app.post(
+        "/events",
+        status_code=202,
+        response_model=EventsAccepted,
+        openapi_extra={"requestBody": client_events.request_body_schema()},
+    )
+    async def events(request: Request, authorization: Annotated[str | None, Header()] = None) -> EventsAccepted:
+        """Client-side events (one, or an array of at most 20; body at most 16 KB). Always 202: an invalid
+        or oversized body is ignored, never an error a client must handle. The bearer token is optional."""
+        body = await _read_bounded(request, client_events.MAX_BODY_BYTES)
+        if body is None:
+            client_events.record([], None, dropped="too_large")
+            return EventsAccepted(accepted=0, dropped="too_large")
+        parsed, dropped = client_events.parse(body)
+        client_events.record(parsed, _optional_principal(authorization), dropped=dropped)
+        return EventsAccepted(accepted=len(parsed), dropped=dropped)
+
+    @app.post("/sessions/{session_id}/close", response_model=SessionReport, response_model_by_alias=True)
+    def close(
+        session_id: SessionId,
+        caller: Caller,
+        conv: Repo,
+        body: Annotated[CloseRequest | None, Body()] = None,
+    ) -> JSONResponse:
+        """Close the caller's session and return its report; closing again returns the same report."""
+        report = close_session(
+            conv,
+            caller.tenant_id,
+            session_id,
+            user_id=caller.user_id,
+            closed_by="user",
+            rating=body.rating if body else None,
+        )
+        return JSONResponse(report.to_json())
+
+    @app.get(
+        "/sessions/{session_id}/report",
+        response_model=SessionReport,
+        response_model_by_alias=True,
+        responses={404: {"model": ErrorOut, "description": "No such session, or not closed yet (REPORT_NOT_FOUND)"}},
+    )
+    def report(session_id: SessionId, caller: Caller, conv: Repo) -> JSONResponse:
+        """The report written when the caller's session was closed; 404 before it is closed."""
+        found = get_report(conv, caller.tenant_id, session_id, user_id=caller.user_id)
+        if found is None:
+            return JSONResponse(
+                {"code": "REPORT_NOT_FOUND", "message": "This conversation has no report yet: close it first."},
+                status_code=404,
+            )
+        return JSONResponse(found.to_json())
 
     @app.get("/sessions", response_model=SessionsPage)
     def list_sessions(
@@ -135,7 +332,7 @@ def create_app(conversations: Callable[[], ConversationRepository] | None = None
 
     @app.get("/sessions/{session_id}/messages", response_model=MessagesPage)
     def list_messages(
-        session_id: str,
+        session_id: SessionId,
         caller: Caller,
         conv: Repo,
         after: Annotated[str | None, Query(max_length=64, pattern=r"^[0-9A-Za-z]+$")] = None,

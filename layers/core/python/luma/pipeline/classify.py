@@ -3,6 +3,12 @@
 Validate the frame → resolve the session (new, existing, restarted after inactivity) → route
 (pending flow step or classifier) → persist inbound message + idempotency record + routing decision +
 session update in one transaction → hand the turn to the fast path (async invoke) or the agent.
+
+Rate limits (:mod:`luma.limits`) are checked after frame validation — a malformed frame costs no
+token — concurrently with the session read and the classification. A message over a limit is still
+persisted (decision ``reason="rate_limited"``, or ``"quota_exceeded"`` when an agent turn is over the
+user's daily quota), without an idempotency record so that a retry with the same ``clientMessageId``
+after ``retryAfter`` is processed; it is answered with an ``error`` frame and handed to nobody.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from luma.domain.models import DeliveryTarget, Message, Principal, Role, Route, 
 from luma.errors import ErrorCode, LumaError
 from luma.ids import new_id
 from luma.invoke import Invoker
+from luma.limits import Limiter, NoLimits, RateDecision
 from luma.observability import emit, logger
 from luma.pipeline.frames import SendMessageFrame, error_frame, parse_send_message, status_frame
 from luma.pipeline.router import Router
@@ -36,6 +43,7 @@ class WsRequest:
     principal: Principal | None
     body: str | None
     endpoint: str | None = None
+    source_ip: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,7 @@ class ClassifyService:
         delivery: Delivery,
         agent: AgentEntry,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        limiter: Limiter | None = None,
     ) -> None:
         self.settings = settings
         self.conversations = conversations
@@ -66,11 +75,15 @@ class ClassifyService:
         self.delivery = delivery
         self.agent = agent
         self.clock = clock
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="classify-io")
+        self.limiter: Limiter = limiter or NoLimits()
+        self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="classify-io")
 
     def warm_up(self) -> None:
         """Load the model and build the clients during Lambda init rather than on the first message."""
         self.router.predict("hello")
+        warm = getattr(self.limiter, "warm_up", None)
+        if callable(warm):
+            warm()
 
     def handle(self, request: WsRequest) -> None:
         """Process one frame; errors become ``error`` frames, never exceptions to API Gateway."""
@@ -80,7 +93,7 @@ class ClassifyService:
             if request.principal is None:
                 raise LumaError(ErrorCode.AUTH_REQUIRED)
             frame = parse_send_message(request.body, max_chars=self.settings.max_text_chars)
-            self._process(request.principal, frame, target)
+            self._process(request.principal, frame, target, request.source_ip)
         except Exception as exc:
             if isinstance(exc, LumaError):
                 err = exc
@@ -124,13 +137,36 @@ class ClassifyService:
         session = session.model_copy(update={"last_activity_at": now})
         return ResolvedSession(session, new=False)
 
-    def _process(self, principal: Principal, frame: SendMessageFrame, target: DeliveryTarget) -> None:
+    def _refusal(self, principal: Principal, rate: RateDecision, route: Route) -> tuple[str, LumaError] | None:
+        """Why this message must not be processed, if it must not: a rate limit, or the quota of an agent turn."""
+        if not rate.allowed:
+            return "rate_limited", rate.error()
+        if route is Route.AGENT:
+            try:
+                self.limiter.check_quota(principal)
+            except LumaError as exc:
+                if exc.code is not ErrorCode.QUOTA_EXCEEDED:
+                    raise
+                return "quota_exceeded", exc
+        return None
+
+    def _process(
+        self, principal: Principal, frame: SendMessageFrame, target: DeliveryTarget, source_ip: str | None = None
+    ) -> None:
         now = self.clock()
-        # Classification is CPU-only (onnxruntime releases the GIL): run it while the session is read.
+        # The rate-limit check (one conditional write for the user's and the address's buckets) and the
+        # session read run on the pool while the classifier (CPU-only; onnxruntime releases the GIL) runs here.
+        limited = self._pool.submit(self.limiter.check, principal, source_ip)
         pending = (
             self._pool.submit(self._resolve_session, principal, frame.session_id, now) if frame.session_id else None
         )
         classified = self.router.predict(frame.text)
+        try:
+            rate = limited.result()
+        except Exception:  # the limiter fails open by itself; this is a fault of a fake or a bug
+            logger.warning("rate limit check failed; allowing the message", exc_info=True)
+            rate = RateDecision(True)
+        refusal: tuple[str, LumaError] | None = None
         for attempt in range(2):
             if pending is not None:
                 resolved, pending = pending.result(), None
@@ -147,7 +183,13 @@ class ClassifyService:
                 client_message_id=frame.client_message_id,
             )
             decision = self.router.route(session, message, classified)
-            message = message.model_copy(update={"intent": decision.intent, "route": decision.route})
+            refusal = self._refusal(principal, rate, decision.route)
+            if refusal is None:
+                message = message.model_copy(update={"intent": decision.intent, "route": decision.route})
+            else:
+                # Stored for audit with what the classifier said, but marked as not processed.
+                decision = decision.model_copy(update={"reason": refusal[0]})
+                message = message.model_copy(update={"intent": decision.intent, "meta": {"refused": refusal[0]}})
             try:
                 self.conversations.record_inbound(
                     InboundRecord(
@@ -155,7 +197,8 @@ class ClassifyService:
                         message=message,
                         decision=decision,
                         new_session=resolved.new,
-                        client_message_id=frame.client_message_id,
+                        # A refused message is not "processed": a retry with the same id must go through.
+                        client_message_id=frame.client_message_id if refusal is None else None,
                         close_session=resolved.closed,
                     )
                 )
@@ -186,6 +229,18 @@ class ClassifyService:
                     clientMessageId=frame.client_message_id,
                 ),
             )
+        if refusal is not None:
+            reason, err = refusal
+            emit(mn.ERRORS, 1, dimensions={mn.DIM_CODE: err.code.value})
+            logger.info(
+                "turn refused",
+                extra={"code": err.code.value, "reason": reason, "scope": rate.scope, "session_id": session.session_id},
+            )
+            self.delivery.send(
+                target,
+                error_frame(err, client_message_id=frame.client_message_id, session_id=session.session_id),
+            )
+            return
         emit(mn.CLASSIFY_LATENCY_MS, decision.latency_ms, MetricUnit.Milliseconds)
         emit(mn.TURNS, 1, dimensions={mn.DIM_ROUTE: decision.route.value})
         logger.info(

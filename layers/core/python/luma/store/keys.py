@@ -34,3 +34,9 @@ def decision_sk(message_id: str) -> str:
 
 def idempotency_pk(tenant_id: str, user_id: str, client_message_id: str) -> str:
     return f"T#{tenant_id}#U#{user_id}#IDEM#{client_message_id}"
+
+
+# Session reports and routing decisions (conversations table, same partition as the session).
+REPORT = "REPORT"
+DECISION_PREFIX = "R#"
+DECISION_UPPER = "R$"  # the upper bound of every R# key

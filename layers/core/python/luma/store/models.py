@@ -3,7 +3,7 @@
 Key contract (mirrored by the CDK tables in ``infra/``; a contract test compares them):
 - connections: ``pk = T#<tenant>#C#<connection>``; GSI ``by_user`` (``gsi1pk = T#<tenant>#U#<user>``,
   ``gsi1sk = connected_at``); TTL ``ttl``.
-- conversations: ``pk = T#<tenant>#S#<session>``, ``sk = META | M#<ulid> | R#<ulid>``; GSI ``by_user``
+- conversations: ``pk = T#<tenant>#S#<session>``, ``sk = META | M#<ulid> | R#<ulid> | REPORT``; GSI ``by_user``
   (``gsi1pk = T#<tenant>#U#<user>``, ``gsi1sk = last activity``, META items only); TTL ``ttl``.
 - usage: ``pk``/``sk`` (idempotency records, counters); TTL ``ttl``.
 - clinic: ``pk``/``sk`` (assistant data, see ``luma.assistants.clinic.repo``).
@@ -125,6 +125,13 @@ class DecisionRow(ConversationRow, discriminator="decision"):
     classifier = UnicodeAttribute()
 
 
+class ReportRow(ConversationRow, discriminator="report"):
+    """``sk = REPORT``: the session report written at close (one per session)."""
+
+    user_id = UnicodeAttribute()
+    data = JSONAttribute(default=dict)
+
+
 class UsageRow(_Base):
     """Idempotency records and counters (rate limits and quotas build on it)."""
 
@@ -185,6 +192,6 @@ def bind_models(settings: Settings) -> None:
         meta.read_timeout_seconds = 5
         meta.max_retry_attempts = 2
         model._connection = None  # PynamoDB caches the connection per model class
-    for sub in (SessionRow, MessageRow, DecisionRow):
+    for sub in (SessionRow, MessageRow, DecisionRow, ReportRow):
         sub._connection = None
     _bound = key

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 from pynamodb.connection import Connection as DdbConnection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from luma.config import Settings, get_settings
@@ -27,6 +27,7 @@ from luma.store.models import (
     ConnectionRow,
     DecisionRow,
     MessageRow,
+    ReportRow,
     SessionRow,
     UsageRow,
     bind_models,
@@ -398,16 +399,84 @@ class DynamoConversationRepository:
             row = DecisionRow.get(keys.session_pk(tenant_id, session_id), keys.decision_sk(message_id))
         except DoesNotExist:
             return None
-        return RoutingDecision(
-            tenant_id=row.tenant_id,
-            session_id=row.session_id,
-            message_id=row.message_id,
-            intent=row.intent,
-            confidence=float(row.confidence),
-            margin=float(row.margin),
-            route=Route(row.route),
-            reason=row.reason,
-            latency_ms=float(row.latency_ms),
-            classifier=row.classifier,
-            created_at=row.created_at,
+        return decision_from_row(row)
+
+    # -- session close and report (luma.sessions) ----------------------------------------------
+    def close_session(self, tenant_id: str, session_id: str, *, user_id: str) -> None:
+        """Set the session's status to closed; condition: it exists and belongs to ``user_id``.
+
+        Raises :class:`SessionConflictError` when the condition fails (missing or another user's).
+        Closing a closed session again is harmless (the status is simply set again).
+        """
+        row = SessionRow(pk=keys.session_pk(tenant_id, session_id), sk=keys.META)
+        try:
+            row.update(
+                actions=[SessionRow.status.set(SessionStatus.CLOSED.value), SessionRow.version.add(1)],
+                condition=SessionRow.pk.exists() & (SessionRow.user_id == user_id),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise SessionConflictError("session missing or not this user's") from exc
+            raise
+
+    def list_decisions(self, tenant_id: str, session_id: str) -> list[RoutingDecision]:
+        """Every routing decision of a session, oldest first (paginated internally; off the hot path)."""
+        result = DecisionRow.query(
+            keys.session_pk(tenant_id, session_id),
+            range_key_condition=DecisionRow.sk.between(keys.DECISION_PREFIX, keys.DECISION_UPPER),
+            page_size=self.settings.page_size_max,
         )
+        return [decision_from_row(r) for r in result if isinstance(r, DecisionRow)]
+
+    def get_report(self, tenant_id: str, session_id: str) -> dict[str, Any] | None:
+        """The stored session report (``sk = REPORT``), or None before the session was closed."""
+        try:
+            row = ReportRow.get(keys.session_pk(tenant_id, session_id), keys.REPORT, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return dict(row.data or {})
+
+    def put_report(self, tenant_id: str, session_id: str, user_id: str, report: dict[str, Any]) -> bool:
+        """Store a session's report once (``attribute_not_exists``); False when one already exists."""
+        row = ReportRow(
+            pk=keys.session_pk(tenant_id, session_id),
+            sk=keys.REPORT,
+            tenant_id=tenant_id,
+            session_id=session_id,
+            user_id=user_id,
+            created_at=datetime.now(UTC),
+            data=report,
+            ttl=_ttl(self.settings.message_retention_days),
+        )
+        try:
+            row.save(condition=ReportRow.pk.does_not_exist())
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+
+def decision_from_row(row: DecisionRow) -> RoutingDecision:
+    return RoutingDecision(
+        tenant_id=row.tenant_id,
+        session_id=row.session_id,
+        message_id=row.message_id,
+        intent=row.intent,
+        confidence=float(row.confidence),
+        margin=float(row.margin),
+        route=Route(row.route),
+        reason=row.reason,
+        latency_ms=float(row.latency_ms),
+        classifier=row.classifier,
+        created_at=row.created_at,
+    )
+
+
+class SessionStore(ConversationRepository, Protocol):
+    """The conversation port plus what closing a session and its report need (``luma.sessions``)."""
+
+    def close_session(self, tenant_id: str, session_id: str, *, user_id: str) -> None: ...
+    def list_decisions(self, tenant_id: str, session_id: str) -> list[RoutingDecision]: ...
+    def get_report(self, tenant_id: str, session_id: str) -> dict[str, Any] | None: ...
+    def put_report(self, tenant_id: str, session_id: str, user_id: str, report: dict[str, Any]) -> bool: ...

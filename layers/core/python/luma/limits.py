@@ -1,0 +1,371 @@
+"""Rate limits and quotas: token buckets per user and per source IP, a daily token quota per user.
+
+**Buckets (GCRA, the token bucket stored as one number).** Each bucket is one item of the
+``usage`` table, ``pk = T#<tenant>#RL#U#<user>`` or ``T#<tenant>#RL#IP#<ip>``, ``sk = BUCKET``,
+holding ``tat``: the *theoretical arrival time* in microseconds. A bucket of ``burst`` tokens that
+refills one token every ``interval = 60 s / per_minute`` is exactly "``tat`` ≤ now + (burst − 1) ×
+interval": taking a token sets ``tat = max(tat, now) + interval``. DynamoDB can't compute ``max``,
+so the two cases are two conditional UpdateItems, each atomic on the current value:
+
+- idle (``tat`` missing or ≤ now): ``SET tat = :now + :interval`` if ``attribute_not_exists(tat) OR tat <= :now``;
+- busy (now < ``tat`` ≤ now + tolerance): ``SET tat = tat + :interval`` if ``tat > :now AND tat <= :max``.
+
+The process remembers the last ``tat`` it wrote per bucket and tries the likely case first, so the
+common case is **one round trip**. A failed condition returns the stored item
+(``ReturnValuesOnConditionCheckFailure=ALL_OLD``), which says at once whether to try the other case
+or to refuse (``tat`` > now + tolerance; ``Retry-After`` = ``tat`` − tolerance − now, rounded up): no
+read-modify-write, no extra read, at most three calls under contention. Concurrent writers can only
+push ``tat`` forward, and every write is conditional on the value it extends, so N threads hammering
+one bucket never take more than ``burst`` tokens plus the refill.
+
+**Quota.** ``T#<tenant>#Q#<user>#<yyyy-mm-dd>`` (UTC day), ``sk = QUOTA``, a number ``used``:
+:meth:`DynamoLimiter.check_quota` is one GetItem before an agent run, :meth:`DynamoLimiter.charge`
+one ``ADD used :n`` after it (the agent calls it with the tokens a run consumed). Items expire
+(``ttl``) ``quota_ttl_days`` after their day.
+
+Limits come from :class:`luma.config.Settings` (defaults, ``LUMA_RATE_LIMITS`` per-tenant JSON);
+``0`` disables a limit. A store failure while checking fails open (logged): limits protect the
+service, they must not take it down.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from luma.config import Settings
+from luma.domain.models import Principal
+from luma.errors import ErrorCode, LumaError
+from luma.observability import logger
+
+BUCKET_SK = "BUCKET"
+QUOTA_SK = "QUOTA"
+_US = 1_000_000
+
+
+def rate_pk(tenant_id: str, scope: str, ident: str) -> str:
+    """Bucket key: ``scope`` is ``U`` (user) or ``IP`` (source address)."""
+    return f"T#{tenant_id}#RL#{scope}#{ident}"
+
+
+def quota_pk(tenant_id: str, user_id: str, day: str) -> str:
+    return f"T#{tenant_id}#Q#{user_id}#{day}"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The effective limits of one tenant (0 = no limit)."""
+
+    user_per_minute: int
+    user_burst: int
+    ip_per_minute: int
+    ip_burst: int
+    daily_tokens: int
+
+
+def limits_for(settings: Settings, tenant_id: str) -> Limits:
+    """Defaults from the settings, overridden by the tenant's entry in ``LUMA_RATE_LIMITS``."""
+    o = settings.rate_limits.get(tenant_id, {})
+    user = int(o.get("user_per_minute", settings.rate_limit_user_per_minute))
+    ip = int(o.get("ip_per_minute", settings.rate_limit_ip_per_minute))
+    return Limits(
+        user_per_minute=user,
+        user_burst=int(o.get("user_burst", settings.rate_limit_user_burst or user)),
+        ip_per_minute=ip,
+        ip_burst=int(o.get("ip_burst", settings.rate_limit_ip_burst or ip)),
+        daily_tokens=int(o.get("daily_tokens", settings.quota_daily_tokens)),
+    )
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    """The outcome of a rate-limit check; ``scope`` names the bucket that refused (``user``/``ip``)."""
+
+    allowed: bool
+    retry_after_s: int = 0
+    scope: str | None = None
+    remaining: int | None = None
+
+    def error(self) -> LumaError:
+        return LumaError(ErrorCode.RATE_LIMITED, retryAfter=self.retry_after_s)
+
+
+ALLOWED = RateDecision(True)
+
+
+@dataclass(frozen=True)
+class QuotaStatus:
+    """Tokens used today and the daily limit (0 = unlimited)."""
+
+    used: int
+    limit: int
+    day: str
+    reset_in_s: int
+
+    @property
+    def exceeded(self) -> bool:
+        return self.limit > 0 and self.used >= self.limit
+
+    def error(self) -> LumaError:
+        return LumaError(ErrorCode.QUOTA_EXCEEDED, retryAfter=self.reset_in_s, limit=self.limit)
+
+
+class Limiter(Protocol):
+    def check(self, principal: Principal, source_ip: str | None = None) -> RateDecision: ...
+    def check_quota(self, principal: Principal) -> QuotaStatus: ...
+    def charge(self, principal: Principal, tokens: int) -> int: ...
+
+
+class NoLimits:
+    """Everything allowed, nothing counted (unit tests and callers that opt out)."""
+
+    def check(self, principal: Principal, source_ip: str | None = None) -> RateDecision:
+        return ALLOWED
+
+    def check_quota(self, principal: Principal) -> QuotaStatus:
+        return QuotaStatus(used=0, limit=0, day="", reset_in_s=0)
+
+    def charge(self, principal: Principal, tokens: int) -> int:
+        return 0
+
+
+class DynamoLimiter:
+    """Buckets and quotas in the ``usage`` table, one conditional UpdateItem per bucket in the common case."""
+
+    def __init__(
+        self, settings: Settings, *, clock: Callable[[], float] = time.time, client: Any | None = None
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.table = settings.usage_table
+        self._client = client
+        self._client_lock = threading.Lock()
+        self._hints: dict[str, int] = {}  # last tat written per bucket: which case to try first
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    from luma.aws import client
+
+                    self._client = client(
+                        "dynamodb", region=self.settings.region, endpoint_url=self.settings.dynamodb_endpoint_url
+                    )
+        return self._client
+
+    def warm_up(self) -> None:
+        """Build the DynamoDB client during Lambda init (~35 ms) rather than on the first message."""
+        _ = self.client
+
+    # -- rate limits ----------------------------------------------------------------------
+    def check(self, principal: Principal, source_ip: str | None = None) -> RateDecision:
+        """Take a token from the user's bucket and from the source IP's; refuse if either is empty.
+
+        With both buckets the two conditional updates go in one TransactWriteItems (one round trip,
+        all or nothing: a refusal by one bucket takes no token from the other).
+        """
+        limits = limits_for(self.settings, principal.tenant_id)
+        now = int(self.clock() * _US)
+        buckets: list[_Bucket] = []
+        if limits.user_per_minute > 0:
+            pk = rate_pk(principal.tenant_id, "U", principal.user_id)
+            buckets.append(_Bucket.make("user", pk, limits.user_per_minute, limits.user_burst, now))
+        if source_ip and limits.ip_per_minute > 0:
+            pk = rate_pk(principal.tenant_id, "IP", source_ip)
+            buckets.append(_Bucket.make("ip", pk, limits.ip_per_minute, limits.ip_burst, now))
+        try:
+            if not buckets:
+                return ALLOWED
+            if len(buckets) == 1:
+                return self._take(buckets[0])
+            return self._take_all(buckets)
+        except Exception:
+            logger.warning("rate limiter unavailable; allowing the message", exc_info=True)
+            return ALLOWED
+
+    def take(self, scope: str, pk: str, per_minute: int, burst: int, *, now_us: int | None = None) -> RateDecision:
+        """Take one token from bucket ``pk`` (GCRA; see the module docstring)."""
+        now = int(self.clock() * _US) if now_us is None else now_us
+        return self._take(_Bucket.make(scope, pk, per_minute, burst, now))
+
+    def _first_case(self, b: _Bucket) -> str:
+        hint = self._hints.get(b.pk)
+        return "busy" if hint is not None and b.now < hint <= b.now + b.tolerance else "idle"
+
+    def _update(self, b: _Bucket, case: str) -> dict[str, Any]:
+        ttl = {"N": str(math.ceil((b.now + b.burst * b.interval) / _US) + 60)}
+        now = {"N": str(b.now)}
+        if case == "idle":
+            update, condition = "SET tat = :tat, #ttl = :ttl", "attribute_not_exists(tat) OR tat <= :now"
+            values = {":tat": {"N": str(b.now + b.interval)}, ":now": now, ":ttl": ttl}
+        else:
+            update, condition = "SET tat = tat + :i, #ttl = :ttl", "tat > :now AND tat <= :max"
+            values = {":i": {"N": str(b.interval)}, ":now": now, ":max": {"N": str(b.now + b.tolerance)}, ":ttl": ttl}
+        return {
+            "TableName": self.table,
+            "Key": {"pk": {"S": b.pk}, "sk": {"S": BUCKET_SK}},
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {"#ttl": "ttl"},
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+    def _taken(self, b: _Bucket, tat: int) -> RateDecision:
+        self._hints[b.pk] = tat
+        return RateDecision(True, scope=b.scope, remaining=max(0, (b.now + b.burst * b.interval - tat) // b.interval))
+
+    def _take(self, b: _Bucket) -> RateDecision:
+        case = self._first_case(b)
+        for _ in range(4):
+            try:
+                resp = self.client.update_item(**self._update(b, case), ReturnValues="UPDATED_NEW")
+            except Exception as exc:
+                if _error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                nxt = b.next_case(_old_tat(_item_of(exc)))
+                if isinstance(nxt, RateDecision):
+                    self._hints[b.pk] = b.now + b.tolerance + nxt.retry_after_s * _US
+                    return nxt
+                case = nxt
+                continue
+            return self._taken(b, int(resp["Attributes"]["tat"]["N"]))
+        # Only reachable under extreme contention: refusing is the safe answer.
+        return RateDecision(False, retry_after_s=1, scope=b.scope, remaining=0)
+
+    def _take_all(self, buckets: list[_Bucket]) -> RateDecision:
+        cases = [self._first_case(b) for b in buckets]
+        for _ in range(4):
+            try:
+                self.client.transact_write_items(
+                    TransactItems=[{"Update": self._update(b, c)} for b, c in zip(buckets, cases, strict=True)]
+                )
+            except Exception as exc:
+                if _error_code(exc) != "TransactionCanceledException":
+                    raise
+                reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
+                refused: list[RateDecision] = []
+                for i, (b, reason) in enumerate(zip(buckets, reasons, strict=False)):
+                    if reason.get("Code") != "ConditionalCheckFailed":
+                        continue  # None (fine as guessed) or TransactionConflict: same case again
+                    nxt = b.next_case(_old_tat(reason.get("Item")))
+                    if isinstance(nxt, RateDecision):
+                        refused.append(nxt)
+                    else:
+                        cases[i] = nxt
+                if refused:
+                    return max(refused, key=lambda r: r.retry_after_s)
+                continue
+            # Transactions return no values: the new tat is known for "idle", a lower bound for "busy".
+            decisions = [
+                self._taken(
+                    b, b.now + b.interval if c == "idle" else max(self._hints.get(b.pk, b.now), b.now) + b.interval
+                )
+                for b, c in zip(buckets, cases, strict=True)
+            ]
+            return min(decisions, key=lambda r: r.remaining or 0)
+        # Contention on a shared bucket (many users behind one address): fall back to one update each.
+        results = [self._take(b) for b in buckets]
+        refusals = [r for r in results if not r.allowed]
+        return max(refusals, key=lambda r: r.retry_after_s) if refusals else results[0]
+
+    # -- quotas ---------------------------------------------------------------------------
+    def _day(self) -> tuple[str, int]:
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        midnight = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
+        return now.date().isoformat(), max(1, math.ceil((midnight - now).total_seconds()))
+
+    def quota(self, principal: Principal) -> QuotaStatus:
+        """Today's usage of ``principal`` (one GetItem), whatever the limit."""
+        limit = limits_for(self.settings, principal.tenant_id).daily_tokens
+        day, reset_in = self._day()
+        resp = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": quota_pk(principal.tenant_id, principal.user_id, day)}, "sk": {"S": QUOTA_SK}},
+            ConsistentRead=True,
+            ProjectionExpression="used",
+        )
+        used = int(resp.get("Item", {}).get("used", {}).get("N", "0"))
+        return QuotaStatus(used=used, limit=limit, day=day, reset_in_s=reset_in)
+
+    def check_quota(self, principal: Principal) -> QuotaStatus:
+        """Before an agent run: raise ``QUOTA_EXCEEDED`` when today's tokens reached the limit."""
+        if limits_for(self.settings, principal.tenant_id).daily_tokens <= 0:
+            return QuotaStatus(used=0, limit=0, day="", reset_in_s=0)
+        try:
+            status = self.quota(principal)
+        except Exception:
+            logger.warning("quota store unavailable; allowing the run", exc_info=True)
+            return QuotaStatus(used=0, limit=0, day="", reset_in_s=0)
+        if status.exceeded:
+            raise status.error()
+        return status
+
+    def charge(self, principal: Principal, tokens: int) -> int:
+        """After an agent run: add ``tokens`` to today's counter (atomic ``ADD``); returns the new total."""
+        day, _ = self._day()
+        expires = datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1 + self.settings.quota_ttl_days)
+        resp = self.client.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": quota_pk(principal.tenant_id, principal.user_id, day)}, "sk": {"S": QUOTA_SK}},
+            UpdateExpression="ADD used :n SET #ttl = :ttl",
+            ExpressionAttributeNames={"#ttl": "ttl"},
+            ExpressionAttributeValues={
+                ":n": {"N": str(max(0, int(tokens)))},
+                ":ttl": {"N": str(int(expires.timestamp()))},
+            },
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(resp["Attributes"]["used"]["N"])
+
+
+@dataclass(frozen=True)
+class _Bucket:
+    """One bucket check at time ``now`` (microseconds): ``interval`` per token, ``tolerance`` of burst."""
+
+    scope: str
+    pk: str
+    now: int
+    interval: int
+    burst: int
+
+    @staticmethod
+    def make(scope: str, pk: str, per_minute: int, burst: int, now: int) -> _Bucket:
+        return _Bucket(scope, pk, now, max(1, round(60 * _US / per_minute)), max(1, burst))
+
+    @property
+    def tolerance(self) -> int:
+        return (self.burst - 1) * self.interval
+
+    def next_case(self, old: int | None) -> str | RateDecision:
+        """After a failed condition, from the stored ``tat``: the update to try next, or the refusal."""
+        if old is None or old <= self.now:
+            return "idle"
+        if old <= self.now + self.tolerance:
+            return "busy"
+        wait = max(1, math.ceil((old - self.tolerance - self.now) / _US))
+        return RateDecision(False, retry_after_s=wait, scope=self.scope, remaining=0)
+
+
+def _item_of(exc: Exception) -> dict[str, Any] | None:
+    response = getattr(exc, "response", None)
+    return response.get("Item") if isinstance(response, dict) else None
+
+
+def _error_code(exc: Exception) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return str(code) if code else None
+    return None
+
+
+def _old_tat(item: dict[str, Any] | None) -> int | None:
+    value = (item or {}).get("tat", {}).get("N")
+    return int(value) if value is not None else None
