@@ -170,15 +170,7 @@ class DynamoLimiter:
         With both buckets the two conditional updates go in one TransactWriteItems (one round trip,
         all or nothing: a refusal by one bucket takes no token from the other).
         """
-        limits = limits_for(self.settings, principal.tenant_id)
-        now = int(self.clock() * _US)
-        buckets: list[_Bucket] = []
-        if limits.user_per_minute > 0:
-            pk = rate_pk(principal.tenant_id, "U", principal.user_id)
-            buckets.append(_Bucket.make("user", pk, limits.user_per_minute, limits.user_burst, now))
-        if source_ip and limits.ip_per_minute > 0:
-            pk = rate_pk(principal.tenant_id, "IP", source_ip)
-            buckets.append(_Bucket.make("ip", pk, limits.ip_per_minute, limits.ip_burst, now))
+        buckets = self._buckets(principal, source_ip)
         try:
             if not buckets:
                 return ALLOWED
@@ -188,6 +180,36 @@ class DynamoLimiter:
         except Exception:
             logger.warning("rate limiter unavailable; allowing the message", exc_info=True)
             return ALLOWED
+
+    def _buckets(self, principal: Principal, source_ip: str | None) -> list[_Bucket]:
+        limits = limits_for(self.settings, principal.tenant_id)
+        now = int(self.clock() * _US)
+        buckets: list[_Bucket] = []
+        if limits.user_per_minute > 0:
+            pk = rate_pk(principal.tenant_id, "U", principal.user_id)
+            buckets.append(_Bucket.make("user", pk, limits.user_per_minute, limits.user_burst, now))
+        if source_ip and limits.ip_per_minute > 0:
+            pk = rate_pk(principal.tenant_id, "IP", source_ip)
+            buckets.append(_Bucket.make("ip", pk, limits.ip_per_minute, limits.ip_burst, now))
+        return buckets
+
+    def inline(self, principal: Principal, source_ip: str | None = None) -> InlineCheck | None:
+        """The bucket updates (for the likely case) to ride in the caller's own transaction.
+
+        No I/O. If the caller's transaction commits, call :meth:`confirm`; if it is cancelled on one
+        of these updates, settle with :meth:`check` (which handles the other case and refusals).
+        None when no limit applies.
+        """
+        buckets = self._buckets(principal, source_ip)
+        if not buckets:
+            return None
+        cases = [self._first_case(b) for b in buckets]
+        return InlineCheck([self._update(b, c) for b, c in zip(buckets, cases, strict=True)], buckets, cases)
+
+    def confirm(self, check: InlineCheck) -> None:
+        """Record the ``tat`` an inline check wrote (the next check tries the right case first)."""
+        for b, c in zip(check.buckets, check.cases, strict=True):
+            self._taken(b, b.now + b.interval if c == "idle" else max(self._hints.get(b.pk, b.now), b.now) + b.interval)
 
     def take(self, scope: str, pk: str, per_minute: int, burst: int, *, now_us: int | None = None) -> RateDecision:
         """Take one token from bucket ``pk`` (GCRA; see the module docstring)."""
@@ -323,6 +345,15 @@ class DynamoLimiter:
             ReturnValues="UPDATED_NEW",
         )
         return int(resp["Attributes"]["used"]["N"])
+
+
+@dataclass(frozen=True)
+class InlineCheck:
+    """Rate-limit updates for another transaction: raw ``Update`` bodies, with what they assumed."""
+
+    updates: list[dict[str, Any]]
+    buckets: list[_Bucket]
+    cases: list[str]
 
 
 @dataclass(frozen=True)

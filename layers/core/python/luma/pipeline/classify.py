@@ -28,11 +28,17 @@ from luma.domain.models import DeliveryTarget, Message, Principal, Role, Route, 
 from luma.errors import ErrorCode, LumaError
 from luma.ids import new_id
 from luma.invoke import Invoker
-from luma.limits import Limiter, NoLimits, RateDecision
+from luma.limits import InlineCheck, Limiter, NoLimits, RateDecision
 from luma.observability import emit, logger
 from luma.pipeline.frames import SendMessageFrame, error_frame, parse_send_message, status_frame
 from luma.pipeline.router import Router
-from luma.store.repos import ConversationRepository, DuplicateMessageError, InboundRecord, SessionConflictError
+from luma.store.repos import (
+    ConversationRepository,
+    DuplicateMessageError,
+    ExtraUpdateFailedError,
+    InboundRecord,
+    SessionConflictError,
+)
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,24 @@ class ClassifyService:
         session = session.model_copy(update={"last_activity_at": now})
         return ResolvedSession(session, new=False)
 
+    def _inline_check(self, principal: Principal, source_ip: str | None) -> InlineCheck | None:
+        inline = getattr(self.limiter, "inline", None)
+        if inline is None:
+            return None
+        try:
+            check: InlineCheck | None = inline(principal, source_ip)
+        except Exception:  # a bug in the limiter must not block messages: check the usual way
+            logger.warning("inline rate limit failed; checking separately", exc_info=True)
+            return None
+        return check
+
+    def _checked(self, principal: Principal, source_ip: str | None) -> RateDecision:
+        try:
+            return self.limiter.check(principal, source_ip)
+        except Exception:  # the limiter fails open by itself; this is a fault of a fake or a bug
+            logger.warning("rate limit check failed; allowing the message", exc_info=True)
+            return RateDecision(True)
+
     def _refusal(self, principal: Principal, rate: RateDecision, route: Route) -> tuple[str, LumaError] | None:
         """Why this message must not be processed, if it must not: a rate limit, or the quota of an agent turn."""
         if not rate.allowed:
@@ -154,24 +178,18 @@ class ClassifyService:
         self, principal: Principal, frame: SendMessageFrame, target: DeliveryTarget, source_ip: str | None = None
     ) -> None:
         now = self.clock()
-        # The rate-limit check (one conditional write for the user's and the address's buckets) and the
-        # session read run on the pool while the classifier (CPU-only; onnxruntime releases the GIL) runs here.
-        limited = self._pool.submit(self.limiter.check, principal, source_ip)
+        # The rate-limit bucket updates ride in the inbound message's own transaction (no extra round
+        # trip); a limiter that can't do that is checked on the pool while the classifier runs here.
+        inline = self._inline_check(principal, source_ip)
+        limited = None if inline is not None else self._pool.submit(self._checked, principal, source_ip)
         pending = (
             self._pool.submit(self._resolve_session, principal, frame.session_id, now) if frame.session_id else None
         )
         classified = self.router.predict(frame.text)
-        try:
-            rate = limited.result()
-        except Exception:  # the limiter fails open by itself; this is a fault of a fake or a bug
-            logger.warning("rate limit check failed; allowing the message", exc_info=True)
-            rate = RateDecision(True)
+        rate = RateDecision(True) if limited is None else limited.result()
+        resolved = pending.result() if pending is not None else self._resolve_session(principal, frame.session_id, now)
         refusal: tuple[str, LumaError] | None = None
-        for attempt in range(2):
-            if pending is not None:
-                resolved, pending = pending.result(), None
-            else:
-                resolved = self._resolve_session(principal, frame.session_id, now)
+        for attempt in range(3):
             session = resolved.session
             message = Message(
                 tenant_id=session.tenant_id,
@@ -200,8 +218,11 @@ class ClassifyService:
                         # A refused message is not "processed": a retry with the same id must go through.
                         client_message_id=frame.client_message_id if refusal is None else None,
                         close_session=resolved.closed,
+                        extra_updates=inline.updates if inline is not None else [],
                     )
                 )
+                if inline is not None:
+                    self.limiter.confirm(inline)  # type: ignore[attr-defined]
                 break
             except DuplicateMessageError as dup:
                 self.delivery.send(
@@ -214,10 +235,17 @@ class ClassifyService:
                     ),
                 )
                 return
+            except ExtraUpdateFailedError:
+                # The bucket was not in the state guessed: settle it on its own (refusing if empty),
+                # then write the message without the bucket updates.
+                inline, rate = None, self._checked(principal, source_ip)
             except SessionConflictError:
-                # The session was locked/closed between our read and write: resolve it again once.
-                if attempt == 1:
+                # The session was locked/closed between our read and write: resolve it again.
+                if attempt == 2:
                     raise LumaError(ErrorCode.INTERNAL) from None
+                resolved = self._resolve_session(principal, frame.session_id, now)
+        else:
+            raise LumaError(ErrorCode.INTERNAL)
         if resolved.new:
             previous = resolved.closed.session_id if resolved.closed else frame.session_id
             self.delivery.send(

@@ -62,7 +62,8 @@ class InboundRecord:
     new_session: bool
     client_message_id: str | None = None
     close_session: Session | None = None  # a session restarted after inactivity
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Raw DynamoDB ``Update`` bodies that ride in the same transaction (the rate-limit buckets).
+    extra_updates: list[dict[str, Any]] = field(default_factory=list)
 
 
 class DuplicateMessageError(Exception):
@@ -71,6 +72,10 @@ class DuplicateMessageError(Exception):
     def __init__(self, record: IdempotencyRecord | None) -> None:
         super().__init__("duplicate clientMessageId")
         self.record = record
+
+
+class ExtraUpdateFailedError(Exception):
+    """One of the record's ``extra_updates`` failed its condition (nothing was written)."""
 
 
 class SessionConflictError(Exception):
@@ -303,8 +308,10 @@ class DynamoConversationRepository:
                     tx.save(row, condition=cond)
                 for _, row, actions, cond in updates:
                     tx.update(row, actions=actions, condition=cond)
+                # PynamoDB (pinned 6.1) sends its update list as given: raw bodies join it, in order.
+                tx._update_items.extend(record.extra_updates)
         except TransactWriteError as exc:
-            names = [p[0] for p in puts] + [u[0] for u in updates]
+            names = [p[0] for p in puts] + [u[0] for u in updates] + ["extra"] * len(record.extra_updates)
             reasons = exc.cancellation_reasons or []
             failed = {
                 names[i]
@@ -318,6 +325,8 @@ class DynamoConversationRepository:
                 ) from exc
             if "session" in failed:
                 raise SessionConflictError(str(exc)) from exc
+            if any(names[i] == "extra" and r is not None for i, r in enumerate(reasons) if i < len(names)):
+                raise ExtraUpdateFailedError(str(exc)) from exc
             raise
 
     def _decision_row(self, decision: RoutingDecision) -> DecisionRow:
