@@ -95,7 +95,7 @@ class RoutingDecision(BaseModel):
     tenant_id: str
     session_id: str
     message_id: str
-    intent: str | None
+    intent: str | None = None
     confidence: float
     margin: float
     route: Route

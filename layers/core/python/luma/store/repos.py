@@ -20,7 +20,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, Upda
 from pynamodb.transactions import TransactWrite
 
 from luma.config import Settings, get_settings
-from luma.domain.models import Connection, Message, Role, Route, RoutingDecision, Session, SessionStatus
+from luma.domain.models import Connection, Message, RoutingDecision, Session, SessionStatus
 from luma.errors import ErrorCode, LumaError
 from luma.store import keys
 from luma.store.models import (
@@ -135,36 +135,13 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
 
 
 def session_from_row(row: SessionRow) -> Session:
-    return Session(
-        tenant_id=row.tenant_id,
-        session_id=row.session_id,
-        user_id=row.user_id,
-        assistant=row.assistant,
-        channel=row.channel,
-        status=SessionStatus(row.status),
-        language=row.language,
-        created_at=row.created_at,
-        last_activity_at=row.last_activity_at,
-        message_count=int(row.message_count or 0),
-        state=dict(row.state or {}),
-        version=int(row.version or 0),
-    )
+    """The domain object of a row (its key and bookkeeping attributes are ignored)."""
+    return Session.model_validate(row.attribute_values)
 
 
 def message_from_row(row: MessageRow) -> Message:
-    return Message(
-        tenant_id=row.tenant_id,
-        session_id=row.session_id,
-        message_id=row.message_id,
-        role=Role(row.role),
-        text=row.text,
-        created_at=row.created_at,
-        client_message_id=row.client_message_id,
-        reply_to=row.reply_to,
-        intent=row.intent,
-        route=Route(row.route) if row.route else None,
-        meta=dict(row.meta or {}),
-    )
+    """The domain object of a row (its key and bookkeeping attributes are ignored)."""
+    return Message.model_validate(row.attribute_values)
 
 
 class DynamoConnectionRepository:
@@ -467,19 +444,8 @@ class DynamoConversationRepository:
 
 
 def decision_from_row(row: DecisionRow) -> RoutingDecision:
-    return RoutingDecision(
-        tenant_id=row.tenant_id,
-        session_id=row.session_id,
-        message_id=row.message_id,
-        intent=row.intent,
-        confidence=float(row.confidence),
-        margin=float(row.margin),
-        route=Route(row.route),
-        reason=row.reason,
-        latency_ms=float(row.latency_ms),
-        classifier=row.classifier,
-        created_at=row.created_at,
-    )
+    """The domain object of a row (its key and bookkeeping attributes are ignored)."""
+    return RoutingDecision.model_validate(row.attribute_values)
 
 
 class SessionStore(ConversationRepository, Protocol):
