@@ -7,8 +7,7 @@ from typing import Any
 
 from luma.llm._json import parse_tool_input
 from luma.llm.base import SdkProvider
-from luma.llm.errors import LlmError, LlmErrorCode, status_error
-from luma.llm.resilience import parse_retry_after
+from luma.llm.errors import LlmError, LlmErrorCode
 from luma.llm.types import (
     ChatMessage,
     Done,
@@ -73,10 +72,10 @@ class AnthropicProvider(SdkProvider):
 
     name = "anthropic"
 
-    def _make_client(self, timeout: Any) -> Any:
-        import anthropic  # ~1.3 s: only the function that calls the model pays for it
+    sdk_module = "anthropic"  # importing it costs ~1.3 s: only the function that calls the model pays
 
-        return anthropic.Anthropic(api_key=self._api_key, base_url=self._base_url, max_retries=0, timeout=timeout)
+    def _make_client(self, timeout: Any) -> Any:
+        return self._sdk().Anthropic(api_key=self._api_key, base_url=self._base_url, max_retries=0, timeout=timeout)
 
     def _attempt(self, request: LlmRequest, model: str, max_tokens: int) -> Iterator[LlmEvent]:
         client = self.client()
@@ -145,26 +144,3 @@ class AnthropicProvider(SdkProvider):
         yield Done(
             stop_reason=stop, usage=usage, cost_usd=usage.cost_usd(model, self.prices), model=model, provider=self.name
         )
-
-    def _map_error(self, exc: Exception) -> LlmError:
-        import anthropic
-        import httpx2
-
-        if isinstance(exc, anthropic.APIStatusError):
-            status = exc.status_code
-            err_type = ""
-            body = exc.body
-            if isinstance(body, dict):
-                inner = body.get("error", body)
-                if isinstance(inner, dict):
-                    err_type = str(inner.get("type", ""))
-            retry_after = parse_retry_after(exc.response.headers)
-            text = str(getattr(exc, "message", "")).lower()
-            return status_error(status, err_type, text, retry_after, self.name)
-        if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
-            return LlmError(LlmErrorCode.LLM_TIMEOUT, retryable=True, provider=self.name, detail="timeout")
-        if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
-            return LlmError(LlmErrorCode.LLM_UNAVAILABLE, retryable=True, provider=self.name, detail="connection")
-        if isinstance(exc, ValueError):  # undecodable event data
-            return LlmError(LlmErrorCode.LLM_BAD_RESPONSE, retryable=False, provider=self.name, detail="decode")
-        return LlmError(LlmErrorCode.LLM_UNAVAILABLE, retryable=False, provider=self.name, detail=type(exc).__name__)

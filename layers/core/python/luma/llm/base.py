@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
-from luma.llm.errors import LlmError, LlmErrorCode
-from luma.llm.resilience import CircuitBreaker, RetryPolicy
+from luma.llm.errors import LlmError, LlmErrorCode, status_error
+from luma.llm.resilience import CircuitBreaker, RetryPolicy, parse_retry_after
 from luma.llm.types import LlmEvent, LlmRequest
 
 log = logging.getLogger("luma.llm")
@@ -99,7 +100,15 @@ class BaseProvider(ABC):
 
 
 class SdkProvider(BaseProvider):
-    """A provider backed by an official SDK client, built (and the SDK imported) on first use."""
+    """A provider backed by an official SDK client, built (and the SDK imported) on first use.
+
+    Both SDKs share one exception hierarchy (``APIStatusError``, ``APITimeoutError``,
+    ``APIConnectionError``, ``APIError``), so they share one mapping to :class:`LlmError`.
+    """
+
+    sdk_module: ClassVar[str]
+    # Whether a bare ``APIError`` (an error object inside a stream) is worth retrying.
+    stream_error_retryable: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -132,3 +141,32 @@ class SdkProvider(BaseProvider):
     @abstractmethod
     def _make_client(self, timeout: Any) -> Any:
         """Import the SDK and build its client with ``max_retries=0`` and ``timeout``."""
+
+    def _sdk(self) -> Any:
+        return importlib.import_module(self.sdk_module)
+
+    @staticmethod
+    def _error_type(error: dict[str, Any]) -> str:
+        """The provider's error type inside an error body."""
+        return str(error.get("type", ""))
+
+    def _map_error(self, exc: Exception) -> LlmError:
+        """A typed, user-safe error for anything the SDK raised."""
+        import httpx2
+
+        sdk = self._sdk()
+        if isinstance(exc, sdk.APIStatusError):
+            body = exc.body
+            inner = body.get("error", body) if isinstance(body, dict) else None
+            err_type = self._error_type(inner) if isinstance(inner, dict) else ""
+            text = str(getattr(exc, "message", "")).lower()
+            return status_error(exc.status_code, err_type, text, parse_retry_after(exc.response.headers), self.name)
+        if isinstance(exc, sdk.APITimeoutError | httpx2.TimeoutException):
+            return LlmError(LlmErrorCode.LLM_TIMEOUT, retryable=True, provider=self.name, detail="timeout")
+        if isinstance(exc, sdk.APIConnectionError | httpx2.TransportError):
+            return LlmError(LlmErrorCode.LLM_UNAVAILABLE, retryable=True, provider=self.name, detail="connection")
+        if self.stream_error_retryable and isinstance(exc, sdk.APIError):
+            return LlmError(LlmErrorCode.LLM_UNAVAILABLE, retryable=True, provider=self.name, detail="stream_error")
+        if isinstance(exc, ValueError):  # undecodable event data
+            return LlmError(LlmErrorCode.LLM_BAD_RESPONSE, retryable=False, provider=self.name, detail="decode")
+        return LlmError(LlmErrorCode.LLM_UNAVAILABLE, retryable=False, provider=self.name, detail=type(exc).__name__)

@@ -73,7 +73,12 @@ def status_error(status: int, err_type: str, text: str, retry_after: float | Non
         code, retryable = LlmErrorCode.LLM_TIMEOUT, True
     elif status >= 500 or err_type in ("overloaded_error", "api_error"):
         code, retryable = LlmErrorCode.LLM_UNAVAILABLE, True
-    elif status == 413 or "prompt is too long" in text or ("context" in text and "length" in text):
+    elif (
+        status == 413
+        or err_type == "context_length_exceeded"
+        or "prompt is too long" in text
+        or ("context" in text and "length" in text)
+    ):
         code, retryable = LlmErrorCode.LLM_CONTEXT_TOO_LONG, False
     elif status in (401, 403, 404):
         code, retryable = LlmErrorCode.LLM_UNAVAILABLE, False  # misconfigured key or model

@@ -8,8 +8,7 @@ from typing import Any
 
 from luma.llm._json import parse_tool_input
 from luma.llm.base import SdkProvider
-from luma.llm.errors import LlmError, LlmErrorCode, status_error
-from luma.llm.resilience import parse_retry_after
+from luma.llm.errors import LlmError, LlmErrorCode
 from luma.llm.types import (
     ChatMessage,
     Done,
@@ -62,14 +61,19 @@ class OpenAIProvider(SdkProvider):
 
     name = "openai"
 
+    sdk_module = "openai"
+    stream_error_retryable = True
+
+    @staticmethod
+    def _error_type(error: dict[str, Any]) -> str:
+        return str(error.get("code") or error.get("type") or "")
+
     def __init__(self, *, api_key: str | None, **kwargs: Any) -> None:
         # Compatible servers often need no key; the SDK insists on one.
         super().__init__(api_key=api_key or "not-needed", **kwargs)
 
     def _make_client(self, timeout: Any) -> Any:
-        import openai
-
-        return openai.OpenAI(api_key=self._api_key, base_url=self._base_url, max_retries=0, timeout=timeout)
+        return self._sdk().OpenAI(api_key=self._api_key, base_url=self._base_url, max_retries=0, timeout=timeout)
 
     def build_params(self, request: LlmRequest, model: str, max_tokens: int) -> dict[str, Any]:
         """Chat-completions params; OpenAI itself gets ``max_completion_tokens``, compatible servers ``max_tokens``."""
@@ -146,30 +150,3 @@ class OpenAIProvider(SdkProvider):
         yield Done(
             stop_reason=stop, usage=usage, cost_usd=usage.cost_usd(model, self.prices), model=model, provider=self.name
         )
-
-    def _map_error(self, exc: Exception) -> LlmError:
-        import httpx2
-        import openai
-
-        if isinstance(exc, openai.APIStatusError):
-            body = exc.body
-            err_type = ""
-            if isinstance(body, dict):
-                inner = body.get("error", body)
-                if isinstance(inner, dict):
-                    err_type = str(inner.get("code") or inner.get("type") or "")
-            if err_type == "context_length_exceeded":
-                return LlmError(
-                    LlmErrorCode.LLM_CONTEXT_TOO_LONG, retryable=False, provider=self.name, status=exc.status_code
-                )
-            text = str(getattr(exc, "message", "")).lower()
-            return status_error(exc.status_code, err_type, text, parse_retry_after(exc.response.headers), self.name)
-        if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
-            return LlmError(LlmErrorCode.LLM_TIMEOUT, retryable=True, provider=self.name, detail="timeout")
-        if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
-            return LlmError(LlmErrorCode.LLM_UNAVAILABLE, retryable=True, provider=self.name, detail="connection")
-        if isinstance(exc, openai.APIError):  # an error object inside the stream
-            return LlmError(LlmErrorCode.LLM_UNAVAILABLE, retryable=True, provider=self.name, detail="stream_error")
-        if isinstance(exc, ValueError):
-            return LlmError(LlmErrorCode.LLM_BAD_RESPONSE, retryable=False, provider=self.name, detail="decode")
-        return LlmError(LlmErrorCode.LLM_UNAVAILABLE, retryable=False, provider=self.name, detail=type(exc).__name__)
