@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import jsii
-from aws_cdk import CfnOutput, RemovalPolicy
+from aws_cdk import CfnOutput
 from aws_cdk import aws_apigateway as apigw_v1
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
@@ -18,7 +18,7 @@ from aws_cdk import aws_route53_targets as targets
 from constructs import Construct
 
 from luma_infra.config import StageConfig
-from luma_infra.constructs.functions import Functions, LumaFunction, retention
+from luma_infra.constructs.functions import Functions, LumaFunction, stage_log_group
 from luma_infra.constructs.identity import UserPool
 from luma_infra.nag import acknowledge
 
@@ -61,13 +61,7 @@ WS_TOKEN_SOURCE = "route.request.querystring.token"
 
 
 def _access_logs(scope: Construct, construct_id: str, stage: StageConfig, name: str) -> logs.LogGroup:
-    return logs.LogGroup(
-        scope,
-        construct_id,
-        log_group_name=f"/aws/apigateway/{stage.prefix(name)}",
-        retention=retention(stage.log_retention_days),
-        removal_policy=RemovalPolicy.RETAIN if stage.production else RemovalPolicy.DESTROY,
-    )
+    return stage_log_group(scope, construct_id, stage, f"/aws/apigateway/{stage.prefix(name)}")
 
 
 class ApiGatewayAccount(Construct):

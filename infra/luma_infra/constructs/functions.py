@@ -95,16 +95,9 @@ class Functions(Construct):
         stage = self.stage
         spec = stage.function(name)
         scope = Construct(self, camel(name))
-        removal = RemovalPolicy.RETAIN if stage.production else RemovalPolicy.DESTROY
         function_name = stage.prefix(name)
 
-        log_group = logs.LogGroup(
-            scope,
-            "Logs",
-            log_group_name=f"/aws/lambda/{function_name}",
-            retention=retention(stage.log_retention_days),
-            removal_policy=removal,
-        )
+        log_group = stage_log_group(scope, "Logs", stage, f"/aws/lambda/{function_name}")
         role = iam.Role(
             scope,
             "Role",
@@ -311,3 +304,14 @@ def retention(days: int) -> logs.RetentionDays:
         if value >= days:
             return member
     return logs.RetentionDays.TWO_YEARS
+
+
+def stage_log_group(scope: Construct, construct_id: str, stage: StageConfig, log_group_name: str) -> logs.LogGroup:
+    """A log group with the stage's retention, kept (RETAIN) in production and removed elsewhere."""
+    return logs.LogGroup(
+        scope,
+        construct_id,
+        log_group_name=log_group_name,
+        retention=retention(stage.log_retention_days),
+        removal_policy=RemovalPolicy.RETAIN if stage.production else RemovalPolicy.DESTROY,
+    )

@@ -13,15 +13,13 @@ literal ``${...}`` left in it.
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from luma_infra.config import StageConfig
 from luma_infra.constructs.data import Data
-from luma_infra.constructs.functions import Functions, retention
+from luma_infra.constructs.functions import Functions, stage_log_group
 from luma_infra.discovery import StateMachineFile, camel
 from luma_infra.nag import acknowledge
 
@@ -63,14 +61,8 @@ class StateMachines(Construct):
                 )
             used = {p: available[p] for p in sorted(file.placeholders)}
             scope_ = Construct(self, camel(file.name))
-            log_group = logs.LogGroup(
-                scope_,
-                "Logs",
-                # /aws/vendedlogs/ keeps the CloudWatch Logs resource policy small.
-                log_group_name=f"/aws/vendedlogs/states/{stage.prefix(file.name)}",
-                retention=retention(stage.log_retention_days),
-                removal_policy=RemovalPolicy.RETAIN if stage.production else RemovalPolicy.DESTROY,
-            )
+            # /aws/vendedlogs/ keeps the CloudWatch Logs resource policy small.
+            log_group = stage_log_group(scope_, "Logs", stage, f"/aws/vendedlogs/states/{stage.prefix(file.name)}")
             machine = sfn.StateMachine(
                 scope_,
                 "StateMachine",

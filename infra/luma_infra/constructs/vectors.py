@@ -18,7 +18,7 @@ from aws_cdk import aws_opensearchservice as opensearch
 from constructs import Construct
 
 from luma_infra.config import StageConfig
-from luma_infra.constructs.functions import Functions, retention
+from luma_infra.constructs.functions import Functions, stage_log_group
 from luma_infra.nag import acknowledge, resource_finding
 
 INDEX_PREFIX = "memories"
@@ -139,20 +139,8 @@ class Vectors(Construct):
     def _domain(self, functions: Functions, users: dict[str, list], key: kms.IKey) -> None:
         stage = self.stage
         removal = RemovalPolicy.RETAIN if stage.production else RemovalPolicy.DESTROY
-        slow_logs = logs.LogGroup(
-            self,
-            "SlowLogs",
-            log_group_name=f"/aws/opensearch/{stage.prefix('memory')}/slow",
-            retention=retention(stage.log_retention_days),
-            removal_policy=removal,
-        )
-        app_logs = logs.LogGroup(
-            self,
-            "AppLogs",
-            log_group_name=f"/aws/opensearch/{stage.prefix('memory')}/app",
-            retention=retention(stage.log_retention_days),
-            removal_policy=removal,
-        )
+        slow_logs = stage_log_group(self, "SlowLogs", stage, f"/aws/opensearch/{stage.prefix('memory')}/slow")
+        app_logs = stage_log_group(self, "AppLogs", stage, f"/aws/opensearch/{stage.prefix('memory')}/app")
         # The log delivery permission, as a plain resource policy (the Domain construct's own
         # `logging` option would add a custom-resource Lambda to write it).
         logs_policy = logs.ResourcePolicy(
