@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     )
     # ---------------------------------------------------------------------------------- LLM end
 
+    # Agent runs -----------------------------------------------------------------------------
+    # Step Functions (the agent_run state machine) and the agent's limits (luma.agent). Issue 3.
+    stepfunctions_endpoint_url: str | None = None
+    # Set by CDK (LUMA_AGENT_RUN_STATE_MACHINE_ARN) and by the local stack; None = agent runs off.
+    agent_run_state_machine_arn: str | None = None
+    # ------------------------------------------------------------------------------ Agent runs end
+
     # Twilio ---------------------------------------------------------------------------------
     # WhatsApp/SMS channel (luma.channels.twilio). In AWS the auth token comes from Secrets Manager.
     twilio_account_sid: str | None = None
