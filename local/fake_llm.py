@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -132,8 +133,19 @@ class _Server(ThreadingHTTPServer):
 class FakeLlmServer:
     """The fake server: ``start()`` → ``url``; ``enqueue(script)``; ``requests``; ``stop()``."""
 
-    def __init__(self, api_key: str = "fake-key", host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        api_key: str = "fake-key",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        responder: Callable[[dict[str, Any]], Script] | None = None,
+    ) -> None:
         self.api_key = api_key
+        # Answers requests when no script is queued (None: echo the last user message).
+        self.responder = responder
+        # (monotonic-free wall clock of the first text delta sent, the last user text) per stream.
+        self.first_tokens: deque[tuple[float, str]] = deque(maxlen=10_000)
         self._host = host
         self._port = port
         self._queue: deque[Script] = deque()
@@ -198,6 +210,8 @@ class FakeLlmServer:
         with self._lock:
             if self._queue:
                 return self._queue.popleft()
+        if self.responder is not None:
+            return self.responder(body)
         text = _last_user_text(body) or "(empty)"
         return Script(text=_split(f"echo: {text}", 3))
 
@@ -240,6 +254,14 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def do_GET(self) -> None:
+        """``GET /_fake/first-tokens``: when each stream's first text delta was sent (epoch s) and its marker."""
+        if self.path.split("?", 1)[0] != "/_fake/first-tokens":
+            self._json(404, {"error": {"type": "not_found_error", "message": "unknown path"}})
+            return
+        items = [{"at": at, "marker": marker} for at, marker in list(self.fake.first_tokens)]
+        self._json(200, {"firstTokens": items})
+
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -278,6 +300,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, payload)
             return
         events = _anthropic_events(script, model) if anthropic else _openai_events(script, model, body)
+        first_text = _first_text_index(events) if script.text else None
+        marker = _last_user_text(body)[:200]
         self._start_stream()
         try:
             for i, data in enumerate(events):
@@ -288,6 +312,8 @@ class _Handler(BaseHTTPRequestHandler):
                 elif i > 1 and script.chunk_delay_ms:
                     time.sleep(script.chunk_delay_ms / 1000)
                 self._chunk(data)
+                if i == first_text:
+                    self.fake.first_tokens.append((time.time(), marker))
             self._chunk(b"")  # the terminating zero-length chunk
         except _StreamCutError:
             self._cut()
@@ -303,6 +329,14 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             payload = {"error": {"message": f"fake {status}", "type": "fake_error", "code": script.error_type}}
         self._json(status, payload, headers)
+
+
+def _first_text_index(events: list[bytes]) -> int | None:
+    """Index of the first event carrying assistant text (either wire format)."""
+    for i, data in enumerate(events):
+        if b'"text_delta"' in data or (b'"content": "' in data and b'"content": ""' not in data):
+            return i
+    return None
 
 
 # -- Anthropic wire format ---------------------------------------------------------------------
