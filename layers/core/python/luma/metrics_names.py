@@ -25,6 +25,9 @@ DIM_SERVICE = "service"
 DIM_ROUTE = "route"  # luma.domain.models.Route values
 DIM_CODE = "code"  # luma.errors.ErrorCode values
 ROUTES = ("fast_path", "agent", "flow")
+DIM_TOOL = "tool"  # a tool name
+DIM_OUTCOME = "outcome"  # ok | error
+DIM_KIND = "kind"  # luma.agent.failures.FailureKind values
 
 # Turns (dimension: route). One per inbound message that got an answer route.
 TURNS = "Turns"  # Count
@@ -37,11 +40,20 @@ ERRORS = "Errors"  # Count
 
 # Delivery.
 DELIVERY_GONE = "DeliveryGone"  # Count, post_to_connection answered 410 (client catches up later)
+TWILIO_SEND_FAILED = "TwilioSendFailed"  # Count, a Twilio REST send failed (retried by a redelivery event)
+TWILIO_REPLY_DROPPED = "TwilioReplyDropped"  # Count, a reply Twilio refused for good (persisted, never delivered)
+
+# Sessions closed by the idle sweeper (functions/session_sweeper), each with its report.
+SESSIONS_CLOSED_IDLE = "SessionsClosedIdle"  # Count
 
 # LLM usage (agent runs).
 LLM_INPUT_TOKENS = "LlmInputTokens"  # Count
 LLM_OUTPUT_TOKENS = "LlmOutputTokens"  # Count
 LLM_COST_USD = "LlmCostUsd"  # None (a USD amount)
+LLM_TTFT_MS = "LlmTtftMs"  # Milliseconds, request sent -> first text token (first step of a run)
+AGENT_ITERATIONS = "AgentIterations"  # Count, LLM steps per run
+TOOL_CALLS = "ToolCalls"  # Count (dimensions: tool, outcome)
+AGENT_FAILURES = "AgentFailures"  # Count, runs caught by the failure handler (dimension: kind)
 
 # WebSocket connections ($connect accepted / $disconnect handled).
 CONNECTIONS_OPENED = "ConnectionsOpened"  # Count
@@ -55,9 +67,16 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     FAST_PATH_LATENCY_MS: (),
     ERRORS: (DIM_CODE,),
     DELIVERY_GONE: (),
+    TWILIO_SEND_FAILED: (),
+    TWILIO_REPLY_DROPPED: (),
+    SESSIONS_CLOSED_IDLE: (),
     LLM_INPUT_TOKENS: (),
     LLM_OUTPUT_TOKENS: (),
     LLM_COST_USD: (),
+    LLM_TTFT_MS: (),
+    AGENT_ITERATIONS: (),
+    TOOL_CALLS: (DIM_TOOL, DIM_OUTCOME),
+    AGENT_FAILURES: (DIM_KIND,),
     CONNECTIONS_OPENED: (),
     CONNECTIONS_CLOSED: (),
 }

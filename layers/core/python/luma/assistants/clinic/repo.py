@@ -38,6 +38,7 @@ class ClinicRepository(Protocol):
     def list_appointments(self, tenant_id: str, patient_id: str) -> list[Appointment]: ...
     def set_status(self, appointment: Appointment, status: str) -> Appointment: ...
     def record_escalation(self, tenant_id: str, session_id: str, user_id: str, reason: str) -> str: ...
+    def reschedule(self, appointment: Appointment, start: datetime) -> Appointment: ...
 
 
 def patient_pk(tenant_id: str, patient_id: str) -> str:
@@ -98,6 +99,21 @@ class DynamoClinicRepository:
             actions=[AssistantDataRow.data.set(updated.model_dump(mode="json"))], condition=AssistantDataRow.pk.exists()
         )
         return updated
+
+    def reschedule(self, appointment: Appointment, start: datetime) -> Appointment:
+        """Move an appointment (its sort key holds the start): delete + put in one transaction."""
+        from pynamodb.connection import Connection as DdbConnection
+        from pynamodb.transactions import TransactWrite
+
+        moved = appointment.model_copy(update={"start": start, "status": "scheduled"})
+        pk = patient_pk(appointment.tenant_id, appointment.patient_id)
+        old = AssistantDataRow(pk=pk, sk=appointment_sk(appointment))
+        new = AssistantDataRow(pk=pk, sk=appointment_sk(moved), kind="appointment", data=moved.model_dump(mode="json"))
+        connection = DdbConnection(region=self.settings.region, host=self.settings.dynamodb_endpoint_url)
+        with TransactWrite(connection=connection) as tx:
+            tx.delete(old, condition=AssistantDataRow.pk.exists())
+            tx.save(new, condition=AssistantDataRow.pk.does_not_exist())
+        return moved
 
     def record_escalation(self, tenant_id: str, session_id: str, user_id: str, reason: str) -> str:
         escalation_id = new_id()

@@ -1,0 +1,74 @@
+"""The ``approve`` WebSocket action: ``{"action": "approve", "approvalId": ..., "approved": true|false}``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from luma import metrics_names as mn
+from luma.channels.websocket import Delivery
+from luma.domain.models import DeliveryTarget, Principal
+from luma.errors import ErrorCode, LumaError
+from luma.observability import emit, logger
+from luma.pipeline.frames import error_frame, status_frame
+
+
+class ApproveFrame(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    action: str
+    approval_id: str = Field(alias="approvalId", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")
+    approved: bool
+
+
+@dataclass(frozen=True)
+class ApproveRequest:
+    connection_id: str
+    principal: Principal | None
+    body: str | None
+    endpoint: str | None = None
+
+
+def parse_approve(body: str | None) -> ApproveFrame:
+    """Validate the frame; failures are typed errors."""
+    try:
+        data = json.loads(body or "")
+    except (ValueError, TypeError) as exc:
+        raise LumaError(ErrorCode.MALFORMED_JSON) from exc
+    if not isinstance(data, dict):
+        raise LumaError(ErrorCode.MALFORMED_JSON)
+    try:
+        return ApproveFrame.model_validate(data)
+    except ValidationError as exc:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in exc.errors()]
+        raise LumaError(ErrorCode.VALIDATION_FAILED, errors=errors) from exc
+
+
+def handle_approve(request: ApproveRequest, *, agent: Callable[[], Any], delivery: Delivery) -> None:
+    """Resume the run waiting for this approval; errors become ``error`` frames."""
+    target = DeliveryTarget(connection_id=request.connection_id, endpoint=request.endpoint)
+    try:
+        if request.principal is None:
+            raise LumaError(ErrorCode.AUTH_REQUIRED)
+        frame = parse_approve(request.body)
+        result = agent().answer_approval(request.principal, frame.approval_id, frame.approved)
+        delivery.send(
+            target,
+            status_frame(
+                "approval_recorded",
+                result["sessionId"],
+                approvalId=frame.approval_id,
+                approved=frame.approved,
+                runId=result["runId"],
+            ),
+        )
+    except Exception as exc:
+        err = exc if isinstance(exc, LumaError) else LumaError(ErrorCode.INTERNAL)
+        if not isinstance(exc, LumaError):
+            logger.exception("approve failed")
+        emit(mn.ERRORS, 1, dimensions={mn.DIM_CODE: err.code.value})
+        delivery.send(target, error_frame(err))

@@ -1,0 +1,589 @@
+"""The agent run: the logic behind each state of ``statemachines/agent_run.asl.json``.
+
+The state machine carries a :class:`RunState` from state to state:
+
+- ``AgentStep`` → :meth:`AgentService.step`: context (recent messages within the budget, the run's
+  tool calls and results so far), one streamed LLM call with the tools, text streamed through the
+  sentence guardrail; the step ends with ``step.stop`` = ``tool_use`` (calls in ``step.tool_calls``)
+  or ``end_turn`` (the reply persisted, then delivered as one ``message`` frame).
+- ``ExecuteTools`` (a Map over ``step.tool_calls``) → :meth:`request_approval` for calls that need
+  the user's approval (``.waitForTaskToken``), then :meth:`run_tool` per call.
+- ``HandleFailure`` → :meth:`handle_failure` (Catch of any step error): fallback provider, answer
+  now, escalation or a user-safe apology.
+- ``Finalize`` → :meth:`finalize`: quota charge, metrics, log.
+
+LLM errors leave the step as exceptions named after their pattern (``LlmRateLimited``...), so the
+ASL's Retry and Catch do the retrying, not a loop here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, Field
+
+from luma import metrics_names as mn
+from luma.agent import failures
+from luma.agent.context import recent_history, with_summary
+from luma.agent.limits import AgentLimits
+from luma.agent.store import AgentStore
+from luma.agent.stream import SentenceGuard, TokenStreamer, default_check
+from luma.agent.tools import ToolContext, ToolRegistry, ToolResult, execute_tool
+from luma.channels.websocket import Delivery
+from luma.config import Settings
+from luma.domain.models import Message, Role, Route, Session, SessionStatus, Turn
+from luma.errors import ErrorCode, LumaError
+from luma.ids import new_id
+from luma.limits import Limiter, NoLimits
+from luma.llm import (
+    ChatMessage,
+    Done,
+    FallbackProvider,
+    LlmError,
+    LlmProvider,
+    LlmRequest,
+    TextBlock,
+    TextDelta,
+    ToolCall,
+    ToolResultBlock,
+    ToolUseBlock,
+    Usage,
+)
+from luma.observability import emit, logger
+from luma.pipeline.frames import status_frame
+
+APOLOGY = "I'm sorry, I can't answer that right now. Please try again in a moment, or call the clinic if it's urgent."
+ESCALATED = (
+    "I'm sorry, I couldn't finish this myself, so I've asked a member of our staff to contact you. "
+    "If it's urgent, please call the clinic."
+)
+FINAL_NOTE = (
+    "You have used all the tool calls available for this message. Do not call tools: answer the user now "
+    "with what you know, and say what you could not do."
+)
+
+
+class PendingCall(BaseModel):
+    """A tool call of the last step, as the Map state iterates over it."""
+
+    id: str
+    name: str
+    input: dict[str, Any] = Field(default_factory=dict)
+    requires_approval: bool = False
+    read_only: bool = True
+    timeout_s: float = 10.0
+
+
+class StepOutcome(BaseModel):
+    stop: Literal["tool_use", "end_turn"]
+    tool_calls: list[PendingCall] = Field(default_factory=list)
+
+
+class RunInfo(BaseModel):
+    """Counters and choices of one run (the state machine's ``$.run``)."""
+
+    run_id: str
+    reply_id: str
+    intent: str | None = None
+    iteration: int = 0
+    max_iterations: int
+    final: bool = False  # the next step answers without tools
+    provider: Literal["primary", "fallback"] = "primary"
+    recoveries_left: int = 1
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0
+    model: str = ""
+    tool_calls: int = 0
+    readonly_streak: int = 0
+    call_counts: dict[str, int] = Field(default_factory=dict)
+    tools_used: list[str] = Field(default_factory=list)
+    streamed: list[str] = Field(default_factory=list)  # text already shown to the user, per step
+    started_at: float = Field(default_factory=time.time)
+    outcome: str | None = None
+    failure: str | None = None
+    limits: AgentLimits = Field(default_factory=AgentLimits)
+
+
+class RunState(BaseModel):
+    """The whole state the state machine passes between states."""
+
+    turn: Turn
+    run: RunInfo
+    transcript: list[ChatMessage] = Field(default_factory=list)
+    step: StepOutcome | None = None
+    tool_results: list[dict[str, Any]] | None = None
+    error: dict[str, Any] | None = None
+    recovery: str | None = None
+
+
+def _call_key(name: str, args: dict[str, Any]) -> str:
+    return hashlib.sha256(f"{name}|{json.dumps(args, sort_keys=True)}".encode()).hexdigest()[:16]
+
+
+def token_frame(turn: Turn, run_id: str, text: str, seq: int) -> dict[str, Any]:
+    """A piece of streamed answer text (whole checked sentences)."""
+    return {
+        "type": "token",
+        "sessionId": turn.session.session_id,
+        "runId": run_id,
+        "replyTo": turn.client_message_id,
+        "seq": seq,
+        "text": text,
+    }
+
+
+class AgentService:
+    """The agent's steps; every dependency injected (the handlers use :mod:`luma.wiring`'s)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        conversations: Any,
+        store: AgentStore,
+        delivery: Delivery,
+        provider: Callable[[], LlmProvider | None],
+        tools: ToolRegistry,
+        system_prompt: Callable[[Session], str],
+        apply_state: Callable[[Session, dict[str, Any]], tuple[dict[str, Any], SessionStatus | None]],
+        limiter: Limiter | None = None,
+        allowed_output: frozenset[str] = frozenset(),
+        task_tokens: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.conversations = conversations
+        self.store = store
+        self.delivery = delivery
+        self.provider = provider
+        self.tools = tools
+        self.system_prompt = system_prompt
+        self.apply_state = apply_state
+        self.limiter: Limiter = limiter or NoLimits()
+        self.allowed_output = allowed_output
+        self.task_tokens = task_tokens  # a Step Functions client (send_task_success/failure)
+
+    def warm_up(self) -> None:
+        """Import the provider SDK and build its client at init (cold start / SnapStart), not mid-turn."""
+        provider = self.provider()
+        providers = [provider.primary, provider.secondary] if isinstance(provider, FallbackProvider) else [provider]
+        for p in providers:
+            client = getattr(p, "client", None)
+            if callable(client):
+                client()
+
+    # -- AgentStep -----------------------------------------------------------------------------
+    def _provider(self, run: RunInfo) -> LlmProvider:
+        provider = self.provider()
+        if provider is None:
+            raise failures.LlmUnavailable("no LLM provider configured")
+        if run.provider == "fallback" and isinstance(provider, FallbackProvider):
+            return provider.secondary
+        return provider
+
+    def _request(self, state: RunState, session: Session) -> LlmRequest:
+        limits = state.run.limits
+        history = self.store.recent_messages(session.tenant_id, session.session_id, limit=40)
+        messages = recent_history(history, limits.context_tokens)
+        if not messages or messages[-1].role != "user":  # the inbound message is persisted; be safe anyway
+            messages.append(ChatMessage.user(state.turn.message.text))
+        messages += state.transcript
+        final = state.run.final or state.run.iteration >= state.run.max_iterations - 1
+        system = with_summary(self.system_prompt(session), session.state.get("summary"))
+        if final:
+            system = f"{system}\n\n{FINAL_NOTE}"
+        return LlmRequest(
+            system=system,
+            messages=messages,
+            tools=[] if final else self.tools.specs(),
+            max_tokens=limits.max_output_tokens,
+        )
+
+    def step(self, state: RunState) -> RunState:
+        """One LLM call; raises a named :class:`failures.AgentStepError` on a provider failure."""
+        self.fold_results(state)
+        state.error, state.recovery = None, None
+        turn, run = state.turn, state.run
+        session = self.conversations.get_session(turn.session.tenant_id, turn.session.session_id) or turn.session
+        request = self._request(state, session)
+        seq = 0
+
+        def send(text: str) -> bool:
+            nonlocal seq
+            seq += 1
+            return self.delivery.send(turn.delivery, token_frame(turn, run.run_id, text, seq))
+
+        guard = SentenceGuard(default_check(self.allowed_output))
+        streamer = TokenStreamer(send, guard)
+        calls: list[ToolCall] = []
+        done: Done | None = None
+        started = time.perf_counter()
+        first_token_ms: float | None = None
+        try:
+            for event in self._provider(run).stream(request):
+                if isinstance(event, TextDelta):
+                    if first_token_ms is None:
+                        first_token_ms = (time.perf_counter() - started) * 1000
+                    streamer.feed(event.text)
+                elif isinstance(event, ToolCall):
+                    calls.append(event)
+                    streamer.tick()
+                elif isinstance(event, Done):
+                    done = event
+        except LlmError as err:
+            if streamer.frames:
+                # The client has part of an answer that will be streamed again: tell it to drop it.
+                self.delivery.send(
+                    turn.delivery, status_frame("stream_reset", turn.session.session_id, runId=run.run_id)
+                )
+            emit(mn.ERRORS, 1, dimensions={mn.DIM_CODE: err.code.value})
+            raise failures.step_error(err) from err
+        text = streamer.finish()
+        run.iteration += 1
+        if done is not None:
+            run.usage = run.usage + done.usage
+            run.cost_usd = round(run.cost_usd + (done.cost_usd or 0.0), 8)
+            run.model = done.model or run.model
+        if first_token_ms is not None and run.iteration == 1:
+            emit(mn.LLM_TTFT_MS, first_token_ms, MetricUnit.Milliseconds)
+        if text:
+            run.streamed.append(text)
+        if guard.flagged:
+            logger.info("output guardrail changed sentences", extra={"flagged": guard.flagged, "run_id": run.run_id})
+        if calls and done is not None and done.stop_reason == "tool_use" and not (run.final):
+            return self._tool_step(state, text, calls)
+        return self._answer(state, session)
+
+    def _tool_step(self, state: RunState, text: str, calls: list[ToolCall]) -> RunState:
+        run, limits = state.run, state.run.limits
+        content: list[Any] = [TextBlock(text=text)] if text else []
+        content += [ToolUseBlock(id=c.id, name=c.name, input=c.input) for c in calls]
+        state.transcript.append(ChatMessage(role="assistant", content=content))
+        budget = max(0, min(limits.max_tools_per_step, limits.max_tools_per_turn - run.tool_calls))
+        pending: list[PendingCall] = []
+        skipped: list[ToolResultBlock] = []
+        for i, call in enumerate(calls):
+            key = _call_key(call.name, call.input)
+            run.call_counts[key] = run.call_counts.get(key, 0) + 1
+            if run.call_counts[key] > limits.max_repeated_call:
+                raise failures.LoopDetected(f"{call.name} called {run.call_counts[key]} times with the same arguments")
+            tool = self.tools.get(call.name)
+            if i >= budget:
+                skipped.append(
+                    ToolResultBlock(
+                        tool_use_id=call.id,
+                        content='{"ok":false,"error":{"code":"TOOL_LIMIT","message":"Tool call limit reached."}}',
+                        is_error=True,
+                    )
+                )
+                continue
+            pending.append(
+                PendingCall(
+                    id=call.id,
+                    name=call.name,
+                    input=call.input,
+                    requires_approval=bool(tool and tool.requires_approval),
+                    read_only=bool(tool.read_only) if tool else True,
+                    timeout_s=(tool.timeout_s if tool and tool.timeout_s else limits.tool_timeout_s),
+                )
+            )
+        run.tool_calls += len(pending)
+        if skipped and not pending:
+            state.transcript.append(ChatMessage(role="user", content=list(skipped)))
+            run.final = True
+            state.step = StepOutcome(stop="tool_use", tool_calls=[])
+            return state
+        state.tool_results = None
+        state.step = StepOutcome(stop="tool_use", tool_calls=pending)
+        state.error = None
+        if skipped:
+            state.transcript.append(ChatMessage(role="user", content=list(skipped)))
+        for p in pending:
+            self.delivery.send(
+                state.turn.delivery,
+                status_frame("tool", state.turn.session.session_id, runId=run.run_id, tool=p.name),
+            )
+        return state
+
+    def fold_results(self, state: RunState) -> RunState:
+        """Put the Map's tool results into the transcript (start of the next AgentStep)."""
+        if not state.tool_results:
+            return state
+        results = [ToolResult.model_validate(r) for r in state.tool_results]
+        blocks = [ToolResultBlock(tool_use_id=r.tool_use_id, content=r.content(), is_error=not r.ok) for r in results]
+        # A skipped-calls message may already hold some results of this step: merge into one user message.
+        if state.transcript and state.transcript[-1].role == "user":
+            state.transcript[-1] = ChatMessage(role="user", content=[*state.transcript[-1].content, *blocks])
+        else:
+            state.transcript.append(ChatMessage(role="user", content=list(blocks)))
+        run = state.run
+        for r in results:
+            run.tools_used.append(r.name)
+            run.readonly_streak = run.readonly_streak + 1 if r.read_only else 0
+        if run.readonly_streak >= run.limits.max_readonly_streak:
+            run.final = True  # anti-paralysis: enough looking, answer now
+        state.tool_results = None
+        return state
+
+    def _answer(self, state: RunState, session: Session) -> RunState:
+        """Persist the whole answer, then deliver it as one ``message`` frame."""
+        turn, run = state.turn, state.run
+        text = " ".join(t.strip() for t in run.streamed if t.strip()) or APOLOGY
+        run.outcome = run.outcome or "answered"
+        self._save_and_deliver(state, session, text, status="answered")
+        state.step = StepOutcome(stop="end_turn")
+        state.transcript = []
+        logger.info(
+            "agent answered",
+            extra={
+                "run_id": run.run_id,
+                "iterations": run.iteration,
+                "tools": run.tools_used,
+                "session_id": turn.session.session_id,
+            },
+        )
+        return state
+
+    def _save_and_deliver(self, state: RunState, session: Session, text: str, *, status: str, **meta: Any) -> None:
+        turn, run = state.turn, state.run
+        reply = Message(
+            tenant_id=turn.session.tenant_id,
+            session_id=turn.session.session_id,
+            message_id=run.reply_id,  # fixed per run: a retried step overwrites, never duplicates
+            role=Role.ASSISTANT,
+            text=text,
+            reply_to=turn.message.message_id,
+            intent=turn.decision.intent,
+            route=Route.AGENT,
+            meta={
+                "status": status,
+                "runId": run.run_id,
+                "usage": run.usage.model_dump(),
+                "costUsd": run.cost_usd,
+                "model": run.model,
+                "iterations": run.iteration,
+                "tools": run.tools_used,
+                **meta,
+            },
+        )
+        self.conversations.save_reply(session, reply)
+        frame = {
+            "type": "message",
+            "sessionId": reply.session_id,
+            "messageId": reply.message_id,
+            "replyTo": turn.client_message_id,
+            "role": reply.role.value,
+            "text": reply.text,
+            "intent": reply.intent,
+            "confidence": round(turn.decision.confidence, 4),
+            "route": Route.AGENT.value,
+            "runId": run.run_id,
+            "createdAt": reply.created_at.isoformat(),
+        }
+        if not self.delivery.send(turn.delivery, frame):
+            emit(mn.DELIVERY_GONE, 1)
+
+    # -- ExecuteTools --------------------------------------------------------------------------
+    def request_approval(self, payload: dict[str, Any]) -> None:
+        """Store the task token and ask the user (``approval_request`` frame); the run waits."""
+        token = payload["token"]
+        call = PendingCall.model_validate(payload["call"])
+        turn = Turn.model_validate(payload["turn"])
+        run = RunInfo.model_validate(payload["run"])
+        session = self.conversations.get_session(turn.session.tenant_id, turn.session.session_id) or turn.session
+        tool = self.tools.get(call.name)
+        prompt = f"Allow {call.name}?"
+        if tool is not None and tool.approval_prompt is not None:
+            try:
+                args = tool.args.model_validate(call.input)
+                prompt = tool.approval_prompt(ToolContext(turn.principal, session, run.run_id), args)
+            except Exception:  # malformed arguments: the tool call itself will report them
+                logger.info("approval prompt fell back", extra={"tool": call.name})
+        approval_id = new_id()
+        self.store.put_approval(
+            turn.principal.tenant_id,
+            {
+                "approval_id": approval_id,
+                "token": token,
+                "run_id": run.run_id,
+                "session_id": turn.session.session_id,
+                "user_id": turn.principal.user_id,
+                "tool": call.name,
+                "prompt": prompt,
+            },
+            run.limits.approval_timeout_s,
+        )
+        self.delivery.send(
+            turn.delivery,
+            {
+                "type": "approval_request",
+                "sessionId": turn.session.session_id,
+                "runId": run.run_id,
+                "approvalId": approval_id,
+                "tool": call.name,
+                "prompt": prompt,
+                "expiresInS": run.limits.approval_timeout_s,
+            },
+        )
+
+    def answer_approval(self, principal: Any, approval_id: str, approved: bool) -> dict[str, Any]:
+        """The user's answer: resume the waiting run. Raises ``LumaError`` when there is nothing to answer."""
+        pending = self.store.take_approval(principal.tenant_id, approval_id, principal.user_id)
+        if pending is None:
+            raise LumaError(ErrorCode.BAD_REQUEST, "That approval request was not found or was already answered.")
+        output = json.dumps({"approved": approved, "approval_id": approval_id})
+        try:
+            self.task_tokens.send_task_success(taskToken=pending["token"], output=output)
+        except Exception as exc:  # the run timed out or ended meanwhile
+            logger.info("approval arrived too late", extra={"approval_id": approval_id, "error": type(exc).__name__})
+            raise LumaError(ErrorCode.BAD_REQUEST, "That approval request has expired.") from exc
+        return {"sessionId": pending["session_id"], "runId": pending["run_id"], "tool": pending["tool"]}
+
+    def run_tool(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Execute one call (after its approval, if it needed one); heartbeats while it runs."""
+        call = PendingCall.model_validate(payload["call"])
+        turn = Turn.model_validate(payload["turn"])
+        run = RunInfo.model_validate(payload["run"])
+        approval = payload.get("approval") or {}
+        session = self.conversations.get_session(turn.session.tenant_id, turn.session.session_id) or turn.session
+        ctx = ToolContext(turn.principal, session, run.run_id, approved=bool(approval.get("approved")))
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(run.limits.heartbeat_s):
+                frame = {
+                    "type": "heartbeat",
+                    "sessionId": turn.session.session_id,
+                    "runId": run.run_id,
+                    "tool": call.name,
+                }
+                self.delivery.send(turn.delivery, frame)
+
+        beater = threading.Thread(target=beat, name="heartbeat", daemon=True)
+        beater.start()
+        try:
+            result = execute_tool(
+                self.tools,
+                call.id,
+                call.name,
+                call.input,
+                ctx,
+                timeout_s=call.timeout_s,
+                max_result_chars=run.limits.tool_result_chars,
+            )
+        finally:
+            stop.set()
+        if result.state_updates:
+            state, status = self.apply_state(session, result.state_updates)
+            self.store.update_session(session, state, status)
+        emit(mn.TOOL_CALLS, 1, dimensions={mn.DIM_TOOL: call.name, mn.DIM_OUTCOME: "ok" if result.ok else "error"})
+        out = result.model_dump(mode="json")
+        out["state_updates"] = {}  # persisted above; the state machine doesn't need to carry them
+        return out
+
+    # -- HandleFailure / Finalize --------------------------------------------------------------
+    def handle_failure(self, state: RunState) -> RunState:
+        """Pick a recovery for the caught error; apologise or escalate when nothing else will do."""
+        run = state.run
+        kind = failures.classify_failure(state.error)
+        has_fallback = isinstance(self.provider(), FallbackProvider) and run.provider == "primary"
+        recovery = failures.choose_recovery(kind, has_fallback=has_fallback, recoveries_left=run.recoveries_left)
+        run.failure = kind.value
+        logger.warning(
+            "agent run failed",
+            extra={
+                "run_id": run.run_id,
+                "kind": kind.value,
+                "recovery": recovery.value,
+                "error": (state.error or {}).get("Error"),
+            },
+        )
+        emit(mn.AGENT_FAILURES, 1, dimensions={mn.DIM_KIND: kind.value})
+        state.recovery = recovery.value
+        if recovery is failures.Recovery.FALLBACK:
+            run.provider, run.recoveries_left = "fallback", run.recoveries_left - 1
+            return state
+        if recovery is failures.Recovery.ANSWER_NOW:
+            run.final, run.recoveries_left = True, run.recoveries_left - 1
+            self.fold_results(state)
+            return state
+        turn = state.turn
+        session = self.conversations.get_session(turn.session.tenant_id, turn.session.session_id) or turn.session
+        if recovery is failures.Recovery.ESCALATE:
+            escalation_id = self._escalate(state, kind)
+            run.outcome = "escalated"
+            self._save_and_deliver(
+                state, session, ESCALATED, status="escalated", escalationId=escalation_id, failure=kind.value
+            )
+        else:
+            run.outcome = "apologized"
+            self._save_and_deliver(state, session, APOLOGY, status="failed", failure=kind.value)
+        state.step = StepOutcome(stop="end_turn")
+        state.transcript = []
+        return state
+
+    def _escalate(self, state: RunState, kind: failures.FailureKind) -> str | None:
+        tool = self.tools.get("escalate_to_human")
+        if tool is None:
+            return None
+        turn = state.turn
+        ctx = ToolContext(turn.principal, turn.session, state.run.run_id)
+        result = execute_tool(
+            self.tools, "escalation", tool.name, {"reason": f"agent run failed: {kind.value}"}, ctx, timeout_s=5
+        )
+        return (result.data or {}).get("escalation_id") if result.ok else None
+
+    def finalize(self, state: RunState) -> dict[str, Any]:
+        """Charge the user's quota, emit the run's metrics; returns a small summary (the execution output)."""
+        run, turn = state.run, state.turn
+        usage = run.usage
+        tokens = usage.input_tokens + usage.output_tokens + usage.cache_read_tokens + usage.cache_write_tokens
+        try:
+            self.limiter.charge(turn.principal, tokens)
+        except Exception:
+            logger.warning("quota charge failed", exc_info=True)
+        emit(
+            mn.LLM_INPUT_TOKENS,
+            usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens,
+            MetricUnit.Count,
+        )
+        emit(mn.LLM_OUTPUT_TOKENS, usage.output_tokens, MetricUnit.Count)
+        emit(mn.LLM_COST_USD, run.cost_usd, MetricUnit.NoUnit)
+        emit(mn.AGENT_ITERATIONS, run.iteration, MetricUnit.Count)
+        duration_ms = (time.time() - run.started_at) * 1000
+        emit(mn.TURN_LATENCY_MS, duration_ms, MetricUnit.Milliseconds, dimensions={mn.DIM_ROUTE: Route.AGENT.value})
+        summary = {
+            "runId": run.run_id,
+            "outcome": run.outcome or "unknown",
+            "failure": run.failure,
+            "iterations": run.iteration,
+            "tools": run.tools_used,
+            "usage": usage.model_dump(),
+            "costUsd": run.cost_usd,
+            "model": run.model,
+            "durationMs": round(duration_ms, 1),
+        }
+        logger.info("agent run finished", extra=summary)
+        return summary
+
+
+def new_run(turn: Turn, limits: AgentLimits) -> RunState:
+    """The initial state of a run for an inbound turn (the run id is the inbound message id)."""
+    return RunState(
+        turn=turn,
+        run=RunInfo(
+            run_id=turn.message.message_id,
+            reply_id=new_id(),
+            intent=turn.decision.intent,
+            max_iterations=limits.max_iterations,
+            recoveries_left=limits.recoveries,
+            limits=limits,
+            started_at=datetime.now(UTC).timestamp(),
+        ),
+    )
