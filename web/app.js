@@ -116,6 +116,7 @@ const state = {
   cursorTurn: null, // last user turn seen while applying history items
   generation: 0, // bumped on sign-in/out and new conversation: stale async work is dropped
   heartbeatUntil: 0,
+  toolLabel: null, // what the agent is doing (status "tool"), shown in the activity line
   refocus: false, // give the composer its focus back once reconnected
   abandoned: new Set(), // sessions left behind (restarted, forgotten): never adopted again
   discarded: new Set(), // sessions the user cleared with "New conversation": their frames are dropped
@@ -356,7 +357,7 @@ function handleToken(frame) {
     appendMessage(el);
   }
   const seq = Number.isFinite(frame.seq) ? frame.seq : stream.parts.size;
-  if (!stream.parts.has(seq)) stream.parts.set(seq, String(frame.delta ?? ""));
+  if (!stream.parts.has(seq)) stream.parts.set(seq, String(frame.text ?? frame.delta ?? ""));
   const stick = nearBottom();
   stream.textEl.textContent = [...stream.parts.entries()]
     .sort((a, b) => a[0] - b[0])
@@ -401,7 +402,8 @@ function updateActivity() {
   else if (waiting && state.streams.size === 0) kind = "typing";
   ui.activity.hidden = !kind;
   ui.activity.dataset.kind = kind || "";
-  ui.activityText.textContent = kind === "heartbeat" ? "Still working on it…" : "Assistant is typing…";
+  ui.activityText.textContent =
+    kind === "heartbeat" ? "Still working on it…" : state.toolLabel || "Assistant is typing…";
   if (state.heartbeatUntil > now) activityTimer = setTimeout(updateActivity, state.heartbeatUntil - now + 50);
 }
 
@@ -625,7 +627,52 @@ const frameHandlers = {
   status: handleStatus,
   error: handleError,
   heartbeat: handleHeartbeat,
+  approval_request: handleApprovalRequest,
 };
+
+// Tool activity shown while an agent run works (status frames "tool").
+const TOOL_TEXT = {
+  verify_identity: "Checking your details…",
+  list_appointments: "Looking up your appointments…",
+  find_available_slots: "Looking for free slots…",
+  confirm_appointment: "Confirming your appointment…",
+  cancel_appointment: "Cancelling your appointment…",
+  reschedule_appointment: "Moving your appointment…",
+  escalate_to_human: "Contacting our staff…",
+};
+
+/** An approval card: the run waits until the user approves or declines (or it expires). */
+function handleApprovalRequest(frame) {
+  adoptSession(frame.sessionId);
+  state.toolLabel = null;
+  const approve = h("button", { class: "btn btn-primary", testid: "approve", text: "Approve", attrs: { type: "button" } });
+  const decline = h("button", { class: "btn btn-ghost", testid: "decline", text: "Decline", attrs: { type: "button" } });
+  const note = h("p", { class: "muted approval-note", testid: "approval-note" });
+  const card = h("li", { class: "msg msg-approval", testid: "approval-request" }, [
+    h("div", { class: "bubble" }, [
+      h("p", { class: "approval-title", text: "Your approval is needed" }),
+      h("p", { class: "text", testid: "approval-prompt", text: frame.prompt || "Allow this action?" }),
+      h("div", { class: "approval-actions" }, [approve, decline]),
+      note,
+    ]),
+  ]);
+  card.dataset.approvalId = frame.approvalId;
+  const answer = (approved) => {
+    if (!conn.send({ action: "approve", approvalId: frame.approvalId, approved })) {
+      note.textContent = "Not connected: try again in a moment.";
+      return;
+    }
+    approve.disabled = true;
+    decline.disabled = true;
+    note.textContent = approved ? "Approved." : "Declined.";
+    card.dataset.answered = approved ? "approved" : "declined";
+  };
+  approve.addEventListener("click", () => answer(true));
+  decline.addEventListener("click", () => answer(false));
+  appendMessage(card, { forceScroll: true });
+  approve.focus();
+  updateActivity();
+}
 
 function handleFrame(frame) {
   if (frame.sessionId && state.discarded.has(frame.sessionId)) return;
@@ -648,6 +695,7 @@ function handleMessage(frame) {
   adoptSession(frame.sessionId);
   const stream = takeStream(frame);
   state.heartbeatUntil = 0;
+  state.toolLabel = null;
   if (noteSeen(frame.messageId)) {
     stream?.el.remove();
   } else if (frame.role === "user") {
@@ -681,6 +729,27 @@ function handleStatus(frame) {
     case "duplicate":
       acknowledge(turn);
       if (turn && !turn.replied) pollCatchUp();
+      break;
+    case "thinking":
+      // An agent run started for this turn: its answer streams in as token frames.
+      acknowledge(turn);
+      state.toolLabel = null;
+      if (turn) debugPanel.fill(turn, { intent: frame.intent, confidence: frame.confidence, route: "agent", ms: null });
+      break;
+    case "tool":
+      state.toolLabel = TOOL_TEXT[frame.tool] || "Working on it…";
+      break;
+    case "stream_reset": {
+      // The run retries a step: drop the partial answer; the retried step streams it again.
+      const stream = state.streams.get(frame.runId);
+      if (stream) {
+        stream.el.remove();
+        state.streams.delete(frame.runId);
+      }
+      break;
+    }
+    case "approval_recorded":
+      state.toolLabel = frame.approved ? TOOL_TEXT.reschedule_appointment : null;
       break;
     case "agent_unavailable":
     case "session_locked": {
