@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,18 @@ def _events(tmp: Path, token: str) -> dict[str, Path]:
     msg["body"] = json.dumps(
         {"action": "sendMessage", "text": "what are your opening hours?", "clientMessageId": uuid.uuid4().hex}
     )
-    files = {"ws_authorizer": auth, "fast_path": turn, "classify": msg}
+    agent_turn = json.loads(json.dumps(turn))
+    agent_turn["decision"].update(intent=None, confidence=0.2, route="agent", reason="low_confidence")
+    agent_turn["message"]["text"] = "what should I bring to my first visit?"
+    run = {
+        "turn": agent_turn,
+        "run": {
+            "run_id": "01COLDSTART0000000000000001",
+            "reply_id": "01COLDSTART0000000000000002",
+            "max_iterations": 6,
+        },
+    }
+    files = {"ws_authorizer": auth, "fast_path": turn, "classify": msg, "agent_turn": run}
     out = {}
     for name, data in files.items():
         path = tmp / f"{name}.json"
@@ -134,7 +146,16 @@ def main(argv: list[str] | None = None) -> int:
     for folder in (ROOT / "layers" / "core" / "python", ROOT / "functions"):
         compileall.compile_dir(str(folder), quiet=1)
     rows: list[dict[str, Any]] = []
-    with LocalStack(port=0, seed=True) as stack:
+    # agent_turn answers through the real Anthropic SDK against the fake model, with no first-token delay.
+    with LocalStack(port=0, seed=True, llm="fake") as stack:
+        fake_url = os.environ.get("ANTHROPIC_BASE_URL")
+        if fake_url:
+            req = urllib.request.Request(
+                f"{fake_url}/_fake/config",
+                data=json.dumps({"firstTokenDelayMs": 0, "chunkDelayMs": 0}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            urllib.request.urlopen(req, timeout=5).close()
         tmp = ROOT / "bench" / "out" / "cold_events"
         tmp.mkdir(parents=True, exist_ok=True)
         events = _events(tmp, issue_dev_token("u-alice", "demo"))

@@ -262,6 +262,25 @@ class _Handler(BaseHTTPRequestHandler):
         items = [{"at": at, "marker": marker} for at, marker in list(self.fake.first_tokens)]
         self._json(200, {"firstTokens": items})
 
+    def _control(self, raw: bytes) -> None:
+        """``POST /_fake/config {"firstTokenDelayMs": 300, "chunkDelayMs": 0}``: tune the responder."""
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = None
+        responder = self.fake.responder
+        if not isinstance(body, dict) or responder is None:
+            self._json(400, {"error": {"type": "invalid_request_error", "message": "JSON object and a responder"}})
+            return
+        for key, attr in (("firstTokenDelayMs", "first_token_delay_ms"), ("chunkDelayMs", "chunk_delay_ms")):
+            if isinstance(body.get(key), int) and hasattr(responder, attr):
+                setattr(responder, attr, body[key])
+        current = {
+            k: getattr(responder, a, None)
+            for k, a in (("firstTokenDelayMs", "first_token_delay_ms"), ("chunkDelayMs", "chunk_delay_ms"))
+        }
+        self._json(200, current)
+
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -270,6 +289,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = {}
         path = self.path.split("?", 1)[0]
+        if path == "/_fake/config":
+            self._control(raw)
+            return
         anthropic = path.endswith("/v1/messages")
         openai = path.endswith("/chat/completions")
         key = self.fake.api_key
@@ -301,7 +323,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         events = _anthropic_events(script, model) if anthropic else _openai_events(script, model, body)
         first_text = _first_text_index(events) if script.text else None
-        marker = _last_user_text(body)[:200]
+        marker = _last_user_text(body)[-200:]
         self._start_stream()
         try:
             for i, data in enumerate(events):

@@ -66,7 +66,11 @@ def local_stack() -> Iterator[Any]:
 
     from local.devstack import LocalStack
 
-    with LocalStack(port=0, seed=True) as stack:
+    # The agent answers through the real Anthropic SDK against the fake model (tests script it),
+    # with no first-token delay so the suite stays fast.
+    with LocalStack(port=0, seed=True, llm="fake") as stack:
+        stack.fake_llm.responder.first_token_delay_ms = 0
+        stack.fake_llm.responder.chunk_delay_ms = 0
         reset_settings()
         wiring.reset()
         yield stack

@@ -180,6 +180,45 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             snap_start=True,  # anthropic/openai SDK imports cost 0.6-1.3 s of cold start
             p95_alarm_ms=60_000,
         ),
+        "agent_tool": FunctionSpec(
+            description="Agent run, ExecuteTools Map: one tool call with its checks, timeout and heartbeats",
+            memory_mb=512,
+            timeout_s=60,
+            tables={"conversations": "rw", "clinic": "rw", "connections": "r"},
+            manage_connections=True,
+            secrets=("twilio",),
+            p95_alarm_ms=20_000,
+        ),
+        "agent_approval": FunctionSpec(
+            description="Agent run, AwaitApproval (waitForTaskToken): store the token, ask the user",
+            timeout_s=15,
+            tables={"conversations": "r", "usage": "rw", "clinic": "r", "connections": "r"},
+            manage_connections=True,
+            secrets=("twilio",),
+            p95_alarm_ms=3000,
+        ),
+        "agent_approve": FunctionSpec(
+            description="WebSocket route approve: the user's answer completes the run's task token",
+            timeout_s=10,
+            tables={"usage": "rw", "connections": "r"},
+            manage_connections=True,
+            task_tokens=("agent_run",),
+            p95_alarm_ms=2000,
+        ),
+        "agent_failure": FunctionSpec(
+            description="Agent run, HandleFailure: classify the error, pick a recovery, apologise or escalate",
+            timeout_s=30,
+            tables={"conversations": "rw", "clinic": "rw", "connections": "r"},
+            manage_connections=True,
+            secrets=("llm", "twilio"),
+            p95_alarm_ms=10_000,
+        ),
+        "agent_finalize": FunctionSpec(
+            description="Agent run, Finalize: charge the token quota, emit the run's metrics",
+            timeout_s=15,
+            tables={"usage": "rw"},
+            p95_alarm_ms=3000,
+        ),
         # Planned DynamoDB Streams consumers (wired as soon as their folders exist).
         "memory_extract": FunctionSpec(
             description="Conversation stream: extract long-term memories into OpenSearch",

@@ -157,6 +157,23 @@ def test_duplicate_client_message_id_is_answered_once(local_stack: Any) -> None:
     assert [m["role"] for m in page["items"]] == ["user", "assistant"]
 
 
+@pytest.fixture
+def no_llm(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The stack as a deployment with no provider key (the handlers run in this process)."""
+    from luma import wiring
+    from luma.config import reset_settings
+
+    for var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    reset_settings()
+    wiring.reset()
+    yield
+    monkeypatch.undo()
+    reset_settings()
+    wiring.reset()
+
+
+@pytest.mark.usefixtures("no_llm")
 def test_out_of_scope_gets_agent_unavailable_with_the_setting_to_enable_it(local_stack: Any) -> None:
     with client(local_stack) as ws:
         send(ws, "what is the capital of France?", "oos-1")

@@ -88,7 +88,7 @@ class ApiGatewayAccount(Construct):
 
 
 class WebSocketApi(Construct):
-    """$connect (Lambda REQUEST authorizer on ?token=), $disconnect, sendMessage, $default."""
+    """$connect (Lambda REQUEST authorizer on ?token=), $disconnect, sendMessage, approve, $default."""
 
     def __init__(
         self,
@@ -127,7 +127,8 @@ class WebSocketApi(Construct):
             ),
         )
         self.api.add_route("sendMessage", integration=integration("SendMessage", fns["classify"]))
-        for route in ("$disconnect", "$default", "sendMessage"):
+        self.api.add_route("approve", integration=integration("Approve", fns["agent_approve"]))
+        for route in ("$disconnect", "$default", "sendMessage", "approve"):
             acknowledge(
                 self.api.node.find_child(f"{route}-Route"),
                 "APIG4",

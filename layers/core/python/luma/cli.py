@@ -13,7 +13,8 @@ Commands:
   dev         start the local stack: DynamoDB emulator, API Gateway emulator, web chat (127.0.0.1:8787)
   token       print a dev token for a user (for ws://127.0.0.1:8787/ws?token=... or Authorization: Bearer)
   eval        measure quality: `luma eval classify --train T.jsonl --test E.jsonl`
-  bench       measure performance against a running local stack: fast-path latency, cold starts
+  bench       measure performance against a running local stack: fast-path latency, agent time to
+              first token, Twilio webhook ack/reply latency, cold starts
 """
 
 
@@ -55,6 +56,10 @@ def _cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
     _repo_on_path()
     if args.what == "fast-path":
         from bench.fast_path import main as bench_main
+    elif args.what == "agent":
+        from bench.agent import main as bench_main
+    elif args.what == "twilio":
+        from bench.twilio import main as bench_main
     elif args.what == "cold-start":
         from bench.cold_start import main as bench_main
     else:
@@ -83,9 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=_cmd_eval)
 
     bench = sub.add_parser(
-        "bench", help="benchmarks (fast-path, cold-start); print a table and write a PNG", add_help=False
+        "bench", help="benchmarks (fast-path, agent, twilio, cold-start); print figures and write a PNG", add_help=False
     )
-    bench.add_argument("what", choices=["fast-path", "cold-start"], help="which benchmark")
+    bench.add_argument("what", choices=["fast-path", "agent", "twilio", "cold-start"], help="which benchmark")
     bench.set_defaults(func=_cmd_bench)
     return parser
 

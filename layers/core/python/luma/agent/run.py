@@ -197,6 +197,7 @@ class AgentService:
         final = state.run.final or state.run.iteration >= state.run.max_iterations - 1
         system = with_summary(self.system_prompt(session), session.state.get("summary"))
         if final:
+            state.run.final = True  # tool calls of this step, if the model makes any anyway, are not run
             system = f"{system}\n\n{FINAL_NOTE}"
         return LlmRequest(
             system=system,
@@ -545,7 +546,8 @@ class AgentService:
         usage = run.usage
         tokens = usage.input_tokens + usage.output_tokens + usage.cache_read_tokens + usage.cache_write_tokens
         try:
-            self.limiter.charge(turn.principal, tokens)
+            if tokens:
+                self.limiter.charge(turn.principal, tokens)
         except Exception:
             logger.warning("quota charge failed", exc_info=True)
         emit(
