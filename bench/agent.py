@@ -26,8 +26,8 @@ from bench.common import histogram_png, progress, save, summary
 QUESTIONS = [
     "what should I bring to my first visit",
     "can you explain how your referral letters work",
-    "is there parking for wheelchair users near the clinic",
-    "tell me something interesting about your doctors",
+    "do you accept international health insurance",
+    "can my partner come with me to the consultation",
     "how do I get my vaccination certificate printed",
 ]
 

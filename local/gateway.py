@@ -8,7 +8,8 @@ It serves, on one port:
   works unchanged;
 - ``/2015-03-31/functions/{name}/invocations``: the Lambda Invoke API (boto3 ``lambda``);
 - ``/api/...``: an HTTP API ($default route, payload 2.0) in front of ``http_api``;
-- ``/dev/...``: local-only helpers (demo users, dev tokens, runtime stats);
+- ``/dev/...``: local-only helpers (demo users, dev tokens, runtime stats, the stack's fakes and
+  state machines);
 - everything else: the static files of ``web/``.
 
 Handlers always run on the runtime's thread pool; the event loop only moves bytes.
@@ -23,6 +24,7 @@ import fnmatch
 import json
 import logging
 import re
+import sys
 import time
 import traceback
 from collections.abc import Coroutine, Mapping
@@ -61,6 +63,9 @@ _DISCONNECT_REASONS = {
     1009: "Frame size exceeds the 32 KB limit",
     1012: "Service restart",
 }
+_RUNTIME_FILE = sys.modules[LambdaRuntime.__module__].__file__  # its frames end the emulator's part of a traceback
+# What ``GET /dev/info`` always answers (the local stack fills in the values it has).
+DEV_INFO_KEYS: tuple[str, ...] = ("fakeLlmUrl", "fakeTwilioUrl", "stateMachines")
 _FUNCTION_ARN = re.compile(r"^(?:arn:aws[\w-]*:lambda:[\w-]+:)?(?:\d{12}:)?(?:function:)?([A-Za-z0-9_-]+)(?::.+)?$")
 _TOKEN = re.compile(r"(?i)(token=)[^&\s\"]+")
 
@@ -167,6 +172,7 @@ class Gateway:
         authorizer: str | None = "ws_authorizer",
         http_function: str | None = "http_api",
         max_frame_bytes: int = MAX_FRAME_BYTES,
+        dev_info: dict[str, Any] | None = None,
     ) -> None:
         self.runtime = runtime
         self.stage = stage
@@ -176,6 +182,8 @@ class Gateway:
         self.http_function = http_function
         self.max_frame_bytes = max_frame_bytes
         self.connections: dict[str, _Live] = {}
+        # Shared with the stack (``app.state.dev_info``): it sets fake servers' URLs, state machine ARNs.
+        self.dev_info: dict[str, Any] = dev_info if dev_info is not None else {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- helpers ---------------------------------------------------------------------------
@@ -446,7 +454,7 @@ class Gateway:
                     "errorMessage": str(exc),
                     "errorType": type(exc).__name__,
                     "requestId": request_id,
-                    "stackTrace": traceback.format_tb(exc.__traceback__),
+                    "stackTrace": _handler_stack(exc),
                 },
                 headers,
             )
@@ -514,9 +522,25 @@ class Gateway:
             return _json(503, {"message": str(exc)})
         return _json(200, {"token": token}, {"cache-control": "no-store"})
 
+    async def dev_info_route(self, request: Request) -> Response:
+        """``GET /dev/info``: the local stack's fake LLM/Twilio URLs and state machine ARNs (None when absent)."""
+        info: dict[str, Any] = {key: None for key in DEV_INFO_KEYS}
+        info["stateMachines"] = {}
+        info.update(self.dev_info)
+        return _json(200, info, {"cache-control": "no-store"})
+
     async def dev_stats(self, request: Request) -> Response:
         """``GET /dev/stats``: per-function invocation counts and durations, open connections."""
         return _json(200, {"functions": self.runtime.stats(), "connections": len(self.connections)})
+
+
+def _handler_stack(exc: BaseException) -> list[str]:
+    """The traceback as Lambda's Python runtime reports it: the handler's frames only, not the emulator's."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    runtime_frames = [i for i, frame in enumerate(frames) if frame.filename == _RUNTIME_FILE]
+    if runtime_frames:
+        frames = traceback.StackSummary.from_list(frames[runtime_frames[-1] + 1 :])
+    return traceback.format_list(frames)
 
 
 def _policy_effect(result: Any, method_arn: str) -> str | None:
@@ -588,13 +612,15 @@ def create_app(
     http_function: str | None = "http_api",
     dev_routes: bool = True,
     max_frame_bytes: int = MAX_FRAME_BYTES,
+    dev_info: dict[str, Any] | None = None,
 ) -> Starlette:
     """The gateway as an ASGI app; ``app.state.gateway`` is the :class:`Gateway`.
 
     ``routes`` maps route keys (``$connect``, ``$disconnect``, actions, ``$default``) to
     function names; ``authorizer`` is the $connect REQUEST authorizer (None: no authorizer).
     Functions that do not exist are skipped for $connect/$disconnect and fail like a broken
-    integration for messages.
+    integration for messages. ``dev_info`` (also ``app.state.dev_info``, the same dict, which the
+    caller may fill later) is what ``GET /dev/info`` reports.
     """
     gateway = Gateway(
         runtime,
@@ -604,6 +630,7 @@ def create_app(
         authorizer=authorizer,
         http_function=http_function,
         max_frame_bytes=max_frame_bytes,
+        dev_info=dev_info,
     )
     _install_log_redaction()
     methods = ["GET", "POST", "DELETE"]
@@ -620,10 +647,12 @@ def create_app(
             Route("/dev/demo-users", gateway.demo_users, methods=["GET"]),
             Route("/dev/token", gateway.dev_token, methods=["POST"]),
             Route("/dev/stats", gateway.dev_stats, methods=["GET"]),
+            Route("/dev/info", gateway.dev_info_route, methods=["GET"]),
         ]
     table.append(Mount("/", app=_NoCacheStatic(Path(web_dir) if web_dir else None)))
     app = Starlette(routes=table)
     app.state.gateway = gateway
+    app.state.dev_info = gateway.dev_info
     return app
 
 

@@ -76,3 +76,32 @@ def test_clinic_conversation_and_reload(new_page: Any, web_stack: Any, screensho
     expect(rows).to_have_count(3)
     expect(rows.first.get_by_test_id("debug-intent")).to_have_text("clinic_hours")
     page.screenshot(path=str(screenshot_dir / "web_chat_reloaded.png"))
+
+
+def test_agent_reschedule_streams_asks_for_approval_and_answers(
+    new_page: Any, web_stack: Any, screenshot_dir: Path
+) -> None:
+    """The issue's demo: with the fake model, the answer streams in with a tool call and an approval."""
+    if getattr(web_stack, "fake_llm", None) is None:
+        pytest.skip("needs the local stack with llm='fake'")
+    expect = _expect()
+    page = new_page()
+    sign_in(page, web_stack.url, "Bruno Silva")
+    assistant = page.get_by_test_id("message-assistant")
+    send(page, "show me my appointments")
+    expect(assistant.last).to_contain_text(re.compile(r"date of birth", re.I), timeout=REPLY_TIMEOUT_MS)
+    send(page, "Bruno Silva, 02/11/1972")
+    expect(assistant.last).to_contain_text("Dr.", timeout=REPLY_TIMEOUT_MS)
+
+    send(page, "can I move my Tuesday appointment to the afternoon?")
+    card = page.get_by_test_id("approval-request")
+    expect(card).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+    expect(card.get_by_test_id("approval-prompt")).to_contain_text("Move your appointment")
+    # While the run waits, what it said so far has streamed into a bubble.
+    expect(page.get_by_test_id("message-streaming")).to_contain_text("Let me look up your appointments.")
+    page.screenshot(path=str(screenshot_dir / "web_chat_approval.png"))
+    card.get_by_test_id("approve").click()
+    expect(card.get_by_test_id("approval-note")).to_have_text("Approved.")
+    expect(assistant.last).to_contain_text("Done! Your appointment is now on", timeout=REPLY_TIMEOUT_MS)
+    expect(page.get_by_test_id("debug-row").last.get_by_test_id("debug-route")).to_have_text("agent")
+    page.screenshot(path=str(screenshot_dir / "web_chat_agent.png"))

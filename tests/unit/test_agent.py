@@ -420,6 +420,8 @@ def test_a_tool_step_returns_pending_calls_and_the_next_step_sees_the_results() 
         and "APPROVAL_DECLINED" in second.messages[-1].content[0].content
     )  # type: ignore[union-attr]
     assert delivery.of_type("message")[-1]["text"] == "Let me check. Done."
+    tokens = delivery.of_type("token")
+    assert [t["seq"] for t in tokens] == [1, 2] and "".join(t["text"] for t in tokens) == "Let me check. Done."
 
 
 def test_the_last_allowed_step_has_no_tools_and_repeated_calls_are_a_loop() -> None:

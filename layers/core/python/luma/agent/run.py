@@ -105,6 +105,7 @@ class RunInfo(BaseModel):
     call_counts: dict[str, int] = Field(default_factory=dict)
     tools_used: list[str] = Field(default_factory=list)
     streamed: list[str] = Field(default_factory=list)  # text already shown to the user, per step
+    token_seq: int = 0  # the last token frame's sequence number
     started_at: float = Field(default_factory=time.time)
     outcome: str | None = None
     failure: str | None = None
@@ -213,12 +214,15 @@ class AgentService:
         turn, run = state.turn, state.run
         session = self.conversations.get_session(turn.session.tenant_id, turn.session.session_id) or turn.session
         request = self._request(state, session)
-        seq = 0
+        # A later step's text follows what the client already shows: keep a space between them.
+        continuing = bool(run.streamed) and not run.streamed[-1][-1:].isspace()
 
         def send(text: str) -> bool:
-            nonlocal seq
-            seq += 1
-            return self.delivery.send(turn.delivery, token_frame(turn, run.run_id, text, seq))
+            nonlocal continuing
+            if continuing:
+                text, continuing = " " + text.lstrip(), False
+            run.token_seq += 1  # numbered across the run's steps: the client orders and dedupes by seq
+            return self.delivery.send(turn.delivery, token_frame(turn, run.run_id, text, run.token_seq))
 
         guard = SentenceGuard(default_check(self.allowed_output))
         streamer = TokenStreamer(send, guard)
