@@ -6,13 +6,39 @@ DynamoDB has no such cost. This version keeps DynamoDB's semantics — every con
 against the state before the transaction, nothing is written unless all pass, the cancellation
 reasons follow the item order — but snapshots only the items the transaction touches.
 - moto walks its package folder on every request to find backends; the answer is cached.
+- Step Functions ``lambda:invoke`` tasks (moto's interpreter, enabled with ``{"stepfunctions":
+  {"execute_state_machine": true}, "lambda": {"use_docker": false}}``) reach
+  ``LambdaSimpleBackend.invoke``, which only echoes its input. It is replaced by a POST to the
+  gateway's Lambda Invoke API (``LUMA_LAMBDA_ENDPOINT_URL``), so the local handlers run; a handler
+  that raises comes back as ``X-Amz-Function-Error: Unhandled`` + ``{"errorType", ...}``, which
+  moto's interpreter turns into the error name ``errorType``, as AWS does.
+- Two Step Functions API fixes: ``StartExecution`` without a ``name`` gets a UUID (moto 5.2.5's
+  interpreter builds the ARN ``...:execution:<machine>:None``, the same for every unnamed run), and
+  ``SendTaskFailure`` passes its ``cause`` on (moto drops it).
+- The interpreter imports ``moto.batch.utils`` (for one enum), and ``moto.batch``'s ``__init__``
+  imports its models and EC2's (~0.65 s of the interpreter's ~0.75 s import). ``moto.batch`` is
+  registered as a lazy package: its submodules import alone; the first other attribute access
+  (a Batch request) runs the real ``__init__``.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib.util
+import inspect
+import os
+import sys
+import threading
+import types
+import urllib.error
+import urllib.request
+import uuid
 from typing import Any
+from urllib.parse import quote
 
+from moto.awslambda.exceptions import LambdaClientError, UnknownFunctionException
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.responses import ActionResult, EmptyResult
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
@@ -24,6 +50,10 @@ from moto.dynamodb.exceptions import (
 )
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import Item
+from moto.stepfunctions.responses import StepFunctionResponse
+
+# Loopback calls never go through an HTTP(S)_PROXY from the environment.
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def _key_of(backend: DynamoDBBackend, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
@@ -114,11 +144,135 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
         raise
 
 
+LAMBDA_ENDPOINT_ENV = "LUMA_LAMBDA_ENDPOINT_URL"
+# Lambda's own limit; a Task's TimeoutSeconds is enforced by the interpreter, not here.
+_INVOKE_TIMEOUT_S = 900.0
+_original_lambda_invoke = LambdaSimpleBackend.invoke
+
+
+class LambdaServiceError(LambdaClientError):
+    """The gateway could not be reached (Step Functions sees ``Lambda.ServiceException``)."""
+
+    code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__("ServiceException", message)
+
+
+def lambda_invoke(
+    self: LambdaSimpleBackend,
+    function_name: str,
+    qualifier: str | None,
+    body: Any,
+    headers: Any,
+    response_headers: dict[str, str],
+) -> bytes | None:
+    """Invoke the local handler through the gateway's Lambda Invoke API and relay its answer.
+
+    ``X-Amz-Function-Error`` is copied to moto's response, so boto3 (and the Step Functions
+    interpreter) see ``FunctionError`` and the ``{"errorType", "errorMessage"}`` payload.
+    """
+    endpoint = os.environ.get(LAMBDA_ENDPOINT_ENV)
+    if not endpoint:
+        return _original_lambda_invoke(self, function_name, qualifier, body, headers, response_headers)
+    path = f"/2015-03-31/functions/{quote(function_name, safe='')}/invocations"
+    if qualifier:
+        path += f"?Qualifier={quote(qualifier, safe='')}"
+    data = body.encode("utf-8") if isinstance(body, str) else bytes(body or b"")
+    invocation_type = (headers.get("X-Amz-Invocation-Type") if headers else None) or "RequestResponse"
+    request = urllib.request.Request(  # noqa: S310 - loopback URL from our own environment
+        endpoint.rstrip("/") + path,
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/json", "X-Amz-Invocation-Type": invocation_type},
+    )
+    try:
+        with _LOOPBACK.open(request, timeout=_INVOKE_TIMEOUT_S) as response:
+            payload: bytes = response.read()
+            function_error = response.headers.get("X-Amz-Function-Error")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise UnknownFunctionException(function_name) from exc
+        raise LambdaServiceError(f"the local gateway answered {exc.code} for {function_name}") from exc
+    except OSError as exc:
+        raise LambdaServiceError(f"the local gateway at {endpoint} is unreachable: {exc}") from exc
+    if function_error:
+        response_headers["x-amz-function-error"] = function_error
+    return payload
+
+
+def start_execution(self: StepFunctionResponse) -> Any:
+    """StartExecution (moto's own), except that an unnamed execution gets a UUID name, as in AWS."""
+    execution = self.stepfunction_backend.start_execution(
+        self._get_param("stateMachineArn"),
+        self._get_param("name") or str(uuid.uuid4()),
+        self._get_param("input", if_none="{}"),
+    )
+    return ActionResult({"executionArn": execution.execution_arn, "startDate": execution.start_date})
+
+
+def send_task_failure(self: StepFunctionResponse) -> Any:
+    """SendTaskFailure with its ``cause`` (moto passes only ``error``)."""
+    backend = self.stepfunction_backend
+    kwargs: dict[str, Any] = {"error": self._get_param("error")}
+    if "cause" in inspect.signature(backend.send_task_failure).parameters:  # the interpreter's backend
+        kwargs["cause"] = self._get_param("cause")
+    backend.send_task_failure(self._get_param("taskToken"), **kwargs)
+    return EmptyResult()
+
+
+class _LazyPackage(types.ModuleType):
+    """A package whose ``__init__`` runs on the first access to an attribute it does not have yet."""
+
+    _lock = threading.RLock()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        with self._lock:
+            real = sys.modules.get(self.__name__)
+            if real is self:
+                spec = self.__spec__
+                assert spec is not None and spec.loader is not None
+                real = importlib.util.module_from_spec(spec)
+                real.__dict__.update({k: v for k, v in self.__dict__.items() if isinstance(v, types.ModuleType)})
+                sys.modules[self.__name__] = real
+                try:
+                    spec.loader.exec_module(real)
+                except BaseException:
+                    sys.modules[self.__name__] = self
+                    raise
+                parent, _, child = self.__name__.rpartition(".")
+                setattr(sys.modules[parent], child, real)
+        return getattr(real, name)
+
+
+def _defer_package_init(name: str) -> None:
+    """Register ``name`` as a :class:`_LazyPackage` unless it is imported already."""
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.submodule_search_locations is None:
+        return
+    stub = _LazyPackage(name)
+    stub.__spec__ = spec
+    stub.__path__ = list(spec.submodule_search_locations)
+    stub.__file__ = spec.origin
+    stub.__package__ = name
+    sys.modules[name] = stub
+    parent, _, child = name.rpartition(".")
+    setattr(sys.modules[parent], child, stub)
+
+
 def apply() -> None:
     """Install the patches (idempotent)."""
     import moto.backends
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    LambdaSimpleBackend.invoke = lambda_invoke  # type: ignore[method-assign,assignment]
+    StepFunctionResponse.start_execution = start_execution  # type: ignore[method-assign]
+    StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
+    _defer_package_init("moto.batch")
     # moto lists its own package folder (listdir + ~50 stats) on every request; the list never changes.
     modules = tuple(moto.backends.list_of_moto_modules())
     moto.backends.list_of_moto_modules = lambda: iter(modules)
