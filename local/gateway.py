@@ -53,6 +53,7 @@ DEFAULT_ROUTES: dict[str, str] = {
     "$connect": "ws_connect",
     "$disconnect": "ws_disconnect",
     "sendMessage": "classify",
+    "approve": "agent_approve",
     "$default": "classify",
 }
 _DISCONNECT_REASONS = {

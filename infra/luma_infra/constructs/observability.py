@@ -304,6 +304,27 @@ class Operations(Construct):
                 set_period_to_time_range=True,
             ),
         )
+        # --- Agent runs --------------------------------------------------------------------------
+        def search(metric: str, dims: tuple[str, ...]) -> cw.MathExpression:
+            keys = ",".join((M.NAMESPACE, *dims, M.DIM_SERVICE))
+            return cw.MathExpression(
+                expression=(
+                    f"SEARCH('{{{keys}}} MetricName=\"{metric}\" {M.DIM_SERVICE}=\"{M.SERVICE}\"', 'Sum', 60)"
+                ),
+                label="",
+                period=DASHBOARD_PERIOD,
+            )
+
+        d.add_widgets(
+            graph(
+                "LLM time to first token (ms)",
+                [luma_metric(M.LLM_TTFT_MS, statistic=s, label=s) for s in ("p50", "p95")],
+                width=6,
+            ),
+            graph("Agent steps per run", [luma_metric(M.AGENT_ITERATIONS, statistic="Average", label="avg")], width=6),
+            graph("Tool calls by tool and outcome", [search(M.TOOL_CALLS, (M.DIM_TOOL, M.DIM_OUTCOME))], width=6),
+            graph("Agent run failures by kind", [search(M.AGENT_FAILURES, (M.DIM_KIND,))], width=6, stacked=True),
+        )
         # --- Errors and throttles ---------------------------------------------------------------
         errors_by_code = cw.MathExpression(
             expression=(
