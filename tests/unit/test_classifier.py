@@ -9,11 +9,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from luma.classify import EmbeddingCache, IntentClassifier, Prediction, load_intents
+from luma.classify import (
+    EmbeddingCache,
+    IntentClassifier,
+    MultilingualClassifier,
+    Prediction,
+    build_multilingual_classifier,
+    load_intents,
+    pack_languages,
+)
 from luma.classify.classifier import ClassifierConfig, _choose, _Scores, _stratified_folds
 from luma.classify.evaluate import EvalResult, evaluate
 from luma.classify.linear import train_softmax
-from luma.classify.pack import fast_path_intents, load_intent_specs, parse_intents
+from luma.classify.pack import fast_path_intents, load_intent_specs, parse_intents, parse_multilingual
+from luma.language import SUPPORTED
 
 ROOT = Path(__file__).resolve().parents[2]
 CLINIC_INTENTS = {
@@ -339,6 +348,90 @@ def test_parse_intents_rejects_bad_packs(doc: dict[str, object], message: str) -
 def test_load_intents_rejects_path_tricks() -> None:
     with pytest.raises(ValueError, match="invalid assistant"):
         load_intents("../clinic")
+
+
+# --- the clinic pack in other languages ------------------------------------------------------------
+
+
+def test_clinic_pack_has_exemplars_in_every_language() -> None:
+    assert set(pack_languages("clinic")) == set(SUPPORTED) and pack_languages("clinic")[0] == "en"
+    english = load_intents("clinic")
+    for lang in pack_languages("clinic")[1:]:
+        exemplars, _, oos = load_intents("clinic", language=lang)
+        assert set(exemplars) == CLINIC_INTENTS, lang
+        assert all(len(set(texts)) == len(texts) >= 12 for texts in exemplars.values()), lang
+        assert set(english.oos) <= set(oos) and len(oos) >= len(english.oos) + 12, lang  # own negatives too
+
+
+def test_multilingual_test_file_is_held_out_and_covers_every_language() -> None:
+    path = ROOT / "tests/data/clinic_intents_multilingual_test.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    seen = set()
+    for lang in pack_languages("clinic"):
+        exemplars, _, oos = load_intents("clinic", language=lang)
+        seen |= {t.casefold() for texts in exemplars.values() for t in texts} | {t.casefold() for t in oos}
+    assert not [r["text"] for r in rows if r["text"].casefold() in seen]
+    for lang in SUPPORTED:
+        counts: dict[str, int] = {}
+        for r in rows:
+            if r["lang"] == lang:
+                counts[r["intent"]] = counts.get(r["intent"], 0) + 1
+        assert set(counts) == CLINIC_INTENTS | {"oos"}, lang
+        assert min(counts[i] for i in CLINIC_INTENTS) >= 8 and counts["oos"] >= 10, lang
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"version": 2, "languages": {}}, "version"),
+        ({"version": 1, "languages": {"nl": {"intents": {"a": ["hoi"], "b": ["doei"]}}}}, "not one of"),
+        ({"version": 1, "languages": {"en": {"intents": {"a": ["hi"], "b": ["bye"]}}}}, "not one of"),
+        ({"version": 1, "languages": {"fr": {"intents": {"zzz": ["salut"], "a": ["x"]}}}}, "undeclared"),
+        ({"version": 1, "languages": {"fr": {"intents": {"a": ["même"], "b": ["Même"]}}}}, "both"),
+        ({"version": 1, "languages": {"fr": {"intents": {"a": ["x"], "b": ["y"]}, "oos": ["X"]}}}, "out-of-scope"),
+        ({"version": 1, "languages": {"fr": {"intents": {"a": ["x"]}}}}, "two intents"),
+    ],
+)
+def test_parse_multilingual_rejects_bad_files(doc: dict[str, object], message: str) -> None:
+    intents, _ = parse_intents({"version": 1, "intents": {"a": {"exemplars": ["a"]}, "b": {"exemplars": ["b"]}}})
+    with pytest.raises(ValueError, match=message):
+        parse_multilingual(doc, intents)
+
+
+def _fitted_on(examples: dict[str, list[str]], oos: list[str]) -> IntentClassifier:
+    return IntentClassifier(FakeEmbedder()).fit(examples, oos_examples=oos)
+
+
+def test_multilingual_classifier_routes_by_language() -> None:
+    built: list[str] = []
+    french = {
+        "hours": ["quand ouvrez vous", "horaires d ouverture", "vous ouvrez a quelle heure", "heures d ouverture"] * 3,
+        "cancel": ["annuler mon rendez vous", "je veux annuler", "annulez le rendez vous", "annulation svp"] * 3,
+    }
+    fits = {"en": _fitted_on(EXAMPLES, OOS), "fr": _fitted_on(french, OOS)}
+
+    def build(language: str) -> IntentClassifier:
+        built.append(language)
+        return fits[language]
+
+    model = MultilingualClassifier(build, ["fr"])
+    assert model.languages == ("en", "fr") and built == []  # nothing is built before it is needed
+    english = model.predict("what time do you open", language="en")
+    assert english.language == "en" and english.top_intent == "hours"
+    french_prediction = model.predict("je veux annuler", language="fr")
+    assert french_prediction.language == "fr" and french_prediction.top_intent == "cancel"
+    assert model.predict("wann öffnen Sie", language="de").language == "en"  # no German exemplars: English
+    assert model.predict("bonjour, je voudrais annuler mon rendez-vous").language == "fr"  # detected
+    assert built == ["en", "fr"] and model.warm() is model and built == ["en", "fr"]
+
+
+def test_build_multilingual_classifier_fits_each_language(tmp_path: Path) -> None:
+    model = build_multilingual_classifier(
+        "clinic", embedder=FakeEmbedder(), cache=EmbeddingCache(tmp_path, read_only=())
+    )
+    english, polish = model.classifier("en"), model.classifier("pl")
+    assert english is not polish and set(polish.intents) == CLINIC_INTENTS
+    assert len(list(tmp_path.glob("fit-*.npz"))) == 2  # one fitted state per language, cached
 
 
 # --- evaluation ---------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """``python -m luma.classify warm <assistant> [--dir DIR]``: prebuild the classifier cache.
 
 A build step can run this into ``luma/classify/prebuilt`` so that a Lambda's first cold start
-loads a fitted classifier instead of embedding the exemplars and cross-validating.
+loads a fitted classifier instead of embedding the exemplars and cross-validating (one per
+language the pack has exemplars in).
 ``python -m luma.classify eval ...`` is ``luma eval classify ...``.
 """
 
@@ -27,15 +28,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     warm.add_argument("--dir", help="cache directory (default: the user cache)")
     parsed = parser.parse_args(args)
 
-    from luma.classify import EmbeddingCache, build_classifier
+    from luma.classify import EmbeddingCache, build_classifier, pack_languages
 
-    started = time.perf_counter()
     cache = EmbeddingCache(parsed.dir, read_only=())
-    classifier = build_classifier(parsed.assistant, cache=cache)
-    print(
-        f"{parsed.assistant}: {len(classifier.intents)} intents, fitted in {time.perf_counter() - started:.2f} s, "
-        f"cached in {cache.directory}"
-    )
+    for language in pack_languages(parsed.assistant):
+        started = time.perf_counter()
+        classifier = build_classifier(parsed.assistant, language=language, cache=cache)
+        print(
+            f"{parsed.assistant} [{language}]: {len(classifier.intents)} intents, "
+            f"fitted in {time.perf_counter() - started:.2f} s, cached in {cache.directory}"
+        )
     return 0
 
 

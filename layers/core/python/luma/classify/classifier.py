@@ -85,6 +85,7 @@ class Prediction:
     threshold: float = 0.0  # the confidence threshold that applied to top_intent
     # accepted | below_threshold | low_similarity | out_of_scope | empty
     reason: Reason = "accepted"
+    language: str | None = None  # whose classifier answered (set by MultilingualClassifier)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Offline evaluation of the intent classifier (``luma eval classify``).
 
 Test rows are JSON lines ``{"text": ..., "intent": ...}``; intent ``oos`` marks out-of-scope
-messages. Every message is classified on its own, as in production, and timed. Metrics:
+messages; an optional ``"lang"`` adds a per-language table. Every message is classified on its
+own, as in production, and timed. Metrics:
 
 * precision — correct among accepted (fast-pathed) messages, in-scope and oos alike;
 * coverage — share of in-scope messages accepted;
@@ -28,7 +29,8 @@ import numpy as np
 from luma.classify.cache import EmbeddingCache
 from luma.classify.classifier import ClassifierConfig, IntentClassifier, Prediction
 from luma.classify.embedder import Embedder, get_embedder
-from luma.classify.pack import load_intents
+from luma.classify.multilingual import MultilingualClassifier
+from luma.classify.pack import load_intents, pack_languages
 
 OOS = "oos"
 
@@ -60,7 +62,36 @@ class EvalResult:
     truths: list[str] = field(default_factory=list)
     predictions: list[Prediction] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
+    langs: list[str | None] = field(default_factory=list)
     per_intent: dict[str, IntentStats] = field(default_factory=dict)
+
+    def subset(self, lang: str) -> EvalResult:
+        """The rows of one language (per-intent counts left empty)."""
+        rows = [i for i, x in enumerate(self.langs) if x == lang]
+        return EvalResult(
+            truths=[self.truths[i] for i in rows],
+            predictions=[self.predictions[i] for i in rows],
+            texts=[self.texts[i] for i in rows],
+            langs=[lang] * len(rows),
+        )
+
+    def language_table(self) -> str:
+        """Precision, coverage, oos false accepts, accuracy and p50 per language, then overall."""
+        langs = sorted({x for x in self.langs if x is not None}, key=lambda x: (x != "en", x))
+        if not langs:
+            return ""
+        head = (
+            f"{'lang':<7}  {'n':>4}  {'oos':>4}  {'precision':>9}  {'coverage':>8}  {'oos_fa':>6}  "
+            f"{'accuracy':>8}  {'p50_ms':>6}"
+        )
+
+        def line(name: str, r: EvalResult) -> str:
+            n_oos = sum(t == OOS for t in r.truths)
+            cells = [r.precision, r.coverage, r.oos_false_accept, r.accuracy]
+            p, c, o, a = ("-" if math.isnan(v) else f"{v:.3f}" for v in cells)
+            return f"{name:<7}  {len(r.truths):>4}  {n_oos:>4}  {p:>9}  {c:>8}  {o:>6}  {a:>8}  {r.p50_ms:>6.2f}"
+
+        return "\n".join([head, *(line(x, self.subset(x)) for x in langs), line("overall", self)])
 
     def _mask(self, inscope: bool) -> list[int]:
         return [i for i, t in enumerate(self.truths) if (t != OOS) == inscope]
@@ -123,7 +154,7 @@ class EvalResult:
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, str]]:
-    """Rows ``{"text", "intent"}`` of a JSON-lines file (blank lines skipped)."""
+    """Rows ``{"text", "intent"}`` (and ``"lang"`` when given) of a JSON-lines file (blank lines skipped)."""
     rows = []
     with Path(path).open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
@@ -132,24 +163,37 @@ def read_jsonl(path: str | Path) -> list[dict[str, str]]:
             row = json.loads(line)
             if not isinstance(row.get("text"), str) or not isinstance(row.get("intent"), str):
                 raise ValueError(f"{path}:{n}: expected {{'text': str, 'intent': str}}")
-            rows.append({"text": row["text"], "intent": row["intent"]})
+            item = {"text": row["text"], "intent": row["intent"]}
+            if isinstance(row.get("lang"), str):
+                item["lang"] = row["lang"]
+            rows.append(item)
     return rows
 
 
 def evaluate(
-    classifier: IntentClassifier,
+    classifier: IntentClassifier | MultilingualClassifier,
     test_rows: Iterable[Mapping[str, str]],
     *,
     progress: Callable[[int, int], None] | None = None,
+    row_language: bool = False,
 ) -> EvalResult:
-    """Classify every test row one message at a time (as in production) and tally the metrics."""
+    """Classify every test row one message at a time (as in production) and tally the metrics.
+
+    A :class:`MultilingualClassifier` detects each message's language (as production does with no
+    session history) unless ``row_language`` says to use the row's ``lang``.
+    """
     rows = list(test_rows)
     result = EvalResult()
     for i, row in enumerate(rows):
-        prediction = classifier.predict(row["text"])
+        if isinstance(classifier, MultilingualClassifier):
+            language = row.get("lang") if row_language else None
+            prediction = classifier.predict(row["text"], language=language)
+        else:
+            prediction = classifier.predict(row["text"])
         truth = row["intent"]
         result.texts.append(row["text"])
         result.truths.append(truth)
+        result.langs.append(row.get("lang"))
         result.predictions.append(prediction)
         stats = result.per_intent.setdefault(truth, IntentStats())
         stats.support += 1
@@ -243,7 +287,16 @@ def build_parser() -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--train", help="JSON lines {text, intent} to fit on (intent 'oos' = negatives)")
     source.add_argument("--assistant", help="fit on an assistant pack's intents.json (e.g. clinic)")
-    parser.add_argument("--test", required=True, help="JSON lines {text, intent} to evaluate on")
+    parser.add_argument("--test", required=True, help="JSON lines {text, intent[, lang]} to evaluate on")
+    parser.add_argument(
+        "--languages",
+        help="with --assistant: only these languages' classifiers (comma-separated; others fall back to en)",
+    )
+    parser.add_argument(
+        "--row-language",
+        action="store_true",
+        help="with --assistant: pick each message's classifier by the row's lang instead of detecting it",
+    )
     parser.add_argument("--plot", help="write a PNG (precision-coverage curve, confidence histogram)")
     parser.add_argument("--target-precision", type=float, help="out-of-fold precision the calibration aims at")
     parser.add_argument("--cache-dir", help="embedding cache directory (default ~/.cache/luma/classify)")
@@ -264,34 +317,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     get_embedder().load()
     load_s = time.perf_counter() - started
-    classifier = IntentClassifier(config=config, cache=cache)
     started = time.perf_counter()
+    model: IntentClassifier | MultilingualClassifier
     if args.assistant:
-        exemplars, thresholds, oos = load_intents(args.assistant)
-        classifier.fit(exemplars, thresholds=thresholds, oos_examples=oos)
-        source = f"assistant {args.assistant}" + (" (fitted state from cache)" if classifier.from_cache else "")
+        languages = args.languages.split(",") if args.languages else pack_languages(args.assistant)
+
+        def build(language: str) -> IntentClassifier:
+            exemplars, thresholds, oos = load_intents(args.assistant, language=language)
+            return IntentClassifier(config=config, cache=cache).fit(exemplars, thresholds=thresholds, oos_examples=oos)
+
+        model = MultilingualClassifier(build, languages).warm()
+        fitted = {lang: model.classifier(lang) for lang in model.languages}
+        cached = all(c.from_cache for c in fitted.values())
+        source = f"assistant {args.assistant} [{','.join(model.languages)}]"
+        source += " (fitted states from cache)" if cached else ""
     else:
+        classifier = IntentClassifier(config=config, cache=cache)
         train_rows = read_jsonl(args.train)
         _log(f"fitting on {len(train_rows)} rows from {args.train}")
         _fit_from_rows(classifier, train_rows, cache)
         source = args.train
+        model, fitted = classifier, {"": classifier}
     fit_s = time.perf_counter() - started
-    calibration = classifier.calibration
-    assert calibration is not None
 
-    classifier.predict("warm-up")  # first-run allocations stay out of the latency figures
+    model.predict("warm-up")  # first-run allocations stay out of the latency figures
     _log(f"classifying {len(test_rows)} messages one at a time")
-    result = evaluate(classifier, test_rows, progress=lambda n, total: _log(f"classified {n}/{total}"))
-
-    print(f"fit: {source}; {len(classifier.intents)} intents; model load {load_s:.2f} s; fit {fit_s:.2f} s")
-    print(
-        f"calibration: {calibration.method} folds={calibration.folds} tau={calibration.tau:.3f} "
-        f"sigma={calibration.sigma:.2f} oof_precision={calibration.oof_precision:.4f} "
-        f"oof_coverage={calibration.oof_coverage:.3f} oof_oos_accept={calibration.oof_oos_accept:.3f}"
+    result = evaluate(
+        model, test_rows, progress=lambda n, total: _log(f"classified {n}/{total}"), row_language=args.row_language
     )
-    explicit = {k: v for k, v in classifier.thresholds.items() if abs(v - calibration.tau) > 1e-9}
-    if explicit:
-        print("explicit thresholds: " + ", ".join(f"{k}={v:.3f}" for k, v in sorted(explicit.items())))
+
+    print(f"fit: {source}; {len(model.intents)} intents; model load {load_s:.2f} s; fit {fit_s:.2f} s")
+    for lang, clf in fitted.items():
+        calibration = clf.calibration
+        assert calibration is not None
+        print(
+            f"calibration{f' [{lang}]' if lang else ''}: {calibration.method} folds={calibration.folds} "
+            f"tau={calibration.tau:.3f} sigma={calibration.sigma:.2f} oof_precision={calibration.oof_precision:.4f} "
+            f"oof_coverage={calibration.oof_coverage:.3f} oof_oos_accept={calibration.oof_oos_accept:.3f}"
+        )
+        explicit = {k: v for k, v in clf.thresholds.items() if abs(v - calibration.tau) > 1e-9}
+        if explicit:
+            print("explicit thresholds: " + ", ".join(f"{k}={v:.3f}" for k, v in sorted(explicit.items())))
     print(result.table())
     if args.errors:
         shown = 0
@@ -302,12 +368,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 kind = "WRONG" if wrong_accept else "miss "
                 print(
                     f"{kind} {truth:>22} -> {p.top_intent:<22} conf={p.confidence:.3f} "
-                    f"sim={p.similarity:.2f} {p.reason:<15} {text}"
+                    f"sim={p.similarity:.2f} {p.reason:<15} {p.language or '':<2} {text}"
                 )
                 shown += 1
+    by_language = result.language_table()
+    if by_language:
+        print(by_language)
     print(f"latency p95_ms={result.p95_ms:.2f}")
     if args.plot:
-        _plot(result, classifier, args.plot)
+        _plot(result, next(iter(fitted.values())), args.plot)
     print(result.summary_line())
     return 0
 

@@ -1,12 +1,26 @@
-"""Assistant intent packs: ``luma/assistants/<name>/intents.json`` (intents, exemplars, oos)."""
+"""Assistant intent packs: ``luma/assistants/<name>/intents.json`` (intents, exemplars, oos).
+
+An optional ``intents.multilingual.json`` beside it adds exemplars and out-of-scope examples in
+other languages (all-MiniLM-L6-v2 is an English model: a language it was not trained on is
+classified by its likeness to exemplars written in that language)::
+
+    {"version": 1, "languages": {"fr": {"intents": {"greeting": ["bonjour", ...], ...}, "oos": [...]}, ...}}
+
+Intents are declared (flags, thresholds) only in ``intents.json``; a language may leave some out.
+Each language gets its own classifier (own head, own calibration): fitted together, the languages
+MiniLM does not know pulled the calibration of the English one down (see docs/decisions.md).
+"""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from luma.language import SUPPORTED
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 ASSISTANTS_DIR = Path(__file__).resolve().parent.parent / "assistants"
@@ -35,6 +49,47 @@ def intents_path(assistant: str) -> Path:
     if not _NAME.match(assistant):
         raise ValueError(f"invalid assistant name {assistant!r}")
     return ASSISTANTS_DIR / assistant / "intents.json"
+
+
+def multilingual_path(assistant: str) -> Path:
+    """Where the pack's optional ``intents.multilingual.json`` lives."""
+    return intents_path(assistant).with_name("intents.multilingual.json")
+
+
+def parse_multilingual(
+    data: dict[str, Any], intents: Mapping[str, IntentSpec], assistant: str = "custom"
+) -> dict[str, tuple[dict[str, list[str]], list[str]]]:
+    """Validate a decoded ``intents.multilingual.json``: language -> (intent -> exemplars, oos)."""
+    if data.get("version") != 1:
+        raise ValueError(f"{assistant}: unsupported intents.multilingual.json version {data.get('version')!r}")
+    raw = data.get("languages")
+    if not isinstance(raw, dict):
+        raise ValueError(f"{assistant}: 'languages' must be an object")
+    result: dict[str, tuple[dict[str, list[str]], list[str]]] = {}
+    for lang, body in raw.items():
+        if lang not in SUPPORTED or lang == "en":
+            raise ValueError(f"{assistant}: language {lang!r} is not one of {SUPPORTED} (English is intents.json)")
+        by_intent: dict[str, list[str]] = {}
+        owner: dict[str, str] = {}
+        for name, texts in body.get("intents", {}).items():
+            if name not in intents:
+                raise ValueError(f"{assistant}: {lang} exemplars for undeclared intent {name!r}")
+            cleaned = [str(t).strip() for t in texts]
+            if not cleaned or any(not t for t in cleaned):
+                raise ValueError(f"{assistant}: {lang} intent {name!r} needs non-empty exemplars")
+            for text in cleaned:
+                other = owner.setdefault(text.casefold(), name)
+                if other != name:
+                    raise ValueError(f"{assistant}: {lang} exemplar {text!r} is in both {other!r} and {name!r}")
+            by_intent[name] = list(dict.fromkeys(cleaned))
+        oos = [t for t in (str(x).strip() for x in body.get("oos", [])) if t]
+        clash = [t for t in oos if t.casefold() in owner]
+        if clash:
+            raise ValueError(f"{assistant}: {lang} out-of-scope examples also used as exemplars: {clash[:3]}")
+        if len(by_intent) < 2:
+            raise ValueError(f"{assistant}: {lang} needs exemplars for at least two intents")
+        result[lang] = (by_intent, oos)
+    return result
 
 
 def parse_intents(data: dict[str, Any], assistant: str = "custom") -> tuple[dict[str, IntentSpec], list[str]]:
@@ -81,8 +136,15 @@ def _read(assistant: str) -> tuple[dict[str, IntentSpec], list[str]]:
     return parse_intents(data, assistant)
 
 
+def _read_multilingual(assistant: str) -> dict[str, tuple[dict[str, list[str]], list[str]]]:
+    path = multilingual_path(assistant)
+    if not path.is_file():
+        return {}
+    return parse_multilingual(json.loads(path.read_text(encoding="utf-8")), _read(assistant)[0], assistant)
+
+
 def load_intent_specs(assistant: str) -> dict[str, IntentSpec]:
-    """Every intent of ``luma/assistants/<assistant>/intents.json`` with its flags and exemplars."""
+    """Every intent of ``luma/assistants/<assistant>/intents.json`` with its flags and (English) exemplars."""
     return _read(assistant)[0]
 
 
@@ -91,13 +153,31 @@ def fast_path_intents(assistant: str) -> frozenset[str]:
     return frozenset(name for name, spec in load_intent_specs(assistant).items() if spec.fast_path)
 
 
-def load_intents(assistant: str) -> IntentPack:
-    """Load and validate ``luma/assistants/<assistant>/intents.json``.
+def pack_languages(assistant: str) -> tuple[str, ...]:
+    """The languages the pack has exemplars in: ``en`` first, then those of ``intents.multilingual.json``."""
+    return ("en", *_read_multilingual(assistant))
+
+
+def load_intents(assistant: str, *, language: str = "en") -> IntentPack:
+    """Load and validate a pack's exemplars in one language.
 
     Returns ``(exemplars, thresholds, oos)``: intent → utterances, the explicit per-intent
     thresholds (intents with ``null`` are left to calibration) and the out-of-scope examples.
+    ``en`` is ``intents.json``; another language is its part of ``intents.multilingual.json``
+    (only the intents it has exemplars for), with its own out-of-scope examples plus the English ones.
     """
     intents, oos = _read(assistant)
-    exemplars = {name: list(spec.exemplars) for name, spec in intents.items()}
     thresholds = {name: spec.threshold for name, spec in intents.items() if spec.threshold is not None}
-    return IntentPack(exemplars, thresholds, oos)
+    if language == "en":
+        return IntentPack({name: list(spec.exemplars) for name, spec in intents.items()}, thresholds, oos)
+    extra = _read_multilingual(assistant)
+    if language not in extra:
+        raise ValueError(f"{assistant}: no {language!r} exemplars (languages: {', '.join(pack_languages(assistant))})")
+    by_intent, lang_oos = extra[language]
+    english = {t.casefold() for spec in intents.values() for t in spec.exemplars}
+    negatives = list(dict.fromkeys([*lang_oos, *(t for t in oos if t.casefold() not in english)]))
+    return IntentPack(
+        {name: list(by_intent[name]) for name in intents if name in by_intent},
+        {name: t for name, t in thresholds.items() if name in by_intent},
+        negatives,
+    )
