@@ -250,3 +250,128 @@ def test_match_appointments_by_doctor_day_and_date() -> None:
     assert [a.appointment_id for a in match_appointments(appts, f"the one on {day}", today=today)] == ["a2"]
     assert len(match_appointments(appts, "my appointment", today=today)) == 2
     assert match_appointments(appts, "with dr haddad", today=today) == []
+
+
+# --- other languages ---------------------------------------------------------------------------------
+
+
+def _in_language(world: World, lang: str) -> World:
+    session = world.repo.sessions[("demo", world.session.session_id)]
+    world.repo.sessions[("demo", world.session.session_id)] = session.model_copy(update={"language": lang})
+    return world
+
+
+def test_hours_in_french(world: World) -> None:
+    frame = _in_language(world, "fr").say("vous ouvrez quand ?", "clinic_hours")
+    assert frame and frame["text"].startswith("Nos horaires d'ouverture (Riverside Family Clinic) :")
+    assert "• lundi: 08:00–19:00" in frame["text"] and "• dimanche: fermé" in frame["text"]
+
+
+def test_locations_in_german(world: World) -> None:
+    frame = _in_language(world, "de").say("wo sind Sie?", "clinic_location")
+    assert frame and frame["text"].startswith("Sie finden uns hier:") and "Parken: " in frame["text"]
+
+
+def test_identity_and_list_in_spanish(world: World) -> None:
+    ask = _in_language(world, "es").say("¿qué citas tengo?", "list_appointments")
+    assert ask and "fecha de nacimiento" in ask["text"]
+    listed = world.say("Me llamo Alice Martin, nací el 14 de marzo de 1987", "x")
+    assert listed and listed["intent"] == "list_appointments" and "su identidad está verificada" in listed["text"]
+    assert "Sus próximas citas:" in listed["text"] and "pendiente de confirmar" in listed["text"]
+    assert "mar 24 nov a las 09:30" in listed["text"]
+
+
+def test_failed_identity_in_italian(world: World) -> None:
+    _in_language(world, "it").say("i miei appuntamenti", "list_appointments")
+    failed = world.say("Mi chiamo Alice Martin, nata il 1 gennaio 1990", "x")
+    assert failed and "Tentativi rimasti: 2." in failed["text"]
+
+
+def test_cancel_in_polish_on_tak(world: World) -> None:
+    _verify(world)
+    _in_language(world, "pl")
+    ask = world.say("odwołaj wizytę w czwartek", "cancel_appointment")
+    assert ask and "Czy odwołać wizytę (czw., 26 lis, godz. 15:30)" in ask["text"] and "tak lub nie" in ask["text"]
+    done = world.say("tak", "x")
+    assert done and "została odwołana" in done["text"]
+    assert next(a for a in world.clinic.appointments if a.appointment_id == "a2").status == "cancelled"
+
+
+def test_cancel_kept_in_arabic_on_la(world: World) -> None:
+    _verify(world)
+    _in_language(world, "ar")
+    ask = world.say("ألغِ موعدي يوم الثلاثاء", "cancel_appointment")
+    assert ask and "أجب بنعم أو لا" in ask["text"] and "الثلاثاء 24 نوفمبر" in ask["text"]
+    kept = world.say("لا", "x")
+    assert kept and "أبقيت موعدك" in kept["text"]
+    assert next(a for a in world.clinic.appointments if a.appointment_id == "a1").status == "scheduled"
+
+
+def test_confirm_in_romanian_and_greeting_in_portuguese(world: World) -> None:
+    _verify(world)
+    confirmed = _in_language(world, "ro").say("confirm programarea de mâine", "confirm_appointment")
+    assert confirmed and "este confirmată" in confirmed["text"] and "mar. 24 nov., ora 09:30" in confirmed["text"]
+    hello = _in_language(world, "pt").say("olá", "greeting")
+    assert hello and hello["text"].startswith("Olá, Alice! Sou o assistente da Riverside Family Clinic.")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Je m'appelle Alice Martin, née le 14 mars 1987", ("alice martin", date(1987, 3, 14))),
+        ("Me llamo Bruno Silva, nací el 2 de noviembre de 1972", ("bruno silva", date(1972, 11, 2))),
+        ("Chamo-me Chloé Dubois, 28 de julho de 1995", ("chloe dubois", date(1995, 7, 28))),
+        ("Ich heiße Dariusz Nowak, geboren am 9. Januar 1960", ("dariusz nowak", date(1960, 1, 9))),
+        ("Mi chiamo Alice Martin, nata il 14/03/1987", ("alice martin", date(1987, 3, 14))),
+        ("Mă numesc Alice Martin, născută pe 14 martie 1987", ("alice martin", date(1987, 3, 14))),
+        ("Nazywam się Dariusz Nowak, urodzony 9 stycznia 1960", ("dariusz nowak", date(1960, 1, 9))),
+        ("اسمي Alice Martin، تاريخ ميلادي 14 مارس 1987", ("alice martin", date(1987, 3, 14))),
+        ("Alice Martin 14.03.1987", ("alice martin", date(1987, 3, 14))),
+        ("Maria de Souza, 1 avril 1990", ("maria de souza", date(1990, 4, 1))),  # particles inside a name stay
+        ("Łukasz Strauß 01.02.1990", ("lukasz strauss", date(1990, 2, 1))),
+        ("Alice Martin 14 foo 1987", None),
+        ("je suis Alice, 14/03/1987", None),
+    ],
+)
+def test_parse_identity_in_other_languages(text: str, expected: Any) -> None:
+    assert parse_identity(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["sí", "Sí, por favor", "oui", "Oui merci", "ja", "sim", "sì", "si", "da", "Da, vă rog", "tak", "نعم", "ok"]
+)
+def test_yes_in_nine_languages(text: str) -> None:
+    assert is_yes(text) and not is_no(text)
+
+
+@pytest.mark.parametrize("text", ["no", "non", "nein", "nie", "nu", "não", "No, grazie", "لا", "nope"])
+def test_no_in_nine_languages(text: str) -> None:
+    assert is_no(text) and not is_yes(text)
+
+
+def test_neither_yes_nor_no() -> None:
+    assert not is_yes("later") and not is_no("later") and not is_no("لاحقا") and not is_yes("dame un momento")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("annuler le rendez-vous de mardi", ["a1"]),
+        ("den Termin am Donnerstag absagen", ["a2"]),
+        ("odwołaj wizytę w czwartek", ["a2"]),
+        ("cancelar la cita de mañana", ["a1"]),
+        ("cancelar la cita del jueves por la mañana", ["a2"]),  # "por la mañana": in the morning, not tomorrow
+        ("Termin morgen absagen", ["a1"]),
+        ("anulez programarea de joi", ["a2"]),
+        ("disdire l'appuntamento di giovedì", ["a2"]),
+        ("cancelar a consulta de quinta", ["a2"]),
+        ("ألغِ موعد الخميس", ["a2"]),
+        ("annuler le rendez-vous du 26 novembre", ["a2"]),
+        ("absagen: 24. November", ["a1"]),
+        ("annulla l'appuntamento con la dottoressa Kowalski", ["a2"]),
+        ("annuler le rendez-vous d'aujourd'hui", []),
+    ],
+)
+def test_match_appointments_in_other_languages(text: str, expected: list[str]) -> None:
+    appts = [_appt("a1", "p", "d-patel", 1, 9), _appt("a2", "p", "d-kowalski", 3, 15)]
+    assert [a.appointment_id for a in match_appointments(appts, text, today=NOW.date())] == expected

@@ -15,7 +15,7 @@ from luma.assistants.base import FastPathResult
 from luma.assistants.clinic import parsing
 from luma.assistants.clinic.info import WEEKDAYS, clinic_data, doctors, locations, timezone
 from luma.assistants.clinic.repo import Appointment, ClinicRepository
-from luma.assistants.clinic.templates import render
+from luma.assistants.clinic.templates import format_when, name_suffix, render, weekday_name
 from luma.config import Settings
 from luma.domain.models import SessionStatus, Turn
 
@@ -23,17 +23,17 @@ UPCOMING = ("scheduled", "confirmed")
 NEEDS_IDENTITY = frozenset({"list_appointments", "confirm_appointment", "cancel_appointment"})
 
 
-def _first_name(turn: Turn) -> str:
-    name = turn.session.state.get("verified_name") or turn.principal.display_name or ""
-    return f", {name.split()[0]}" if name else ""
-
-
-def _when(start: datetime) -> str:
-    return start.strftime("%a %d %b at %H:%M")
-
-
 def _lang(turn: Turn) -> str:
     return turn.session.language
+
+
+def _first_name(turn: Turn) -> str:
+    name = turn.session.state.get("verified_name") or turn.principal.display_name or ""
+    return name_suffix(name.split()[0] if name.strip() else "", _lang(turn))
+
+
+def _when(start: datetime, lang: str = "en") -> str:
+    return format_when(start, lang)
 
 
 class ClinicFastPaths:
@@ -58,16 +58,17 @@ class ClinicFastPaths:
     def clinic_hours(self, turn: Turn) -> FastPathResult:
         clinic = clinic_data()["clinic"]
         lines = [render("hours_header", _lang(turn), clinic=clinic["name"])]
-        for day in WEEKDAYS:
+        for index, day in enumerate(WEEKDAYS):
             span = clinic["hours"].get(day)
             hours = f"{span[0]}–{span[1]}" if span else render("closed", _lang(turn))
-            lines.append(f"• {day.capitalize()}: {hours}")
+            lines.append(f"• {weekday_name(index, _lang(turn))}: {hours}")
         return FastPathResult("\n".join(lines))
 
     def clinic_location(self, turn: Turn) -> FastPathResult:
         lines = [render("locations_header", _lang(turn))]
+        parking = render("parking", _lang(turn))
         for loc in locations().values():
-            lines.append(f"• {loc['name']}: {loc['address']}. {loc['directions']} Parking: {loc['parking']}")
+            lines.append(f"• {loc['name']}: {loc['address']}. {loc['directions']} {parking}: {loc['parking']}")
         return FastPathResult("\n".join(lines))
 
     def escalate_to_human(self, turn: Turn) -> FastPathResult:
@@ -145,7 +146,7 @@ class ClinicFastPaths:
         return render(
             "appointment_line",
             lang,
-            when=_when(appt.start.astimezone(timezone())),
+            when=_when(appt.start.astimezone(timezone()), lang),
             doctor=doc["name"],
             reason=appt.reason,
             location=loc["name"],
@@ -172,7 +173,7 @@ class ClinicFastPaths:
             appt = self.repo.set_status(candidates[0], "confirmed")
             doc = doctors().get(appt.doctor_id, {"name": appt.doctor_id})["name"]
             return FastPathResult(
-                render("confirmed", _lang(turn), when=_when(appt.start), doctor=doc),
+                render("confirmed", _lang(turn), when=_when(appt.start, _lang(turn)), doctor=doc),
                 meta={"appointmentId": appt.appointment_id},
             )
         if upcoming and not any(a.status == "scheduled" for a in upcoming):
@@ -195,7 +196,7 @@ class ClinicFastPaths:
         state.update(awaiting="cancel_confirm", cancel_appointment=appt.model_dump(mode="json"))
         doc = doctors().get(appt.doctor_id, {"name": appt.doctor_id})["name"]
         return FastPathResult(
-            render("cancel_ask", _lang(turn), when=_when(appt.start), doctor=doc),
+            render("cancel_ask", _lang(turn), when=_when(appt.start, _lang(turn)), doctor=doc),
             state=state,
             meta={"awaiting": "cancel_confirm", "appointmentId": appt.appointment_id},
         )
@@ -208,7 +209,7 @@ class ClinicFastPaths:
             return FastPathResult(handoff="no_pending_cancellation", state=state)
         appt = Appointment.model_validate(raw)
         doc = doctors().get(appt.doctor_id, {"name": appt.doctor_id})["name"]
-        when = _when(appt.start.astimezone(timezone()))
+        when = _when(appt.start.astimezone(timezone()), _lang(turn))
         if parsing.is_yes(turn.message.text):
             self.repo.set_status(appt, "cancelled")
             return FastPathResult(
@@ -245,16 +246,47 @@ class ClinicFastPaths:
         return result
 
 
-_TIME = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s*(am|pm|h)?\b", re.I)
-_DAY_MONTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([a-z]{3,9})\b", re.I)
+_DAY_MONTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th|er|\.|º)?\s+(?:of\s+|de\s+|del\s+)?([^\W\d_]{3,12})", re.I)
 _NUM_DATE = re.compile(r"\b(\d{1,2})[/.](\d{1,2})\b")
+# Weekday names (folded: lower-case, no accents) by the start of the word, Monday first, in the nine
+# languages; stems cover inflections ("w środę", "dienstags", "lunedì").
+_WEEKDAY_STEMS: tuple[tuple[str, ...], ...] = tuple(
+    tuple(parsing.fold(stem) for stem in stems.split())
+    for stems in (
+        "monday lundi lunes segunda montag lunedi luni poniedzial الاثنين",
+        "tuesday mardi martes terca dienstag martedi marti wtor الثلاثاء",
+        "wednesday mercredi miercoles quarta mittwoch mercoledi miercuri srod الاربعاء",
+        "thursday jeudi jueves quinta donnerstag giovedi joi czwart الخميس",
+        "friday vendredi viernes sexta freitag venerdi vineri piat الجمعة",
+        "saturday samedi sabado samstag sabato sambata sobot السبت",
+        "sunday dimanche domingo sonntag domenica duminica niedziel الاحد",
+    )
+)
+_WEEKDAY_RES = tuple(re.compile(r"\b(?:" + "|".join(map(re.escape, stems)) + ")") for stems in _WEEKDAY_STEMS)
+_TOMORROW = re.compile(
+    r"\b(?:tomorrow|demain|(?<!la )manana|amanha|(?<!am )(?<!guten )morgen|domani|maine|jutro)\b|غدا|بكرة"
+)
+_TODAY = re.compile(r"\b(?:today|aujourd'hui|aujourdhui|hoy|hoje|heute|oggi|azi|astazi|dzis|dzisiaj)\b|اليوم")
 
 
 def match_appointments(appts: list[Appointment], text: str, *, today: date) -> list[Appointment]:
-    """The appointments consistent with every constraint the text mentions (doctor, day, date, time)."""
-    lowered = text.lower()
+    """The appointments consistent with every constraint the text mentions (doctor, day, date, time).
+
+    Weekdays, "today"/"tomorrow" and month names are understood in the nine languages.
+    """
+    lowered = parsing.fold(text)
     tz = timezone()
     docs = doctors()
+    days = {i for i, pattern in enumerate(_WEEKDAY_RES) if pattern.search(lowered)}
+    tomorrow = bool(_TOMORROW.search(lowered))
+    today_only = bool(_TODAY.search(lowered))
+    num = _NUM_DATE.search(lowered)
+    day_month = None
+    for m in _DAY_MONTH.finditer(lowered):
+        month = parsing.month_number(m.group(2))
+        if month is not None:
+            day_month = (int(m.group(1)), month)
+            break
     result = []
     for appt in appts:
         local = appt.start.astimezone(tz)
@@ -264,22 +296,15 @@ def match_appointments(appts: list[Appointment], text: str, *, today: date) -> l
         named = {w for w in mentioned_docs if re.search(rf"\b{w}\b", lowered)}
         if named and not named & surnames:
             continue
-        days = {d for d in WEEKDAYS if re.search(rf"\b{d}\b", lowered)}
-        if days and WEEKDAYS[local.weekday()] not in days:
+        if days and local.weekday() not in days:
             continue
-        if "tomorrow" in lowered and local.date() != today + timedelta(days=1):
+        if tomorrow and local.date() != today + timedelta(days=1):
             continue
-        if re.search(r"\btoday\b", lowered) and local.date() != today:
+        if today_only and local.date() != today:
             continue
-        m = _NUM_DATE.search(lowered)
-        if m and (int(m.group(1)), int(m.group(2))) != (local.day, local.month):
+        if num and (int(num.group(1)), int(num.group(2))) != (local.day, local.month):
             continue
-        dm = _DAY_MONTH.search(lowered)
-        if (
-            dm
-            and dm.group(2)[:3] in parsing._MONTHS
-            and (int(dm.group(1)), parsing._MONTHS[dm.group(2)[:3]]) != (local.day, local.month)
-        ):
+        if day_month and day_month != (local.day, local.month):
             continue
         result.append(appt)
     return result
