@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from luma.assistants.clinic.repo import Appointment, Patient
@@ -18,7 +18,15 @@ from luma.domain.models import (
     Turn,
 )
 from luma.limits import QuotaStatus, RateDecision
-from luma.store.repos import DuplicateMessageError, IdempotencyRecord, InboundRecord, Page, SessionConflictError
+from luma.store.repos import (
+    ChannelSession,
+    DuplicateMessageError,
+    IdempotencyRecord,
+    IdleEntry,
+    InboundRecord,
+    Page,
+    SessionConflictError,
+)
 
 
 class MemoryConversations:
@@ -27,6 +35,8 @@ class MemoryConversations:
         self.messages: dict[tuple[str, str], list[Message]] = {}
         self.decisions: dict[tuple[str, str, str], RoutingDecision] = {}
         self.idempotency: dict[tuple[str, str, str], IdempotencyRecord] = {}
+        self.pointers: dict[tuple[str, str, str], ChannelSession] = {}
+        self.idle: dict[tuple[str, str], IdleEntry] = {}
 
     def get_session(self, tenant_id: str, session_id: str) -> Session | None:
         s = self.sessions.get((tenant_id, session_id))
@@ -42,11 +52,19 @@ class MemoryConversations:
             raise SessionConflictError("exists")
         if not record.new_session and (existing is None or existing.status is not SessionStatus.ACTIVE):
             raise SessionConflictError("not active")
+        ptr = record.channel_pointer
+        if ptr is not None:
+            current = self.pointers.get((ptr.tenant_id, ptr.phone, ptr.channel))
+            if current is not None and current.session_id != ptr.previous:
+                raise SessionConflictError("the address moved to another session")
+            self.pointers[(ptr.tenant_id, ptr.phone, ptr.channel)] = ChannelSession(ptr.session_id, ptr.user_id)
         if record.new_session:
             self.sessions[(s.tenant_id, s.session_id)] = s.model_copy(deep=True)
+            self.idle[(s.tenant_id, s.session_id)] = IdleEntry(s.tenant_id, s.session_id, s.user_id, s.last_activity_at)
         else:
             assert existing is not None
             existing.last_activity_at = s.last_activity_at
+            existing.language = s.language
             existing.message_count += 1
         self.messages.setdefault((s.tenant_id, s.session_id), []).append(record.message)
         d = record.decision
@@ -91,6 +109,16 @@ class MemoryConversations:
     def get_decision(self, tenant_id: str, session_id: str, message_id: str) -> RoutingDecision | None:
         return self.decisions.get((tenant_id, session_id, message_id))
 
+    def get_channel_session(self, tenant_id: str, phone: str, channel: str) -> ChannelSession | None:
+        return self.pointers.get((tenant_id, phone, channel))
+
+    def claim_idempotency(self, tenant_id: str, user_id: str, client_message_id: str) -> bool:
+        key = (tenant_id, user_id, client_message_id)
+        if key in self.idempotency:
+            return False
+        self.idempotency[key] = IdempotencyRecord("", "")
+        return True
+
 
 @dataclass
 class RecordingDelivery:
@@ -98,9 +126,10 @@ class RecordingDelivery:
     gone: set[str] = field(default_factory=set)
 
     def send(self, target: DeliveryTarget, frame: dict[str, Any]) -> bool:
-        if target.connection_id in self.gone:
+        address = target.connection_id or target.to_address or ""
+        if address in self.gone:
             return False
-        self.frames.append((target.connection_id, frame))
+        self.frames.append((address, frame))
         return True
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
@@ -199,6 +228,39 @@ class MemorySessionStore(MemoryConversations):
             return False
         self.reports[(tenant_id, session_id)] = dict(report)
         return True
+
+    # -- the idle index (luma.store.repos.SweepStore) --
+    def list_idle(
+        self, shard: int, *, before: datetime, limit: int = 100, cursor: str | None = None
+    ) -> Page[IdleEntry]:
+        """Like the GSI query: ordered by activity, the cursor is the last key seen (not an offset)."""
+        from luma.store.keys import idle_shard
+
+        def key(e: IdleEntry) -> str:
+            return f"{e.last_activity_at.isoformat()}|{e.session_id}"
+
+        found = sorted(
+            (e for e in self.idle.values() if idle_shard(e.session_id) == shard and e.last_activity_at < before),
+            key=key,
+        )
+        if cursor:
+            found = [e for e in found if key(e) > cursor]
+        page = found[:limit]
+        return Page(items=page, next=key(page[-1]) if len(found) > limit else None)
+
+    def touch_idle(self, tenant_id: str, session_id: str, last_activity_at: datetime) -> None:
+        entry = self.idle.get((tenant_id, session_id))
+        if entry is not None:
+            self.idle[(tenant_id, session_id)] = IdleEntry(tenant_id, session_id, entry.user_id, last_activity_at)
+
+    def delete_idle(self, tenant_id: str, session_id: str) -> None:
+        self.idle.pop((tenant_id, session_id), None)
+
+    def close_idle_session(self, tenant_id: str, session_id: str, *, before: datetime) -> None:
+        stored = self.sessions.get((tenant_id, session_id))
+        if stored is None or stored.status is not SessionStatus.ACTIVE or stored.last_activity_at >= before:
+            raise SessionConflictError("active again, or not active")
+        stored.status = SessionStatus.CLOSED
 
 
 @dataclass

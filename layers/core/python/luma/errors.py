@@ -22,6 +22,9 @@ class ErrorCode(StrEnum):
     AUTH_REQUIRED = "AUTH_REQUIRED"
     AUTH_INVALID_TOKEN = "AUTH_INVALID_TOKEN"
     AUTH_EXPIRED_TOKEN = "AUTH_EXPIRED_TOKEN"
+    SIGNATURE_INVALID = "SIGNATURE_INVALID"
+    SENDER_NOT_LINKED = "SENDER_NOT_LINKED"
+    MEDIA_UNSUPPORTED = "MEDIA_UNSUPPORTED"
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
     SESSION_LOCKED = "SESSION_LOCKED"
     IDENTITY_NOT_VERIFIED = "IDENTITY_NOT_VERIFIED"
@@ -43,6 +46,12 @@ _USER_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.AUTH_REQUIRED: "Sign in to continue.",
     ErrorCode.AUTH_INVALID_TOKEN: "Your sign-in is not valid. Sign in again.",
     ErrorCode.AUTH_EXPIRED_TOKEN: "Your sign-in has expired. Sign in again.",
+    ErrorCode.SIGNATURE_INVALID: "The request signature is not valid.",
+    ErrorCode.SENDER_NOT_LINKED: (
+        "Hello! This number isn't linked to an account with us yet, so I can't help you here. "
+        "Please contact us by phone or sign in to the web chat."
+    ),
+    ErrorCode.MEDIA_UNSUPPORTED: "Sorry, I can only read text messages here. Please type your message.",
     ErrorCode.SESSION_NOT_FOUND: "That conversation was not found. Start a new one by omitting sessionId.",
     ErrorCode.SESSION_LOCKED: (
         "This conversation is locked after too many failed identity checks. Please call the clinic to continue."
@@ -60,10 +69,14 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.AUTH_REQUIRED: 401,
     ErrorCode.AUTH_INVALID_TOKEN: 401,
     ErrorCode.AUTH_EXPIRED_TOKEN: 401,
+    ErrorCode.SIGNATURE_INVALID: 403,
+    ErrorCode.SENDER_NOT_LINKED: 403,
+    ErrorCode.MEDIA_UNSUPPORTED: 415,
     ErrorCode.SESSION_NOT_FOUND: 404,
     ErrorCode.SESSION_LOCKED: 423,
     ErrorCode.IDENTITY_NOT_VERIFIED: 403,
     ErrorCode.DUPLICATE_MESSAGE: 409,
+    ErrorCode.VALIDATION_FAILED: 422,
     ErrorCode.TEXT_TOO_LONG: 413,
     ErrorCode.FRAME_TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,

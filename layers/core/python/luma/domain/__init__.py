@@ -1,9 +1,12 @@
 """Domain objects (pydantic models): what the pipeline, stores and channels exchange."""
 
 from luma.domain.models import (
+    ChannelMessage,
     Connection,
     DeliveryTarget,
+    MediaRef,
     Message,
+    PhoneLink,
     Principal,
     Role,
     Route,
@@ -14,9 +17,12 @@ from luma.domain.models import (
 )
 
 __all__ = [
+    "ChannelMessage",
     "Connection",
     "DeliveryTarget",
+    "MediaRef",
     "Message",
+    "PhoneLink",
     "Principal",
     "Role",
     "Route",

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 def utcnow() -> datetime:
@@ -105,12 +105,68 @@ class RoutingDecision(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class DeliveryTarget(BaseModel):
-    """Where replies for a turn go."""
+Channel = Literal["websocket", "whatsapp", "sms"]
 
-    channel: Literal["websocket"] = "websocket"
-    connection_id: str
-    endpoint: str | None = None  # API Gateway management endpoint (https://domain/stage)
+
+class DeliveryTarget(BaseModel):
+    """Where replies for a turn go: a WebSocket connection, or a WhatsApp/SMS address through Twilio."""
+
+    channel: Channel = "websocket"
+    # WebSocket: the connection and its API Gateway management endpoint (https://domain/stage).
+    connection_id: str | None = None
+    endpoint: str | None = None
+    # Twilio: the user's address as Twilio gave it ("whatsapp:+33612345001", "+33612345001") and our
+    # number the user wrote to (replies are sent from it).
+    to_address: str | None = None
+    from_address: str | None = None
+
+    @model_validator(mode="after")
+    def _addressed(self) -> DeliveryTarget:
+        if self.channel == "websocket" and not self.connection_id:
+            raise ValueError("a websocket target needs connection_id")
+        if self.channel != "websocket" and not (self.to_address and self.from_address):
+            raise ValueError(f"a {self.channel} target needs to_address and from_address")
+        return self
+
+
+class MediaRef(BaseModel):
+    """An attachment of a channel message: where to fetch it and its MIME type."""
+
+    url: str
+    content_type: str
+
+
+class ChannelMessage(BaseModel):
+    """A WhatsApp/SMS message as the Twilio webhook hands it to classify (the async invoke payload).
+
+    Channel-neutral on purpose: classify resolves the sender to a user, fetches media and runs the
+    same pipeline as for a WebSocket frame. ``external_id`` (Twilio's ``MessageSid``) is the
+    idempotency key: Twilio retries a webhook with the same one.
+    """
+
+    kind: Literal["channel_message"] = "channel_message"
+    channel: Literal["whatsapp", "sms"]
+    tenant_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    external_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    account_id: str | None = None  # Twilio AccountSid
+    sender: str = Field(min_length=1, max_length=256)  # "From" as received
+    recipient: str = Field(min_length=1, max_length=256)  # "To": our number
+    text: str = ""
+    media: list[MediaRef] = Field(default_factory=list)
+    profile_name: str | None = None
+    received_at: datetime = Field(default_factory=utcnow)
+
+
+class PhoneLink(BaseModel):
+    """A phone number (E.164) linked to a user of a tenant: how WhatsApp/SMS senders are known."""
+
+    tenant_id: str
+    phone: str = Field(pattern=r"^\+[1-9][0-9]{6,14}$")
+    user_id: str
+    display_name: str | None = None
+    # True for a pseudonymous user created for an unknown sender (tenants that allow it).
+    anonymous: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Turn(BaseModel):

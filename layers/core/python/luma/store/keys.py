@@ -40,3 +40,32 @@ def idempotency_pk(tenant_id: str, user_id: str, client_message_id: str) -> str:
 REPORT = "REPORT"
 DECISION_PREFIX = "R#"
 DECISION_UPPER = "R$"  # the upper bound of every R# key
+
+
+# Channel addresses (WhatsApp/SMS). A phone link lives in the connections table (it maps an address
+# to a principal, like a connection id); the current session of an address lives in the
+# conversations table, in the address's own partition.
+def phone_pk(tenant_id: str, phone: str) -> str:
+    return f"T#{tenant_id}#PH#{phone}"
+
+
+def channel_sk(channel: str) -> str:
+    return f"CHANNEL#{channel}"
+
+
+# Idle index: one ``IDLE`` item per session (written with the session), indexed in the ``by_user`` GSI
+# under ``gsi1pk = IDLE#<shard>``, ``gsi1sk`` = last activity as last known (the sweeper corrects it
+# lazily). The sweeper queries each shard for entries older than the idle cutoff.
+IDLE = "IDLE"
+IDLE_SHARDS = 8
+
+
+def idle_shard(session_id: str) -> int:
+    """A stable shard of a session (spreads the index over IDLE_SHARDS GSI partitions)."""
+    import zlib
+
+    return zlib.crc32(session_id.encode()) % IDLE_SHARDS
+
+
+def idle_gsi_pk(shard: int) -> str:
+    return f"IDLE#{shard}"

@@ -2,9 +2,11 @@
 
 Key contract (mirrored by the CDK tables in ``infra/``; a contract test compares them):
 - connections: ``pk = T#<tenant>#C#<connection>``; GSI ``by_user`` (``gsi1pk = T#<tenant>#U#<user>``,
-  ``gsi1sk = connected_at``); TTL ``ttl``.
-- conversations: ``pk = T#<tenant>#S#<session>``, ``sk = META | M#<ulid> | R#<ulid> | REPORT``; GSI ``by_user``
-  (``gsi1pk = T#<tenant>#U#<user>``, ``gsi1sk = last activity``, META items only); TTL ``ttl``.
+  ``gsi1sk = connected_at``); TTL ``ttl``. Also phone links, ``pk = T#<tenant>#PH#<e164>`` (no GSI keys, no TTL).
+- conversations: ``pk = T#<tenant>#S#<session>``, ``sk = META | M#<ulid> | R#<ulid> | REPORT | IDLE``, and
+  ``pk = T#<tenant>#PH#<e164>``, ``sk = CHANNEL#<channel>`` (an address's current session); GSI ``by_user``
+  (``gsi1pk = T#<tenant>#U#<user>``, ``gsi1sk = last activity`` for META items; ``gsi1pk = IDLE#<shard>``
+  for IDLE items, the sweeper's index); TTL ``ttl``.
 - usage: ``pk``/``sk`` (idempotency records, counters); TTL ``ttl``.
 - clinic: ``pk``/``sk`` (assistant data, see ``luma.assistants.clinic.repo``).
 """
@@ -132,6 +134,41 @@ class ReportRow(ConversationRow, discriminator="report"):
     data = JSONAttribute(default=dict)
 
 
+class ChannelSessionRow(ConversationRow, discriminator="channel"):
+    """``pk = T#<tenant>#PH#<e164>``, ``sk = CHANNEL#<whatsapp|sms>``: the address's current session."""
+
+    user_id = UnicodeAttribute()
+    updated_at = UTCDateTimeAttribute(null=True)
+
+
+class IdleRow(ConversationRow, discriminator="idle"):
+    """``sk = IDLE``: the session's entry in the idle index (GSI ``by_user`` under ``IDLE#<shard>``)."""
+
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+
+
+class PhoneLinkRow(_Base):
+    """A phone number linked to a user (connections table): ``pk = T#<tenant>#PH#<e164>``.
+
+    It maps a channel address to a principal, as a connection item maps a connection id; no
+    ``gsi1pk`` (connections' ``by_user`` index stays connections only) and no TTL.
+    """
+
+    class Meta(_Base.Meta):
+        table_name = "luma-connections"
+
+    pk = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(default="phone")
+    tenant_id = UnicodeAttribute()
+    phone = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    display_name = UnicodeAttribute(null=True)
+    anonymous = BooleanAttribute(default=False)
+    created_at = UTCDateTimeAttribute()
+
+
 class UsageRow(_Base):
     """Idempotency records and counters (rate limits and quotas build on it)."""
 
@@ -165,6 +202,8 @@ _TABLE_SETTING: dict[type[Model], str] = {
 }
 
 ALL_MODELS: tuple[type[Model], ...] = tuple(_TABLE_SETTING)
+# Models of items that share a table with one of ALL_MODELS (bound the same way, never created).
+_SHARED_TABLE: dict[type[Model], str] = {PhoneLinkRow: "connections_table"}
 
 _bound: tuple[Any, ...] | None = None
 
@@ -182,7 +221,7 @@ def bind_models(settings: Settings) -> None:
     )
     if _bound == key:
         return
-    for model, attr in _TABLE_SETTING.items():
+    for model, attr in (*_TABLE_SETTING.items(), *_SHARED_TABLE.items()):
         meta: Any = model.Meta
         meta.table_name = getattr(settings, attr)
         meta.region = settings.region
@@ -192,6 +231,6 @@ def bind_models(settings: Settings) -> None:
         meta.read_timeout_seconds = 5
         meta.max_retry_attempts = 2
         model._connection = None  # PynamoDB caches the connection per model class
-    for sub in (SessionRow, MessageRow, DecisionRow, ReportRow):
+    for sub in (SessionRow, MessageRow, DecisionRow, ReportRow, ChannelSessionRow, IdleRow):
         sub._connection = None
     _bound = key

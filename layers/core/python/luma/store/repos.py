@@ -20,13 +20,16 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, Upda
 from pynamodb.transactions import TransactWrite
 
 from luma.config import Settings, get_settings
-from luma.domain.models import Connection, Message, RoutingDecision, Session, SessionStatus
+from luma.domain.models import Connection, Message, PhoneLink, RoutingDecision, Session, SessionStatus
 from luma.errors import ErrorCode, LumaError
 from luma.store import keys
 from luma.store.models import (
+    ChannelSessionRow,
     ConnectionRow,
     DecisionRow,
+    IdleRow,
     MessageRow,
+    PhoneLinkRow,
     ReportRow,
     SessionRow,
     UsageRow,
@@ -52,6 +55,36 @@ class IdempotencyRecord:
     message_id: str
 
 
+@dataclass(frozen=True)
+class ChannelSession:
+    """The current session of a WhatsApp/SMS address (``CHANNEL#<channel>`` item)."""
+
+    session_id: str
+    user_id: str
+
+
+@dataclass(frozen=True)
+class ChannelPointer:
+    """Point an address at a new session, if it still points at ``previous`` (None: at nothing)."""
+
+    tenant_id: str
+    phone: str
+    channel: str
+    session_id: str
+    user_id: str
+    previous: str | None = None
+
+
+@dataclass(frozen=True)
+class IdleEntry:
+    """One entry of the idle index: a session and its last activity as last recorded there."""
+
+    tenant_id: str
+    session_id: str
+    user_id: str
+    last_activity_at: datetime
+
+
 @dataclass
 class InboundRecord:
     """Everything persisted atomically for one inbound message."""
@@ -64,6 +97,8 @@ class InboundRecord:
     close_session: Session | None = None  # a session restarted after inactivity
     # Raw DynamoDB ``Update`` bodies that ride in the same transaction (the rate-limit buckets).
     extra_updates: list[dict[str, Any]] = field(default_factory=list)
+    # A WhatsApp/SMS turn that starts a session moves its address's pointer in the same transaction.
+    channel_pointer: ChannelPointer | None = None
 
 
 class DuplicateMessageError(Exception):
@@ -108,6 +143,15 @@ class ConversationRepository(Protocol):
         self, tenant_id: str, user_id: str, *, limit: int = 20, cursor: str | None = None
     ) -> Page[Session]: ...
     def get_decision(self, tenant_id: str, session_id: str, message_id: str) -> RoutingDecision | None: ...
+    def get_channel_session(self, tenant_id: str, phone: str, channel: str) -> ChannelSession | None: ...
+    def claim_idempotency(self, tenant_id: str, user_id: str, client_message_id: str) -> bool: ...
+
+
+class PhoneRepository(Protocol):
+    """Phone number → user of a tenant (WhatsApp/SMS senders)."""
+
+    def get(self, tenant_id: str, phone: str) -> PhoneLink | None: ...
+    def put(self, link: PhoneLink) -> None: ...
 
 
 def _ttl(days: int) -> datetime:
@@ -243,6 +287,8 @@ class DynamoConversationRepository:
         updates: list[tuple[str, Any, list[Any], Any]] = []
         if record.new_session:
             puts.append(("session", self._session_row(session), SessionRow.pk.does_not_exist()))
+            # The sweeper's index entry, written once; its activity time is corrected lazily.
+            puts.append(("idle", self._idle_row(session), None))
         else:
             updates.append(
                 (
@@ -251,12 +297,19 @@ class DynamoConversationRepository:
                     [
                         SessionRow.last_activity_at.set(session.last_activity_at),
                         SessionRow.gsi1sk.set(session.last_activity_at.isoformat()),
+                        SessionRow.language.set(session.language),
                         SessionRow.message_count.add(1),
                         SessionRow.version.add(1),
                     ],
                     (SessionRow.user_id == session.user_id) & (SessionRow.status == SessionStatus.ACTIVE.value),
                 )
             )
+        if record.channel_pointer is not None:
+            ptr = record.channel_pointer
+            cond = ChannelSessionRow.pk.does_not_exist()
+            if ptr.previous is not None:
+                cond = cond | (ChannelSessionRow.session_id == ptr.previous)
+            puts.append(("pointer", self._pointer_row(ptr, msg.created_at), cond))
         # Message ids are process-monotonic ULIDs: no existence condition (each costs a parse in moto).
         puts.append(("message", self._message_row(msg), None))
         puts.append(("decision", self._decision_row(decision), None))
@@ -300,11 +353,61 @@ class DynamoConversationRepository:
                 raise DuplicateMessageError(
                     self.find_idempotent(session.tenant_id, session.user_id, record.client_message_id)
                 ) from exc
-            if "session" in failed:
+            if "session" in failed or "pointer" in failed:
                 raise SessionConflictError(str(exc)) from exc
             if any(names[i] == "extra" and r is not None for i, r in enumerate(reasons) if i < len(names)):
                 raise ExtraUpdateFailedError(str(exc)) from exc
             raise
+
+    def _idle_row(self, session: Session) -> IdleRow:
+        return IdleRow(
+            pk=keys.session_pk(session.tenant_id, session.session_id),
+            sk=keys.IDLE,
+            tenant_id=session.tenant_id,
+            session_id=session.session_id,
+            user_id=session.user_id,
+            created_at=session.created_at,
+            gsi1pk=keys.idle_gsi_pk(keys.idle_shard(session.session_id)),
+            gsi1sk=_idle_key(session.last_activity_at),
+            ttl=_ttl(self.settings.message_retention_days),
+        )
+
+    def _pointer_row(self, ptr: ChannelPointer, at: datetime) -> ChannelSessionRow:
+        return ChannelSessionRow(
+            pk=keys.phone_pk(ptr.tenant_id, ptr.phone),
+            sk=keys.channel_sk(ptr.channel),
+            tenant_id=ptr.tenant_id,
+            session_id=ptr.session_id,
+            user_id=ptr.user_id,
+            created_at=at,
+            updated_at=at,
+            ttl=_ttl(self.settings.message_retention_days),
+        )
+
+    def get_channel_session(self, tenant_id: str, phone: str, channel: str) -> ChannelSession | None:
+        """The session an address is in (None before its first message)."""
+        try:
+            row = ChannelSessionRow.get(keys.phone_pk(tenant_id, phone), keys.channel_sk(channel), consistent_read=True)
+        except DoesNotExist:
+            return None
+        return ChannelSession(session_id=row.session_id, user_id=row.user_id)
+
+    def claim_idempotency(self, tenant_id: str, user_id: str, client_message_id: str) -> bool:
+        """Record an id as processed outside a turn's transaction; False when it already was."""
+        row = UsageRow(
+            pk=keys.idempotency_pk(tenant_id, user_id, client_message_id),
+            sk=keys.IDEMPOTENCY,
+            data={},
+            created_at=datetime.now(UTC),
+            ttl=timedelta(seconds=self.settings.idempotency_ttl_s),
+        )
+        try:
+            row.save(condition=UsageRow.pk.does_not_exist())
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def _decision_row(self, decision: RoutingDecision) -> DecisionRow:
         return DecisionRow(
@@ -442,6 +545,85 @@ class DynamoConversationRepository:
             raise
         return True
 
+    # -- the idle index (luma.sessions.sweep_idle_sessions) ------------------------------------------
+    def list_idle(
+        self, shard: int, *, before: datetime, limit: int = 100, cursor: str | None = None
+    ) -> Page[IdleEntry]:
+        """Index entries of one shard whose recorded activity is older than ``before``, oldest first."""
+        result = IdleRow.by_user.query(
+            keys.idle_gsi_pk(shard),
+            range_key_condition=IdleRow.gsi1sk < _idle_key(before),
+            limit=max(1, min(limit, self.settings.page_size_max)),
+            last_evaluated_key=decode_cursor(cursor),
+        )
+        items = [
+            IdleEntry(r.tenant_id, r.session_id, r.user_id, _parse_idle_key(r.gsi1sk))
+            for r in result
+            if isinstance(r, IdleRow)
+        ]
+        return Page(items=items, next=encode_cursor(result.last_evaluated_key))
+
+    def touch_idle(self, tenant_id: str, session_id: str, last_activity_at: datetime) -> None:
+        """Move an index entry to the session's real last activity (it was still active)."""
+        row = IdleRow(pk=keys.session_pk(tenant_id, session_id), sk=keys.IDLE)
+        try:
+            row.update(actions=[IdleRow.gsi1sk.set(_idle_key(last_activity_at))], condition=IdleRow.pk.exists())
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+
+    def delete_idle(self, tenant_id: str, session_id: str) -> None:
+        """Drop a session's index entry (closed and reported, or gone)."""
+        IdleRow(pk=keys.session_pk(tenant_id, session_id), sk=keys.IDLE).delete()
+
+    def close_idle_session(self, tenant_id: str, session_id: str, *, before: datetime) -> None:
+        """Close a session only if it is still active and its last activity is older than ``before``.
+
+        Raises :class:`SessionConflictError` otherwise (a message arrived meanwhile, or it changed).
+        """
+        row = SessionRow(pk=keys.session_pk(tenant_id, session_id), sk=keys.META)
+        try:
+            row.update(
+                actions=[SessionRow.status.set(SessionStatus.CLOSED.value), SessionRow.version.add(1)],
+                condition=(SessionRow.status == SessionStatus.ACTIVE.value) & (SessionRow.last_activity_at < before),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise SessionConflictError("session active again, or not active") from exc
+            raise
+
+
+_IDLE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def _idle_key(at: datetime) -> str:
+    return at.astimezone(UTC).strftime(_IDLE_FORMAT)
+
+
+def _parse_idle_key(value: str) -> datetime:
+    return datetime.strptime(value, _IDLE_FORMAT).replace(tzinfo=UTC)
+
+
+class DynamoPhoneRepository:
+    """Phone links in the connections table: one GetItem per lookup."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        bind_models(self.settings)
+
+    def get(self, tenant_id: str, phone: str) -> PhoneLink | None:
+        try:
+            row = PhoneLinkRow.get(keys.phone_pk(tenant_id, phone), consistent_read=True)
+        except DoesNotExist:
+            return None
+        return PhoneLink.model_validate(row.attribute_values)
+
+    def put(self, link: PhoneLink) -> None:
+        PhoneLinkRow(pk=keys.phone_pk(link.tenant_id, link.phone), **link.model_dump()).save()
+
+    def delete(self, tenant_id: str, phone: str) -> None:
+        PhoneLinkRow(pk=keys.phone_pk(tenant_id, phone)).delete()
+
 
 def decision_from_row(row: DecisionRow) -> RoutingDecision:
     """The domain object of a row (its key and bookkeeping attributes are ignored)."""
@@ -455,3 +637,14 @@ class SessionStore(ConversationRepository, Protocol):
     def list_decisions(self, tenant_id: str, session_id: str) -> list[RoutingDecision]: ...
     def get_report(self, tenant_id: str, session_id: str) -> dict[str, Any] | None: ...
     def put_report(self, tenant_id: str, session_id: str, user_id: str, report: dict[str, Any]) -> bool: ...
+
+
+class SweepStore(SessionStore, Protocol):
+    """What the idle-session sweeper needs on top of :class:`SessionStore`."""
+
+    def list_idle(
+        self, shard: int, *, before: datetime, limit: int = 100, cursor: str | None = None
+    ) -> Page[IdleEntry]: ...
+    def touch_idle(self, tenant_id: str, session_id: str, last_activity_at: datetime) -> None: ...
+    def delete_idle(self, tenant_id: str, session_id: str) -> None: ...
+    def close_idle_session(self, tenant_id: str, session_id: str, *, before: datetime) -> None: ...
