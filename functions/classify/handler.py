@@ -1,10 +1,12 @@
-"""WebSocket ``sendMessage`` and ``$default`` routes: validate, persist, classify, route."""
+"""WebSocket ``sendMessage`` and ``$default`` routes, and WhatsApp/SMS turns handed over by the Twilio
+webhook (async invoke of a ``ChannelMessage``): validate, persist, classify, route."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from luma import wiring
 from luma.config import get_settings
+from luma.domain.models import ChannelMessage
 from luma.events import WsEvent, management_endpoint
 from luma.observability import capture_handler, logger, metrics
 from luma.pipeline.classify import WsRequest
@@ -16,7 +18,10 @@ wiring.classify_service().warm_up()
 @logger.inject_lambda_context(clear_state=True)
 @capture_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | None:
+    if event.get("kind") == "channel_message":  # a Twilio turn; a fault raises: Lambda retries, then the DLQ
+        wiring.classify_service().handle_channel(ChannelMessage.model_validate(event))
+        return None
     parsed = WsEvent.model_validate(event)
     ctx = parsed.request_context
     wiring.classify_service().handle(

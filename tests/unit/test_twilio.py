@@ -80,7 +80,7 @@ def test_missing_signature_or_token_is_invalid() -> None:
     assert not validate_signature(vector["url"], vector["params"], vector["signature"], "")
     with pytest.raises(TwilioSignatureError) as exc:
         require_signature(vector["url"], vector["params"], None, vector["token"])
-    assert exc.value.code is ErrorCode.AUTH_INVALID_TOKEN and exc.value.http_status == 401
+    assert exc.value.code is ErrorCode.SIGNATURE_INVALID and exc.value.http_status == 403
     assert "X-Twilio-Signature" in exc.value.message
     with pytest.raises(TwilioSignatureError):
         require_signature(vector["url"], vector["params"], "bogus=", vector["token"])

@@ -44,10 +44,13 @@ _sdk_logger.setLevel(logging.WARNING)
 
 
 class TwilioSignatureError(LumaError):
-    """The webhook's ``X-Twilio-Signature`` is missing or wrong (``AUTH_INVALID_TOKEN``, 401)."""
+    """The webhook's ``X-Twilio-Signature`` is missing or wrong (``SIGNATURE_INVALID``, 403).
+
+    403, not 401: there is no credential the caller could add (401 would ask for authentication).
+    """
 
     def __init__(self, message: str = "The request signature is not valid.") -> None:
-        super().__init__(ErrorCode.AUTH_INVALID_TOKEN, message)
+        super().__init__(ErrorCode.SIGNATURE_INVALID, message)
 
 
 class TwilioSendError(LumaError):
@@ -417,19 +420,25 @@ class TwilioSender:
         environment = {"TWILIO_EDGE": "", "TWILIO_REGION": ""}
         self._client = Client(account_sid, token, http_client=http, environment=environment)
 
-    def send(self, to: str, text: str) -> list[str]:
-        """Send ``text`` to ``to`` (same channel prefix as ``from_number``); returns the message SIDs.
+    def send(self, to: str, text: str, *, from_: str | None = None) -> list[str]:
+        """Send ``text`` to ``to`` (same channel prefix as the sender); returns the message SIDs.
 
+        ``from_`` overrides ``from_number`` (a reply goes out from the number the user wrote to).
         Raises :class:`TwilioSendError` on a 4xx/5xx or network error; parts sent before it are in
         ``details["sent_sids"]``.
         """
+        return self.send_parts(to, split_message(text, self.limit), from_=from_)
+
+    def send_parts(self, to: str, parts: Sequence[str], *, from_: str | None = None) -> list[str]:
+        """Send already split ``parts`` in order (what is left of a reply after a partial failure)."""
         from requests import RequestException
         from twilio.base.exceptions import TwilioException
 
+        sender = from_ or self.from_number
         sids: list[str] = []
-        for i, part in enumerate(split_message(text, self.limit)):
+        for i, part in enumerate(parts):
             try:
-                message = self._client.messages.create(to=to, from_=self.from_number, body=part)
+                message = self._client.messages.create(to=to, from_=sender, body=part)
             except TwilioException as exc:
                 status = getattr(exc, "status", None)
                 code = getattr(exc, "code", None)

@@ -1,0 +1,47 @@
+"""WhatsApp/SMS addresses: phone normalization, which tenant a number serves, who an unknown sender is."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from typing import Literal
+
+from luma.config import Settings
+
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_NOISE = re.compile(r"[\s().-]")
+
+UnknownSenderPolicy = Literal["reply", "anonymous"]
+
+
+def normalize_phone(address: str) -> str | None:
+    """The E.164 number of a Twilio address (``whatsapp:+33 6 12…`` → ``+33612…``), None if it is not one."""
+    value = address.split(":", 1)[1] if ":" in address else address
+    value = _NOISE.sub("", value.strip())
+    if value.startswith("00"):
+        value = "+" + value[2:]
+    if not value.startswith("+"):
+        value = "+" + value
+    return value if _E164.match(value) else None
+
+
+def tenant_for_number(settings: Settings, number: str) -> str | None:
+    """The tenant one of our numbers (the webhook's ``To``) serves, else the default tenant, else None."""
+    phone = normalize_phone(number)
+    if phone is not None:
+        for configured, tenant in settings.twilio_numbers.items():
+            if normalize_phone(configured) == phone:
+                return tenant
+    return settings.twilio_default_tenant
+
+
+def unknown_sender_policy(settings: Settings, tenant_id: str) -> UnknownSenderPolicy:
+    """What a tenant does with a sender whose number is linked to no user."""
+    return settings.twilio_unknown_sender_tenants.get(tenant_id, settings.twilio_unknown_sender)
+
+
+def pseudonymous_user_id(tenant_id: str, phone: str) -> str:
+    """A stable user id for an unknown number (``anon-`` + 24 hex of a keyed hash: not the number)."""
+    digest = hmac.new(f"luma-anon:{tenant_id}".encode(), phone.encode(), hashlib.sha256).hexdigest()
+    return f"anon-{digest[:24]}"
