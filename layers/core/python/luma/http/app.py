@@ -1,21 +1,26 @@
 """HTTP routes for web and mobile clients: health, status, conversation history, session close and
-report, client-side events.
+report, client-side events; and the Twilio webhooks (WhatsApp, SMS).
 
-Every route but ``/health``, ``/status`` and ``/events`` needs a bearer token; every query is scoped to
-the caller's tenant and user, so another user's session is a 404, exactly like a missing one. Errors
-are JSON ``{"code", "message", ...}`` everywhere (invalid input: 422 ``VALIDATION_FAILED``).
+Every route but ``/health``, ``/status``, ``/events`` and the Twilio webhooks (signed by Twilio instead)
+needs a bearer token; every query is scoped to the caller's tenant and user, so another user's session
+is a 404, exactly like a missing one. Authenticated routes take a token from the caller's rate-limit
+buckets (user and source IP, :mod:`luma.limits`). Errors are JSON ``{"code", "message", ...}``
+everywhere (invalid input: 422 ``VALIDATION_FAILED``), mapped in one place (:func:`create_app`'s
+exception handlers): 401 carries ``WWW-Authenticate: Bearer``, 429 (``RATE_LIMITED``,
+``QUOTA_EXCEEDED``) carries ``Retry-After`` in seconds.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, field_validator
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -26,6 +31,9 @@ from luma.domain.models import Message, Principal, Session
 from luma.errors import ErrorCode, LumaError, user_message
 from luma.http import client_events
 from luma.http.status import Check, default_checks, run_checks
+from luma.http.twilio_webhook import EMPTY_TWIML, TWIML_MEDIA_TYPE, TwilioWebhook
+from luma.http.twilio_webhook import request_body_schema as twilio_body_schema
+from luma.limits import Limiter, NoLimits
 from luma.observability import logger
 from luma.sessions import SessionReport, close_session, get_report
 from luma.store.repos import SessionStore
@@ -144,7 +152,23 @@ def _repo() -> SessionStore:
     raise RuntimeError("overridden by create_app")
 
 
-Caller = Annotated[Principal, Depends(_principal)]
+def _limiter() -> Limiter:
+    raise RuntimeError("overridden by create_app")
+
+
+def _caller(
+    request: Request,
+    principal: Annotated[Principal, Depends(_principal)],
+    limiter: Annotated[Limiter, Depends(_limiter)],
+) -> Principal:
+    """The authenticated caller, once a token was taken from their buckets (429 + Retry-After if empty)."""
+    decision = limiter.check(principal, request.client.host if request.client else None)
+    if not decision.allowed:
+        raise decision.error()
+    return principal
+
+
+Caller = Annotated[Principal, Depends(_caller)]
 Repo = Annotated[SessionStore, Depends(_repo)]
 
 
@@ -189,20 +213,70 @@ async def _read_bounded(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+def _default_webhook() -> TwilioWebhook:
+    from luma import wiring
+    from luma.invoke import LambdaInvoker
+
+    settings = get_settings()
+    return TwilioWebhook(settings, wiring.twilio_account, LambdaInvoker(settings))
+
+
+def error_headers(exc: LumaError) -> dict[str, str] | None:
+    """The headers an error's status calls for: ``WWW-Authenticate`` on 401, ``Retry-After`` on 429."""
+    if exc.http_status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    if exc.http_status == 429:
+        retry = exc.details.get("retryAfter")
+        seconds = int(retry) if isinstance(retry, int | float) and not isinstance(retry, bool) else 1
+        return {"Retry-After": str(max(1, seconds))}
+    return None
+
+
+def _webhook_event(request: Request, body: bytes) -> dict[str, Any]:
+    """The API Gateway event behind this request (Mangum keeps it in the scope), else one rebuilt from
+    the request as a server in front of nothing would see it (tests, a plain ASGI server)."""
+    event = request.scope.get("aws.event")
+    if isinstance(event, dict) and "requestContext" in event:
+        return event
+    headers = dict(request.headers)
+    headers.setdefault("x-forwarded-proto", request.url.scheme)
+    return {
+        "headers": headers,
+        "body": body,
+        "isBase64Encoded": False,
+        "rawPath": request.url.path,
+        "rawQueryString": request.url.query,
+        "requestContext": {"stage": "$default", "domainName": request.url.netloc},
+    }
+
+
 def create_app(
     conversations: Callable[[], SessionStore] | None = None,
     *,
     status_checks: Callable[[], list[Check]] | None = None,
     status_cache_s: float = 5.0,
+    limiter: Callable[[], Limiter] | None = None,
+    twilio_webhook: Callable[[], TwilioWebhook] | None = None,
 ) -> FastAPI:
     """The FastAPI app; ``conversations`` provides the repository (DynamoDB by default) and
     ``status_checks`` the dependency checks of ``GET /status`` (:func:`luma.http.status.default_checks`),
-    whose result is reused for ``status_cache_s`` (an unauthenticated route must not multiply reads)."""
+    whose result is reused for ``status_cache_s`` (an unauthenticated route must not multiply reads).
+    ``limiter`` defaults to the DynamoDB limiter with the default repository, else to no limits;
+    ``twilio_webhook`` to one built from the settings (the Twilio account and a Lambda invoker)."""
     if conversations is None:
         from luma import wiring
 
         conversations = wiring.conversations
+        limiter = limiter or wiring.limiter
     repo_provider = conversations
+    limiter_provider: Callable[[], Limiter] = limiter or NoLimits
+    webhooks: list[TwilioWebhook] = []
+
+    def webhook() -> TwilioWebhook:
+        if not webhooks:  # built on the first webhook call: other routes never import the Twilio SDK
+            webhooks.append(twilio_webhook() if twilio_webhook is not None else _default_webhook())
+        return webhooks[0]
+
     checks_provider = status_checks or default_checks
     last_status: list[tuple[float, bool, dict[str, Any]]] = []
     app = FastAPI(
@@ -213,13 +287,17 @@ def create_app(
             401: {"model": ErrorOut},
             404: {"model": ErrorOut},
             422: {"model": ErrorOut},
+            429: {
+                "model": ErrorOut,
+                "description": "Over a rate limit or quota (RATE_LIMITED, QUOTA_EXCEEDED)",
+                "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+            },
         },
     )
 
     @app.exception_handler(LumaError)
     async def _luma_error(_: Request, exc: LumaError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
-        return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
+        return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=error_headers(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -243,6 +321,7 @@ def create_app(
         return JSONResponse({"code": code.value, "message": user_message(code)}, status_code=500)
 
     app.dependency_overrides[_repo] = repo_provider
+    app.dependency_overrides[_limiter] = limiter_provider
     root_path = get_settings().http_root_path.rstrip("/")
     if root_path:
         app.add_middleware(_RootPath, root_path=root_path)
@@ -285,6 +364,44 @@ def create_app(
         parsed, dropped = client_events.parse(body)
         client_events.record(parsed, _optional_principal(authorization), dropped=dropped)
         return EventsAccepted(accepted=len(parsed), dropped=dropped)
+
+    twilio_responses: dict[int | str, dict[str, Any]] = {
+        200: {
+            "description": "Empty TwiML: Twilio is answered at once, the reply follows through the REST API.",
+            "content": {TWIML_MEDIA_TYPE: {"schema": {"type": "string"}}},
+        },
+        403: {"model": ErrorOut, "description": "Missing or wrong X-Twilio-Signature (SIGNATURE_INVALID)"},
+        413: {"model": ErrorOut, "description": "Body over LUMA_TWILIO_MAX_BODY_BYTES (FRAME_TOO_LARGE)"},
+    }
+
+    async def _twilio(request: Request, channel: Literal["whatsapp", "sms"]) -> Response:
+        limit = get_settings().twilio_max_body_bytes
+        body = await _read_bounded(request, limit)
+        if body is None:
+            raise LumaError(ErrorCode.FRAME_TOO_LARGE, f"The request body exceeds {limit} bytes.")
+        await run_in_threadpool(webhook().accept, _webhook_event(request, body), channel)
+        return Response(EMPTY_TWIML, media_type=TWIML_MEDIA_TYPE)
+
+    @app.post(
+        "/twilio/whatsapp",
+        response_class=Response,
+        responses=twilio_responses,
+        openapi_extra={"requestBody": twilio_body_schema()},
+    )
+    async def twilio_whatsapp(request: Request, x_twilio_signature: Annotated[str | None, Header()] = None) -> Response:
+        """Twilio's incoming-message webhook for WhatsApp (signed with ``X-Twilio-Signature``, no bearer
+        token). Answered at once with empty TwiML; the turn is processed asynchronously."""
+        return await _twilio(request, "whatsapp")
+
+    @app.post(
+        "/twilio/sms",
+        response_class=Response,
+        responses=twilio_responses,
+        openapi_extra={"requestBody": twilio_body_schema()},
+    )
+    async def twilio_sms(request: Request, x_twilio_signature: Annotated[str | None, Header()] = None) -> Response:
+        """Twilio's incoming-message webhook for SMS (as ``/twilio/whatsapp``)."""
+        return await _twilio(request, "sms")
 
     @app.post("/sessions/{session_id}/close", response_model=SessionReport, response_model_by_alias=True)
     def close(
