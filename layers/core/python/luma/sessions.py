@@ -1,7 +1,8 @@
 """Closing a session and its report: one document per session, written once, deterministic (no LLM).
 
-``close_session`` is what ``POST /sessions/{id}/close`` calls for the session's own user, and what a
-scheduled sweeper can call for idle sessions (``user_id=None``). The order makes it safe to retry:
+``close_session`` is what ``POST /sessions/{id}/close`` calls for the session's own user, and what the
+idle sweeper (:func:`sweep_idle_sessions`) calls for idle sessions (``user_id=None``). The order makes
+it safe to retry:
 
 1. mark the session closed (condition: it is that user's) — from then on classify refuses new
    messages for it, so what is read next is final;
@@ -14,8 +15,11 @@ a locked session (failed identity checks) keeps its ``locked`` status and gets i
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,7 +27,9 @@ from pydantic.alias_generators import to_camel
 
 from luma.domain.models import Message, RoutingDecision, Session, SessionStatus, utcnow
 from luma.errors import ErrorCode, LumaError
-from luma.store.repos import SessionConflictError, SessionStore
+from luma.observability import logger
+from luma.store import keys
+from luma.store.repos import IdleEntry, SessionConflictError, SessionStore, SweepStore
 
 REPORT_VERSION = 1
 CloseReason = Literal["user", "idle", "system"]
@@ -180,11 +186,15 @@ def close_session(
     closed_by: CloseReason = "user",
     rating: int | None = None,
     now: datetime | None = None,
+    idle_before: datetime | None = None,
 ) -> SessionReport:
     """Close a session and return its report (the stored one when it was closed before).
 
     With ``user_id`` the session must be that user's (else ``SESSION_NOT_FOUND``, like a missing one);
-    without it (a sweeper closing idle sessions) any session of the tenant is closed.
+    without it (a sweeper closing idle sessions) any session of the tenant is closed. With
+    ``idle_before`` an active session is closed only if its last activity is still older than that
+    (else :class:`SessionConflictError`: a message arrived meanwhile); ``store`` must then be a
+    :class:`SweepStore`.
     """
     session = store.get_session(tenant_id, session_id)
     if session is None or (user_id is not None and session.user_id != user_id):
@@ -193,10 +203,14 @@ def close_session(
     if existing is not None:
         return SessionReport.model_validate(existing)
     if session.status is SessionStatus.ACTIVE:  # a locked session stays locked (audit): it only gets its report
-        try:
-            store.close_session(tenant_id, session_id, user_id=session.user_id)
-        except SessionConflictError as exc:
-            raise LumaError(ErrorCode.SESSION_NOT_FOUND) from exc
+        if idle_before is not None:
+            close_idle = getattr(store, "close_idle_session")  # noqa: B009 - a SweepStore (see the docstring)
+            close_idle(tenant_id, session_id, before=idle_before)  # a conflict propagates
+        else:
+            try:
+                store.close_session(tenant_id, session_id, user_id=session.user_id)
+            except SessionConflictError as exc:
+                raise LumaError(ErrorCode.SESSION_NOT_FOUND) from exc
     report = build_report(
         session,
         _all_messages(store, tenant_id, session_id),
@@ -210,3 +224,104 @@ def close_session(
     # A concurrent close stored its report first: that one is the report.
     stored = store.get_report(tenant_id, session_id)
     return SessionReport.model_validate(stored) if stored is not None else report
+
+
+# -- the idle sweeper ----------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    """What one sweep did (logged and returned by the scheduled function)."""
+
+    examined: int = 0
+    closed: int = 0  # closed now, report written
+    reported: int = 0  # already closed (restarted after inactivity) or locked: report written
+    still_active: int = 0  # activity since the index entry was written: entry moved forward
+    cleaned: int = 0  # already reported, or gone: entry dropped
+    failed: int = 0
+    truncated: bool = False  # stopped at the budget; the next run continues
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def sweep_idle_sessions(
+    store: SweepStore,
+    *,
+    idle_s: int,
+    now: datetime | None = None,
+    max_sessions: int = 500,
+    page_size: int = 100,
+    time_left_s: Callable[[], float] | None = None,
+) -> SweepResult:
+    """Close every session idle longer than ``idle_s`` and write its report (``closed_by="idle"``).
+
+    Off the hot path (a scheduled function): walks the idle index shard by shard (``by_user`` GSI,
+    ``IDLE#<shard>``, entries older than the cutoff, paginated), at most ``max_sessions`` entries and
+    while ``time_left_s()`` stays above a few seconds. An index entry is written once with its session;
+    a session that stayed active is found here with a stale entry, which is moved to its real last
+    activity. The close is conditional on the session still being idle, so a message arriving during
+    the sweep wins; the report is written once whoever gets there first (``close_session``).
+    """
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=idle_s)
+    result = SweepResult()
+    deadline_ok = (lambda: time_left_s() > 5.0) if time_left_s is not None else (lambda: True)
+    for shard in range(keys.IDLE_SHARDS):
+        cursor: str | None = None
+        while True:
+            page = store.list_idle(shard, before=cutoff, limit=page_size, cursor=cursor)
+            for entry in page.items:
+                if result.examined >= max_sessions or not deadline_ok():
+                    result.truncated = True
+                    return result
+                result.examined += 1
+                try:
+                    _sweep_one(store, entry, cutoff=cutoff, now=now, result=result)
+                except Exception:  # one bad session must not stop the sweep: it is retried next run
+                    result.failed += 1
+                    logger.exception("idle close failed", extra={"session_id": entry.session_id})
+            if not page.next:
+                break
+            cursor = page.next
+    return result
+
+
+def _sweep_one(store: SweepStore, entry: IdleEntry, *, cutoff: datetime, now: datetime, result: SweepResult) -> None:
+    session = store.get_session(entry.tenant_id, entry.session_id)
+    if session is None:
+        store.delete_idle(entry.tenant_id, entry.session_id)
+        result.cleaned += 1
+        return
+    if store.get_report(entry.tenant_id, entry.session_id) is not None:
+        store.delete_idle(entry.tenant_id, entry.session_id)  # closed by its user (or swept) already
+        result.cleaned += 1
+        return
+    if session.status is SessionStatus.ACTIVE and session.last_activity_at >= cutoff:
+        store.touch_idle(entry.tenant_id, entry.session_id, session.last_activity_at)
+        result.still_active += 1
+        return
+    was_active = session.status is SessionStatus.ACTIVE
+    try:
+        close_session(store, entry.tenant_id, entry.session_id, closed_by="idle", now=now, idle_before=cutoff)
+    except SessionConflictError:
+        # A message arrived between our read and the close: the session lives on.
+        fresh = store.get_session(entry.tenant_id, entry.session_id)
+        if fresh is not None:
+            store.touch_idle(entry.tenant_id, entry.session_id, fresh.last_activity_at)
+        result.still_active += 1
+        return
+    store.delete_idle(entry.tenant_id, entry.session_id)
+    if was_active:
+        result.closed += 1
+    else:
+        result.reported += 1
+
+
+def lambda_time_left(context: Any) -> Callable[[], float]:
+    """Seconds left of a Lambda invocation (a local context without the method: unlimited)."""
+    getter = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(getter):
+        start = time.monotonic()
+        return lambda: 900.0 - (time.monotonic() - start)
+    return lambda: float(getter()) / 1000.0
