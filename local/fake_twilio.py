@@ -1,7 +1,10 @@
 """A fake Twilio REST API on loopback: ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json``.
 
 Checks HTTP basic auth (account SID + auth token), answers 201 with a message resource shaped
-like Twilio's, records every accepted message, and can fail the next N requests::
+like Twilio's, records every accepted message, and can fail the next N requests. It also lists
+the messages it received (``GET .../Messages.json?To=&PageSize=``, newest first, like Twilio; each
+resource carries ``luma_received_at``, the epoch seconds it arrived, for benchmarks) and serves
+media registered with :meth:`FakeTwilioServer.add_media` at Twilio-shaped media URLs::
 
     with FakeTwilioServer(account_sid, auth_token) as fake:
         sender = TwilioSender(account_sid, auth_token, "whatsapp:+14155238886", base_url=fake.url)
@@ -21,7 +24,9 @@ import json
 import re
 import sys
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -31,9 +36,17 @@ from urllib.parse import parse_qs
 
 from luma.channels.twilio import sign
 
-__all__ = ["FakeMessage", "FakeTwilioServer", "sign"]
+__all__ = ["DEV_ACCOUNT_SID", "DEV_AUTH_TOKEN", "DEV_WHATSAPP_NUMBER", "FakeMessage", "FakeTwilioServer", "sign"]
+
+# What the local stack uses (a fake account on loopback: nothing here is a secret).
+DEV_ACCOUNT_SID = "AC" + "0" * 32
+DEV_AUTH_TOKEN = "luma-local-twilio-token"
+DEV_WHATSAPP_NUMBER = "whatsapp:+14155238886"
 
 _MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
+_MEDIA_PATH = re.compile(
+    r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages/(?P<message>[^/]+)/Media/(?P<media>[^/]+)$"
+)
 
 
 @dataclass
@@ -47,6 +60,7 @@ class FakeMessage:
     body: str
     date_created: datetime
     params: dict[str, list[str]] = field(default_factory=dict)
+    received_at: float = 0.0  # epoch seconds (time.time()) when the fake accepted it
 
 
 class FakeTwilioServer:
@@ -58,9 +72,12 @@ class FakeTwilioServer:
         auth_token: str = "fake-auth-token",  # noqa: S107 (a fake server)
         host: str = "127.0.0.1",
         port: int = 0,
+        on_message: Callable[[FakeMessage], None] | None = None,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
+        self.on_message = on_message  # called for every accepted message (``luma dev`` prints them)
+        self.media: dict[str, tuple[bytes, str]] = {}  # path -> (content, content type)
         self._host = host
         self._port = port
         self._lock = threading.Lock()
@@ -93,6 +110,19 @@ class FakeTwilioServer:
             self.messages.clear()
             self.requests.clear()
             self._failures.clear()
+
+    def add_media(self, content: bytes, content_type: str, *, message_sid: str | None = None) -> str:
+        """Serve ``content`` at a Twilio-shaped media URL (basic auth required, like Twilio's); its URL."""
+        message = message_sid or "MM" + uuid.uuid4().hex
+        path = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{message}/Media/ME{uuid.uuid4().hex}"
+        with self._lock:
+            self.media[path] = (content, content_type)
+        return self.url + path
+
+    def messages_to(self, to: str) -> list[FakeMessage]:
+        """The accepted messages sent to ``to``, oldest first."""
+        with self._lock:
+            return [m for m in self.messages if m.to == to]
 
     def start(self) -> FakeTwilioServer:
         """Serve on a background thread (port 0 picks a free port)."""
@@ -136,11 +166,52 @@ class FakeTwilioServer:
             and account == self.account_sid
         )
 
+    def media_response(self, path: str, authorization: str | None) -> tuple[int, bytes, str] | None:
+        """``(status, body, content type)`` for a media URL, None when ``path`` is not one."""
+        match = _MEDIA_PATH.match(path.split("?", 1)[0])
+        if not match:
+            return None
+        if not self._authorized(authorization, match.group("account")):
+            return 401, json.dumps(_error(401, 20003, "Authenticate")).encode(), "application/json"
+        with self._lock:
+            found = self.media.get(path.split("?", 1)[0])
+        if found is None:
+            return 404, json.dumps(_error(404, 20404, "Media not found")).encode(), "application/json"
+        return 200, found[0], found[1]
+
+    def _list(self, account: str, query: str) -> tuple[int, dict[str, Any]]:
+        params = parse_qs(query)
+        to = params.get("To", [None])[0]
+        try:
+            size = max(1, min(1000, int(params.get("PageSize", ["50"])[0])))
+        except ValueError:
+            return 400, _error(400, 20001, "PageSize must be a number")
+        with self._lock:
+            found = [m for m in self.messages if m.account_sid == account and (to is None or m.to == to)]
+        page = list(reversed(found))[:size]
+        uri = f"/2010-04-01/Accounts/{account}/Messages.json"
+        return 200, {
+            "messages": [_resource(m) for m in page],
+            "page": 0,
+            "page_size": size,
+            "first_page_uri": f"{uri}?PageSize={size}&Page=0",
+            "next_page_uri": None,
+            "previous_page_uri": None,
+            "uri": f"{uri}?PageSize={size}&Page=0",
+            "start": 0,
+            "end": max(0, len(page) - 1),
+        }
+
     def handle(self, method: str, path: str, authorization: str | None, body: bytes) -> tuple[int, dict[str, Any]]:
         """Status and JSON body for one request."""
-        match = _MESSAGES_PATH.match(path.split("?", 1)[0])
+        route, _, query = path.partition("?")
+        match = _MESSAGES_PATH.match(route)
         if not match:
             return 404, _error(404, 20404, "The requested resource was not found")
+        if method == "GET":
+            if not self._authorized(authorization, match.group("account")):
+                return 401, _error(401, 20003, "Authenticate")
+            return self._list(match.group("account"), query)
         if method != "POST":
             return 405, _error(405, 20004, "Method not allowed")
         account = match.group("account")
@@ -174,9 +245,15 @@ class FakeTwilioServer:
             body=text,
             date_created=datetime.now(UTC),
             params=params,
+            received_at=time.time(),
         )
         with self._lock:
             self.messages.append(message)
+        if self.on_message is not None:
+            try:
+                self.on_message(message)
+            except Exception as exc:  # a printing callback must never fail the API
+                print(f"fake Twilio: on_message failed: {type(exc).__name__}", file=sys.stderr)
         return 201, _resource(message)
 
 
@@ -213,6 +290,7 @@ def _resource(m: FakeMessage) -> dict[str, Any]:
         "subresource_uris": {"media": uri.replace(".json", "/Media.json")},
         "to": m.to,
         "uri": uri,
+        "luma_received_at": m.received_at,  # not Twilio's: when the fake accepted it (benchmarks)
     }
 
 
@@ -223,6 +301,15 @@ def _make_handler(fake: FakeTwilioServer) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
+            media = fake.media_response(self.path, self.headers.get("Authorization")) if self.command == "GET" else None
+            if media is not None:
+                status, content, content_type = media
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+                return
             status, payload = fake.handle(self.command, self.path, self.headers.get("Authorization"), body)
             data = json.dumps(payload).encode()
             self.send_response(status)

@@ -1,0 +1,261 @@
+"""``luma bench twilio``: WhatsApp turns through the Twilio webhook of a running ``luma dev``.
+
+Posts WhatsApp-shaped forms, signed exactly as Twilio signs them (the SDK's ``RequestValidator``
+over the public URL and the fake account's token), from the demo patients' linked numbers, with
+fast-path questions ("what are your opening hours?"). Each message is delivered **twice**, the second
+right after the first is acknowledged, like a Twilio retry. Messages go one at a time, each waiting
+for its reply, so the figures are latencies, not a load test.
+
+- **ack**: the webhook's answer (empty TwiML) to a delivery, both deliveries counted;
+- **reply**: from the first delivery to the moment the fake Twilio API received the answer (its own
+  timestamp, ``luma_received_at``; same machine, same clock), read back through the fake's Twilio-shaped
+  ``GET .../Messages.json?To=``;
+- **lost**: no reply within ``--timeout``; **duplicated**: replies beyond one per message (counted per
+  number after a settle time at the end).
+
+The fake Twilio API's URL comes from the stack's ``GET /dev/info`` (or ``--fake-twilio-url``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import sys
+import time
+import urllib.request
+import uuid
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from bench.common import histogram_png, progress, save, summary
+
+UTTERANCES = [
+    "what are your opening hours?",
+    "where is the clinic located?",
+    "hello there",
+    "are you open on saturday?",
+    "thanks, bye!",
+    "what's the address of the clinic",
+]
+WARM_UP = 4
+
+
+def _get_json(url: str, auth: tuple[str, str] | None = None) -> Any:
+    req = urllib.request.Request(url)
+    if auth:
+        req.add_header("Authorization", "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+class Webhook:
+    """A keep-alive connection to the stack's webhook, posting signed forms."""
+
+    def __init__(self, base: str, account_sid: str, auth_token: str, our_number: str) -> None:
+        from luma.channels.twilio import sign
+
+        self._sign = sign
+        self.url = f"{base}/api/twilio/whatsapp"
+        parts = urlsplit(base)
+        self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=10)
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.our_number = our_number
+
+    def form(self, phone: str, text: str) -> dict[str, str]:
+        sid = "SM" + uuid.uuid4().hex
+        return {
+            "SmsMessageSid": sid,
+            "NumMedia": "0",
+            "ProfileName": "Bench",
+            "MessageType": "text",
+            "SmsSid": sid,
+            "WaId": phone.lstrip("+"),
+            "SmsStatus": "received",
+            "Body": text,
+            "To": self.our_number,
+            "NumSegments": "1",
+            "ReferralNumMedia": "0",
+            "MessageSid": sid,
+            "AccountSid": self.account_sid,
+            "From": f"whatsapp:{phone}",
+            "ApiVersion": "2010-04-01",
+        }
+
+    def post(self, params: dict[str, str]) -> tuple[int, float]:
+        """Status and milliseconds to the webhook's answer."""
+        body = urlencode(params)
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": self._sign(self.url, params, self.auth_token),
+            "User-Agent": "TwilioProxy/1.1",
+        }
+        start = time.perf_counter()
+        self.conn.request("POST", "/api/twilio/whatsapp", body=body, headers=headers)
+        resp = self.conn.getresponse()
+        resp.read()
+        return resp.status, (time.perf_counter() - start) * 1000
+
+
+class FakeTwilioReader:
+    """Reads what the fake Twilio API received, through its Twilio-shaped list endpoint."""
+
+    def __init__(self, url: str, account_sid: str, auth_token: str) -> None:
+        self.url = url.rstrip("/")
+        self.account_sid = account_sid
+        self.auth = (account_sid, auth_token)
+
+    def received(self, to: str) -> list[dict[str, Any]]:
+        """Messages sent to ``to``, oldest first."""
+        query = urlencode({"To": to, "PageSize": 1000})
+        page = _get_json(f"{self.url}/2010-04-01/Accounts/{self.account_sid}/Messages.json?{query}", self.auth)
+        return list(reversed(page["messages"]))
+
+
+def run(
+    base: str,
+    fake_url: str,
+    messages: int,
+    timeout: float,
+    *,
+    account_sid: str,
+    auth_token: str,
+    our_number: str,
+    phones: list[str],
+) -> dict[str, Any]:
+    hook = Webhook(base, account_sid, auth_token, our_number)
+    reader = FakeTwilioReader(fake_url, account_sid, auth_token)
+    seen: dict[str, int] = {p: len(reader.received(f"whatsapp:{p}")) for p in phones}
+    sent: dict[str, int] = dict.fromkeys(phones, 0)
+    res: dict[str, Any] = {"ack": [], "reply": [], "lost": 0, "bad_status": 0, "samples": []}
+    total = WARM_UP + messages
+    for i in range(total):
+        phone = phones[i % len(phones)]
+        to = f"whatsapp:{phone}"
+        params = hook.form(phone, UTTERANCES[i % len(UTTERANCES)])
+        t0 = time.time()
+        first, ack1 = hook.post(params)
+        second, ack2 = hook.post(params)  # Twilio's retry of the same MessageSid
+        sent[phone] += 1
+        measured = i >= WARM_UP
+        if measured:
+            res["ack"] += [ack1, ack2]
+            res["bad_status"] += (first != 200) + (second != 200)
+        deadline = time.monotonic() + timeout
+        reply: dict[str, Any] | None = None
+        time.sleep(0.02)
+        while time.monotonic() < deadline:
+            got = reader.received(to)
+            if len(got) > seen[phone]:
+                reply = got[seen[phone]]
+                seen[phone] += 1
+                break
+            time.sleep(0.025)
+        if measured:
+            if reply is None:
+                res["lost"] += 1
+            else:
+                res["reply"].append((float(reply["luma_received_at"]) - t0) * 1000)
+                if len(res["samples"]) < 3:
+                    res["samples"].append(reply["body"][:80])
+            progress(i + 1 - WARM_UP, messages, "messages")
+    time.sleep(1.5)  # late duplicates, if any, arrive now
+    # What arrived beyond one reply per message (what was there before the run is in `seen` too).
+    res["duplicated"] = sum(max(0, len(reader.received(f"whatsapp:{p}")) - seen[p]) for p in phones)
+    res["sent"] = sent
+    return res
+
+
+def _phones() -> list[str]:
+    from luma.assistants.clinic.info import clinic_data
+
+    return [p["phone"] for p in clinic_data()["patients"] if p.get("phone") and p.get("user_id")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from local.fake_twilio import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, DEV_WHATSAPP_NUMBER
+
+    parser = argparse.ArgumentParser(
+        prog="luma bench twilio", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=300, help="measured messages (default 300)")
+    parser.add_argument("--port", type=int, default=8787, help="port of a running `luma dev` (default 8787)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds before a message counts as lost")
+    parser.add_argument("--fake-twilio-url", help="the fake Twilio API (default: from GET /dev/info)")
+    parser.add_argument("--account-sid", default=DEV_ACCOUNT_SID, help="the stack's Twilio account (fake)")
+    parser.add_argument("--auth-token", default=DEV_AUTH_TOKEN, help="its auth token (signs the webhooks)")
+    parser.add_argument("--to", default=DEV_WHATSAPP_NUMBER, help="our WhatsApp number")
+    args = parser.parse_args(argv)
+    base = f"http://{args.host}:{args.port}"
+    try:
+        _get_json(f"{base}/api/health")
+    except OSError:
+        print(
+            f"no local stack answers on {base}: start it with `make dev` (or `luma dev --port {args.port}`)",
+            file=sys.stderr,
+        )
+        return 2
+    fake_url = args.fake_twilio_url
+    if not fake_url:
+        try:
+            fake_url = _get_json(f"{base}/dev/info").get("fakeTwilioUrl")
+        except OSError:
+            fake_url = None
+    if not fake_url:
+        print("the stack reports no fake Twilio API (GET /dev/info): pass --fake-twilio-url", file=sys.stderr)
+        return 2
+    phones = _phones()
+    print(
+        f"twilio benchmark: {args.messages} messages (each delivered twice), {len(phones)} numbers, {base}",
+        file=sys.stderr,
+    )
+    res = run(
+        base,
+        fake_url,
+        args.messages,
+        args.timeout,
+        account_sid=args.account_sid,
+        auth_token=args.auth_token,
+        our_number=args.to,
+        phones=phones,
+    )
+    ack, reply = summary(res["ack"]), summary(res["reply"])
+    print(f"{'':<8}{'n':>6}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
+    for name, values, s in (("ack", res["ack"], ack), ("reply", res["reply"], reply)):
+        print(f"{name:<8}{len(values):>6}{s['p50']:>10.1f}{s['p95']:>10.1f}{s['p99']:>10.1f}")
+    if res["bad_status"]:
+        print(f"deliveries not answered 200: {res['bad_status']}")
+    if res["samples"]:
+        print(f"sample reply: {res['samples'][0]!r}")
+    figures = {
+        "messages": args.messages,
+        "deliveries_per_message": 2,
+        "ack": {k: round(v, 2) for k, v in ack.items()},
+        "reply": {k: round(v, 2) for k, v in reply.items()},
+        "lost": res["lost"],
+        "duplicated": res["duplicated"],
+        "bad_status": res["bad_status"],
+        "targets": {"ack_p95_ms": 50, "reply_p95_ms": 150, "lost": 0, "duplicated": 0},
+    }
+    save("twilio", figures)
+    png = histogram_png(
+        "twilio",
+        res["reply"],
+        f"WhatsApp reply latency ({len(res['reply'])} messages, each delivered twice)",
+        "ms (webhook post → fake Twilio API received the reply)",
+        {"reply p95": reply["p95"], "ack p95": ack["p95"], "reply target 150": 150, "ack target 50": 50},
+    )
+    if png:
+        print(f"histogram: {png}")
+    print(
+        f"twilio messages={len(res['reply']) + res['lost']} ack_p95_ms={ack['p95']:.1f} "
+        f"reply_p95_ms={reply['p95']:.1f} lost={res['lost']} duplicated={res['duplicated']}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
