@@ -103,8 +103,16 @@ def _ms(start: float) -> float:
 
 @lru_cache(maxsize=1)
 def get_router() -> Router:
-    """The assistant's router, fitted once per process (Lambda cold start)."""
-    from luma.classify import get_classifier
+    """The assistant's router, fitted once per process (Lambda cold start).
+
+    One classifier per language (chosen by the detected language); the language model and every
+    language's fit are loaded here, at init, rather than on a user's first message in that language.
+    """
+    from luma.classify import get_multilingual_classifier
+    from luma.language import load_model
 
     assistant = get_settings().assistant
-    return Router(load_pack(assistant), get_classifier(assistant))
+    load_model()
+    classifier = get_multilingual_classifier(assistant)
+    classifier.warm()
+    return Router(load_pack(assistant), classifier)
