@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 # The clinic classifier fitted ahead of time (shipped in the Lambda layer): a cold start loads it
 # in ~50 ms instead of embedding every exemplar and cross-validating (~2 s).
 PREBUILT := layers/core/python/luma/classify/prebuilt/.stamp
-$(PREBUILT): $(STAMP) layers/core/python/luma/assistants/clinic/intents.json
+$(PREBUILT): $(STAMP) layers/core/python/luma/assistants/clinic/intents.json layers/core/python/luma/assistants/clinic/intents.multilingual.json
 	@echo "==> fitting the clinic intent classifier (prebuilt for cold starts)"
 	@rm -rf $(dir $@) && $(BIN)/python -m luma.classify warm clinic --dir $(dir $@)
 	@touch $@

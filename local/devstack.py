@@ -29,12 +29,14 @@ from typing import IO, Any, Protocol
 from local.gateway import create_app
 from local.runtime import LambdaRuntime
 from local.server import AppServer, PortInUseError, bind_socket, free_port
+from local.stepfunctions import STATEMACHINES_DIR, deploy_state_machines, enable_execution
 
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SECRET_FILE = REPO_ROOT / ".luma" / "dev-secret"
 STAGE = "local"
+MEDIA_BUCKET = "luma-media-local"
 
 # moto's own server, plus a watchdog: it exits when our end of its stdin closes, so it never
 # outlives this process (even after SIGKILL). It runs in its own session so a terminal Ctrl-C
@@ -117,6 +119,8 @@ class MotoServer:
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        # Extra environment of the subprocess (e.g. LUMA_LAMBDA_ENDPOINT_URL for the Step Functions hook).
+        self.env: dict[str, str] = {}
 
     @property
     def endpoint(self) -> str:
@@ -135,7 +139,7 @@ class MotoServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 cwd=tempfile.gettempdir(),
-                env={**os.environ, "MOTO_PORT": str(self.port), "LUMA_REPO_ROOT": str(REPO_ROOT)},
+                env={**os.environ, **self.env, "MOTO_PORT": str(self.port), "LUMA_REPO_ROOT": str(REPO_ROOT)},
             )
             if self._wait_ready(timeout):
                 return
@@ -209,11 +213,21 @@ def _optional(module: str, attr: str) -> Callable[[], Any] | None:
     return fn if callable(fn) else None
 
 
+LLM_MODES = ("env", "fake", "none")
+_LLM_ENV_VARS = ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "LUMA_LLM_PROVIDER")
+
+
 class LocalStack:
     """moto + Lambda runtime + gateway on ``host:port``; a context manager.
 
     Attributes once started: ``url``, ``ws_url``, ``dynamodb_endpoint``, ``runtime``, ``app``,
-    ``port`` (the real one when 0 was asked), ``moto`` (the :class:`MotoServer`).
+    ``port`` (the real one when 0 was asked), ``moto`` (the :class:`MotoServer`),
+    ``state_machines`` (``{stem: ARN}`` of ``statemachines_dir/*.asl.json``, run by moto's
+    interpreter), ``fake_llm`` (with ``llm="fake"``), ``dev_info`` (what ``GET /dev/info`` shows).
+
+    ``llm``: ``"env"`` uses whatever provider keys are in the environment, ``"fake"`` starts the
+    scripted demo model (:mod:`local.fake_llm_demo`) and points Anthropic at it, ``"none"`` clears
+    the provider keys (agent turns answer "no model configured").
     """
 
     def __init__(
@@ -228,7 +242,13 @@ class LocalStack:
         max_workers: int = 16,
         preload: bool = False,
         progress: Progress | None = None,
+        llm: str = "env",
+        statemachines_dir: Path | None = None,
+        on_twilio_message: Callable[[Any], None] | None = None,
+        sweep_every_s: float | None = None,
     ) -> None:
+        if llm not in LLM_MODES:
+            raise ValueError(f"llm={llm!r}: expected one of {', '.join(LLM_MODES)}")
         self.host = host
         self.port = port
         self.functions_dir = Path(functions_dir or REPO_ROOT / "functions")
@@ -242,8 +262,23 @@ class LocalStack:
         self.runtime: LambdaRuntime | None = None
         self.app: Any = None
         self.server: AppServer | None = None
+        self.llm = llm
+        self.fake_llm: Any = None
+        self._llm_env: dict[str, str | None] = {}
+        self.statemachines_dir = Path(statemachines_dir or STATEMACHINES_DIR)
+        self.state_machines: dict[str, str] = {}
+        self.dev_info: dict[str, Any] = {"fakeLlmUrl": None, "fakeTwilioUrl": None, "stateMachines": {}}
+        # The fake Twilio REST API (replies to WhatsApp/SMS land there; ``on_twilio_message`` sees each),
+        # and the idle-session sweeper run every ``sweep_every_s`` (None: only on demand, through the
+        # Lambda Invoke API: POST /2015-03-31/functions/session_sweeper/invocations).
+        self.fake_twilio: Any = None
+        self.on_twilio_message = on_twilio_message
+        self.sweep_every_s = sweep_every_s
+        self._sweep_stop = threading.Event()
+        self._twilio_env: dict[str, str | None] = {}
         self._saved_env: dict[str, str | None] = {}
         self._prepared = False
+        self._preload: tuple[threading.Thread, threading.Event] | None = None
 
     # -- addresses -------------------------------------------------------------------------
     @property
@@ -294,19 +329,25 @@ class LocalStack:
             self.stop()
 
     def prepare(self) -> None:
-        """Bind the port, start moto, set the environment, create/seed tables; no serving yet."""
+        """Bind the port, start moto, set the environment, create/seed tables, deploy state machines; no serving."""
         sock = None
         try:
             sock = bind_socket(self.host, self.port)  # first: a busy port fails fast
             self.port = sock.getsockname()[1]
+            self.moto.env["LUMA_LAMBDA_ENDPOINT_URL"] = self.url  # Step Functions lambda:invoke -> our handlers
             self.progress.begin("starting DynamoDB emulator")
             self.moto.start()
             self.progress.done(f"(port {self.moto.port})")
+            self._start_llm()
+            self._start_twilio()
             self._apply_env()
             self._create_and_seed()
+            self._create_media_bucket()
+            self._deploy_state_machines()
             self.runtime = LambdaRuntime(self.functions_dir, max_workers=self.max_workers)
-            self.app = create_app(self.runtime, web_dir=self.web_dir, stage=STAGE)
+            self.app = create_app(self.runtime, web_dir=self.web_dir, stage=STAGE, dev_info=self.dev_info)
             self.server = AppServer(self.app, sock)
+            self._start_sweeper()
             self._prepared = True
         except BaseException:
             if sock is not None and self.server is None:
@@ -344,6 +385,8 @@ class LocalStack:
         for key, default in defaults.items():
             if key not in os.environ:
                 forced[key] = default
+        forced.update(self._llm_env)
+        forced.update(self._twilio_env)
         forced.update(self.extra_env)
         for key, value in forced.items():
             self._saved_env.setdefault(key, os.environ.get(key))
@@ -387,10 +430,115 @@ class LocalStack:
             seed()
             self.progress.done()
 
+    def _start_llm(self) -> None:
+        """``llm="fake"``: start the demo model and point Anthropic at it; ``"none"``: no provider keys."""
+        self._llm_env = {}
+        if self.llm == "none":
+            self._llm_env = dict.fromkeys(_LLM_ENV_VARS)
+        if self.llm != "fake":
+            return
+        self.progress.begin("starting the fake LLM")
+        start_demo_llm = _optional("local.fake_llm_demo", "start_demo_llm")
+        if start_demo_llm is None:
+            raise StartupError("--llm fake needs local/fake_llm_demo.py (start_demo_llm), which is not there")
+        self.fake_llm = start_demo_llm()
+        self._llm_env = {
+            **dict.fromkeys(_LLM_ENV_VARS),
+            "ANTHROPIC_API_KEY": self.fake_llm.api_key,
+            "ANTHROPIC_BASE_URL": self.fake_llm.url,
+        }
+        self.dev_info["fakeLlmUrl"] = self.fake_llm.url
+        self.progress.done(f"({self.fake_llm.url})")
+
+    def _start_twilio(self) -> None:
+        """The fake Twilio REST API on loopback, and the settings that make the stack use it.
+
+        Webhooks are verified against ``{url}/api/twilio/...`` (the public URL behind the gateway's
+        ``/api`` prefix) with the fake account's token; the demo tenant serves every number; images
+        go to a bucket in moto's S3. Nothing here is a secret: the account exists only on loopback.
+        """
+        from local.fake_twilio import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, DEV_WHATSAPP_NUMBER, FakeTwilioServer
+
+        self.progress.begin("starting the fake Twilio API")
+        self.fake_twilio = FakeTwilioServer(
+            DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, host=self.host, on_message=self.on_twilio_message
+        ).start()
+        self._twilio_env = {
+            "LUMA_TWILIO_ACCOUNT_SID": DEV_ACCOUNT_SID,
+            "LUMA_TWILIO_AUTH_TOKEN": DEV_AUTH_TOKEN,
+            "LUMA_TWILIO_FROM_NUMBER": DEV_WHATSAPP_NUMBER,
+            "LUMA_TWILIO_API_BASE_URL": self.fake_twilio.url,
+            "LUMA_TWILIO_PUBLIC_BASE_URL": f"{self.url}/api",
+            "LUMA_TWILIO_DEFAULT_TENANT": "demo",
+            "LUMA_TWILIO_SECRET_ARN": None,
+            "LUMA_MEDIA_BUCKET": MEDIA_BUCKET,
+            "LUMA_S3_ENDPOINT_URL": self.moto.endpoint,
+        }
+        self.dev_info["fakeTwilioUrl"] = self.fake_twilio.url
+        self.progress.done(f"({self.fake_twilio.url})")
+
+    def _create_media_bucket(self) -> None:
+        """The media bucket (WhatsApp/SMS images) in moto's S3."""
+        from luma.aws import client
+
+        s3 = client("s3", region="us-east-1", endpoint_url=self.moto.endpoint)
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(Bucket=MEDIA_BUCKET)
+
+    def _start_sweeper(self) -> None:
+        """Run the idle-session sweeper function every ``sweep_every_s`` seconds (like its schedule in AWS)."""
+        interval, runtime = self.sweep_every_s, self.runtime
+        if not interval or runtime is None or not runtime.has("session_sweeper"):
+            return
+        self._sweep_stop.clear()
+
+        def loop() -> None:
+            while not self._sweep_stop.wait(interval):
+                try:
+                    runtime.submit("session_sweeper", {})
+                except RuntimeError:  # the pool is shut down: stopping
+                    return
+
+        threading.Thread(target=loop, name="session-sweeper", daemon=True).start()
+
+    def _deploy_state_machines(self) -> None:
+        """Switch moto's Step Functions to its interpreter and deploy ``statemachines/*.asl.json``."""
+        enable_execution(self.moto.endpoint)
+        env: dict[str, str | None] = {"LUMA_STEPFUNCTIONS_ENDPOINT_URL": self.moto.endpoint}
+        if any(self.statemachines_dir.glob("*.asl.json")):
+            self.progress.begin("deploying state machines")
+            try:
+                self.state_machines = deploy_state_machines(
+                    self.moto.endpoint, statemachines_dir=self.statemachines_dir
+                )
+            except Exception as exc:  # a placeholder without a value, a definition moto rejects
+                raise StartupError(f"could not deploy {self.statemachines_dir}/*.asl.json: {exc}") from exc
+            self.progress.done(f"({', '.join(self.state_machines)})")
+        self.dev_info["stateMachines"] = dict(self.state_machines)
+        env["LUMA_AGENT_RUN_STATE_MACHINE_ARN"] = self.state_machines.get("agent_run")
+        for key, value in env.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._reset_settings()
+
     def _preload_in_background(self) -> None:
         runtime = self.runtime
-        if runtime is not None:
-            threading.Thread(target=runtime.preload, name="preload", daemon=True).start()
+        if runtime is None:
+            return
+        stop = threading.Event()
+
+        def preload() -> None:  # one function at a time, so stop() waits for one cold start at most
+            for name in runtime.names():
+                if stop.is_set():
+                    return
+                runtime.preload([name])
+
+        thread = threading.Thread(target=preload, name="preload", daemon=True)
+        self._preload = (thread, stop)
+        thread.start()
 
     def stop(self) -> None:
         """Stop uvicorn, then the handler pool, then moto; restore the environment. Idempotent."""
@@ -400,6 +548,19 @@ class LocalStack:
         runtime, self.runtime = self.runtime, None
         if runtime is not None:
             runtime.shutdown(timeout=5)
+        preload, self._preload = self._preload, None
+        if preload is not None:  # exiting mid-import (onnxruntime's session init) can abort the interpreter
+            preload[1].set()
+            preload[0].join(timeout=10)
+        fake_llm, self.fake_llm = self.fake_llm, None
+        if fake_llm is not None:
+            fake_llm.stop()
+        self.dev_info["fakeLlmUrl"] = None
+        self._sweep_stop.set()
+        fake_twilio, self.fake_twilio = self.fake_twilio, None
+        if fake_twilio is not None:
+            fake_twilio.stop()
+        self.dev_info["fakeTwilioUrl"] = None
         self.moto.stop()
         self._restore_env()
         self._prepared = False
@@ -459,6 +620,22 @@ def _quiet_uvicorn() -> Iterator[None]:
         logger.setLevel(previous)
 
 
+def _llm_line(stack: LocalStack) -> str:
+    if stack.fake_llm is not None:
+        return f"fake demo model at {stack.fake_llm.url}"
+    found = [name for name in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL") if os.environ.get(name)]
+    if found:
+        return "from the environment (" + ", ".join(found) + ")"
+    hint = "" if stack.llm == "none" else "; try --llm fake"
+    return f'none: agent turns answer "no model configured"{hint}'
+
+
+def _print_twilio_message(message: Any) -> None:
+    """``luma dev`` shows every WhatsApp/SMS reply the fake Twilio API receives (local data only)."""
+    body = message.body if len(message.body) <= 400 else message.body[:400] + "…"
+    print(f"[twilio] to {message.to} from {message.from_}: {body}", flush=True)
+
+
 def _banner(stack: LocalStack) -> str:
     user, tenant = _demo_user()
     return _box(
@@ -469,6 +646,11 @@ def _banner(stack: LocalStack) -> str:
             f"websocket  {stack.ws_url}?token=<JWT>",
             f"HTTP API   {stack.url}/api/",
             f"DynamoDB   {stack.dynamodb_endpoint} (moto)",
+            f"LLM        {_llm_line(stack)}",
+            f"agent runs {', '.join(stack.state_machines) or 'none (no statemachines/*.asl.json)'}"
+            + (" (Step Functions in moto)" if stack.state_machines else ""),
+            f"WhatsApp   {stack.url}/api/twilio/whatsapp (SMS: /sms); replies: fake Twilio "
+            + (stack.fake_twilio.url if stack.fake_twilio is not None else "-"),
             "",
             f"get a token:  luma token --user {user} --tenant {tenant}",
             "Ctrl-C to stop",
@@ -477,17 +659,33 @@ def _banner(stack: LocalStack) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``luma dev [--port 8787] [--host 127.0.0.1] [--no-seed] [--open]``."""
+    """``luma dev [--port 8787] [--host 127.0.0.1] [--no-seed] [--open] [--llm env|fake|none]``."""
     parser = argparse.ArgumentParser(prog="luma dev", description="Run the Luma local stack.")
     parser.add_argument("--port", type=int, default=8787, help="gateway port (0 = any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
     parser.add_argument("--no-seed", action="store_true", help="do not seed the demo data")
     parser.add_argument("--open", action="store_true", help="open the web chat in a browser")
+    parser.add_argument(
+        "--llm",
+        choices=LLM_MODES,
+        default="env",
+        help="env: the provider keys in the environment (default); fake: a scripted local demo model; "
+        "none: no model (agent turns answer 'no model configured')",
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("local").setLevel(logging.INFO)  # one line per event: route, function, status, ms
-    stack = LocalStack(args.port, args.host, seed=not args.no_seed, preload=True, progress=_PrintProgress())
+    stack = LocalStack(
+        args.port,
+        args.host,
+        seed=not args.no_seed,
+        preload=True,
+        progress=_PrintProgress(),
+        llm=args.llm,
+        on_twilio_message=_print_twilio_message,
+        sweep_every_s=300.0,
+    )
     with _quiet_uvicorn():
         try:
             stack.prepare()

@@ -182,7 +182,9 @@ def _slot_hunt(local_stack: Any, fake_llm: Any, steps: int) -> tuple[dict[str, A
     with client(local_stack) as ws:
         sid = verified(ws)
         for day in range(1, steps + 1):
-            fake_llm.enqueue(Script(tool_calls=[ScriptToolCall("find_available_slots", {"date": f"2030-01-{day:02d}"})]))
+            fake_llm.enqueue(
+                Script(tool_calls=[ScriptToolCall("find_available_slots", {"date": f"2030-01-{day:02d}"})])
+            )
         res = turn(ws, "any free slot next january?", sid, timeout=40)
     _, events = execution(local_stack, res["run_id"])
     return res, events

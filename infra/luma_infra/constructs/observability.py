@@ -304,13 +304,12 @@ class Operations(Construct):
                 set_period_to_time_range=True,
             ),
         )
+
         # --- Agent runs --------------------------------------------------------------------------
         def search(metric: str, dims: tuple[str, ...]) -> cw.MathExpression:
             keys = ",".join((M.NAMESPACE, *dims, M.DIM_SERVICE))
             return cw.MathExpression(
-                expression=(
-                    f"SEARCH('{{{keys}}} MetricName=\"{metric}\" {M.DIM_SERVICE}=\"{M.SERVICE}\"', 'Sum', 60)"
-                ),
+                expression=(f"SEARCH('{{{keys}}} MetricName=\"{metric}\" {M.DIM_SERVICE}=\"{M.SERVICE}\"', 'Sum', 60)"),
                 label="",
                 period=DASHBOARD_PERIOD,
             )
@@ -324,6 +323,18 @@ class Operations(Construct):
             graph("Agent steps per run", [luma_metric(M.AGENT_ITERATIONS, statistic="Average", label="avg")], width=6),
             graph("Tool calls by tool and outcome", [search(M.TOOL_CALLS, (M.DIM_TOOL, M.DIM_OUTCOME))], width=6),
             graph("Agent run failures by kind", [search(M.AGENT_FAILURES, (M.DIM_KIND,))], width=6, stacked=True),
+        )
+        # --- Channels and sessions -----------------------------------------------------------------
+        d.add_widgets(
+            graph(
+                "Twilio sends",
+                [
+                    luma_metric(M.TWILIO_SEND_FAILED, label="failed (redelivered)"),
+                    luma_metric(M.TWILIO_REPLY_DROPPED, label="refused by Twilio (kept, not delivered)"),
+                ],
+                width=12,
+            ),
+            graph("Sessions closed when idle", [luma_metric(M.SESSIONS_CLOSED_IDLE, label="closed")], width=12),
         )
         # --- Errors and throttles ---------------------------------------------------------------
         errors_by_code = cw.MathExpression(

@@ -7,7 +7,7 @@ Validated once per process (at Lambda cold start) through :func:`get_settings`; 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     stepfunctions_endpoint_url: str | None = None
     # Set by CDK (LUMA_AGENT_RUN_STATE_MACHINE_ARN) and by the local stack; None = agent runs off.
     agent_run_state_machine_arn: str | None = None
+    # Overrides of luma.agent.limits.AgentLimits, JSON: {"max_iterations": 4, "intents": {"x": {...}}}.
+    agent_limits: dict[str, Any] = Field(default_factory=dict)
     # ------------------------------------------------------------------------------ Agent runs end
 
     # Twilio ---------------------------------------------------------------------------------
@@ -121,6 +123,28 @@ class Settings(BaseSettings):
     twilio_public_base_url: str | None = None
     twilio_max_body_bytes: int = Field(64 * 1024, gt=0)
     twilio_timeout_s: float = Field(10.0, gt=0)
+    # Secrets Manager secret set by CDK (JSON: account_sid, auth_token, whatsapp_from, sms_from);
+    # the values above, when set (local stack, tests), take precedence over the secret's.
+    twilio_secret_arn: str | None = None
+    # The function the webhook hands turns to (async invoke; CDK sets LUMA_CLASSIFY_FUNCTION).
+    classify_function: str = "classify"
+    # Tenant of each of our Twilio numbers, JSON {"+14155238886": "demo"} (E.164, no channel
+    # prefix); a number not listed belongs to twilio_default_tenant (None: the webhook refuses it).
+    twilio_numbers: dict[str, str] = Field(default_factory=dict)
+    twilio_default_tenant: str | None = None
+    # A sender with no phone link: "reply" (a polite answer, nothing stored) or "anonymous" (a
+    # pseudonymous user per phone number); per-tenant overrides as JSON {"<tenant>": "anonymous"}.
+    twilio_unknown_sender: Literal["reply", "anonymous"] = "reply"
+    twilio_unknown_sender_tenants: dict[str, Literal["reply", "anonymous"]] = Field(default_factory=dict)
+    # Media: images are stored in S3 (bucket set by CDK; locally moto's S3 on the moto server), voice
+    # notes transcribed with OpenAI's API when OPENAI_API_KEY or OPENAI_BASE_URL is set.
+    media_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    twilio_media_max_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    transcription_model: str = "gpt-4o-mini-transcribe"
+    # A failed send is retried by a redelivery event (remaining parts only) at most this many times
+    # before Lambda's own async retries and the DLQ take over.
+    twilio_redelivery_max: int = Field(3, ge=0)
     # ------------------------------------------------------------------------------- Twilio end
 
     # Rate limits and quotas ------------------------------------------------------------------
@@ -137,6 +161,9 @@ class Settings(BaseSettings):
     # Per-tenant overrides, JSON: {"<tenant>": {"user_per_minute": 30, "user_burst": 10,
     # "ip_per_minute": 120, "ip_burst": 120, "daily_tokens": 100000}} (any subset of the keys).
     rate_limits: dict[str, dict[str, int]] = Field(default_factory=dict)
+    # Idle-session sweeper (functions/session_sweeper, on a schedule): sessions idle longer than
+    # session_inactivity_s are closed with their report, at most this many per run (the rest next run).
+    session_sweep_max: int = Field(500, gt=0)
 
     @field_validator("rate_limits")
     @classmethod

@@ -9,11 +9,17 @@ from luma.config import get_settings
 from luma.store.repos import DynamoConnectionRepository, DynamoConversationRepository
 
 if TYPE_CHECKING:
-    from luma.agent.entry import UnavailableAgent
-    from luma.channels.websocket import WebSocketDelivery
+    from luma.agent.entry import AgentEntry
+    from luma.agent.limits import AgentLimits
+    from luma.agent.run import AgentService
+    from luma.channels.delivery import ChannelDelivery, TwilioDelivery
+    from luma.channels.media import MediaProcessor
+    from luma.channels.twilio import TwilioSender
+    from luma.channels.twilio_account import TwilioAccount
     from luma.limits import DynamoLimiter
     from luma.pipeline.classify import ClassifyService
     from luma.pipeline.fast_path import FastPathService
+    from luma.store.repos import DynamoPhoneRepository
 
 
 @lru_cache(maxsize=1)
@@ -27,17 +33,109 @@ def conversations() -> DynamoConversationRepository:
 
 
 @lru_cache(maxsize=1)
-def delivery() -> WebSocketDelivery:
+def delivery() -> ChannelDelivery:
+    """Replies by channel: WebSocket frames through the management API, WhatsApp/SMS through Twilio."""
+    from luma.channels.delivery import ChannelDelivery
     from luma.channels.websocket import WebSocketDelivery
 
-    return WebSocketDelivery(get_settings())
+    return ChannelDelivery(WebSocketDelivery(get_settings()), twilio_delivery())
 
 
 @lru_cache(maxsize=1)
-def agent() -> UnavailableAgent:
-    from luma.agent.entry import UnavailableAgent
+def twilio_account() -> TwilioAccount:
+    """Twilio credentials and numbers (settings, else the Secrets Manager secret), read once per process."""
+    from luma.channels.twilio_account import load_account
 
-    return UnavailableAgent(get_settings(), conversations(), delivery())
+    return load_account(get_settings())
+
+
+@lru_cache(maxsize=1)
+def twilio_sender() -> TwilioSender | None:
+    """The REST client (the SDK's client is imported here, on the first reply); None when unconfigured."""
+    from luma.channels.twilio import TwilioSender
+
+    account, settings = twilio_account(), get_settings()
+    if not account.can_send or account.auth_token is None:
+        return None
+    return TwilioSender(
+        account.account_sid or "",
+        account.auth_token,
+        account.whatsapp_from or account.sms_from or "",
+        base_url=account.api_base_url,
+        timeout_s=settings.twilio_timeout_s,
+    )
+
+
+@lru_cache(maxsize=1)
+def twilio_delivery() -> TwilioDelivery:
+    from luma.channels.delivery import TwilioDelivery
+    from luma.invoke import LambdaInvoker
+
+    settings = get_settings()
+    return TwilioDelivery(settings, twilio_sender, LambdaInvoker(settings))
+
+
+@lru_cache(maxsize=1)
+def phones() -> DynamoPhoneRepository:
+    from luma.store.repos import DynamoPhoneRepository
+
+    return DynamoPhoneRepository(get_settings())
+
+
+@lru_cache(maxsize=1)
+def media() -> MediaProcessor:
+    from luma.channels.media import MediaProcessor
+
+    return MediaProcessor(get_settings(), twilio_account)
+
+
+@lru_cache(maxsize=1)
+def agent() -> AgentEntry:
+    """Agent runs when a provider and the state machine are configured, else ``agent_unavailable``."""
+    from luma.agent.entry import StepFunctionsAgent, UnavailableAgent
+
+    settings = get_settings()
+    if not (settings.agent_configured and settings.agent_run_state_machine_arn):
+        return UnavailableAgent(settings, conversations(), delivery())
+    return StepFunctionsAgent(settings, conversations(), delivery(), limits=lambda intent: agent_limits(intent))
+
+
+def agent_limits(intent: str | None) -> AgentLimits:
+    """The limits of an agent run for an intent (assistant pack, then ``LUMA_AGENT_LIMITS``)."""
+    from luma.agent.limits import resolve_limits
+    from luma.assistants.clinic.agent import LIMITS
+
+    settings = get_settings()
+    pack = LIMITS if settings.assistant == "clinic" else {}
+    return resolve_limits(intent, pack=pack, env=settings.agent_limits)
+
+
+@lru_cache(maxsize=1)
+def agent_service() -> AgentService:
+    """The agent's steps (agent_* functions): provider, tools, store, delivery."""
+    from luma.agent.packs import load_agent_pack
+    from luma.agent.run import AgentService
+    from luma.agent.store import DynamoAgentStore
+    from luma.aws import client as make_client
+    from luma.llm import get_provider
+
+    settings = get_settings()
+    pack = load_agent_pack(settings.assistant, settings)
+    return AgentService(
+        settings=settings,
+        conversations=conversations(),
+        store=DynamoAgentStore(settings),
+        delivery=delivery(),
+        provider=lambda: get_provider(settings),
+        tools=pack.tools,
+        system_prompt=pack.system_prompt,
+        apply_state=pack.apply_state,
+        limiter=limiter(),
+        allowed_output=pack.allowed_output,
+        task_tokens=make_client(
+            "stepfunctions", region=settings.region, endpoint_url=settings.stepfunctions_endpoint_url
+        ),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -55,6 +153,8 @@ def classify_service() -> ClassifyService:
         delivery=delivery(),
         agent=agent(),
         limiter=limiter(),
+        phones=phones(),
+        media=media(),
     )
 
 
@@ -78,5 +178,19 @@ def fast_path_service() -> FastPathService:
 
 def reset() -> None:
     """Forget every cached adapter (tests and the local stack re-bind settings)."""
-    for fn in (connections, conversations, delivery, agent, classify_service, limiter, fast_path_service):
+    for fn in (
+        connections,
+        conversations,
+        delivery,
+        twilio_account,
+        twilio_sender,
+        twilio_delivery,
+        phones,
+        media,
+        agent,
+        agent_service,
+        classify_service,
+        limiter,
+        fast_path_service,
+    ):
         fn.cache_clear()
