@@ -114,6 +114,8 @@ class FunctionSpec:
     async_max_event_age_s: int = 3600
     stream: StreamSpec | None = None
     snap_start: bool = False  # publish versions + alias `live`; callers use the alias
+    schedule: str | None = None  # EventBridge schedule expression, e.g. "rate(5 minutes)"
+    media: Literal["none", "read", "write"] = "none"  # the media bucket (env LUMA_MEDIA_BUCKET)
     p95_alarm_ms: int | None = None  # defaults to 80 % of the timeout
     environment: Mapping[str, str] = field(default_factory=dict)
 
@@ -146,7 +148,8 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             invokes=("fast_path",),
             starts=("agent_run",),
             manage_connections=True,
-            secrets=("twilio",),
+            secrets=("llm", "twilio"),  # llm: voice notes are transcribed with OpenAI's API
+            media="write",  # WhatsApp/SMS images
             async_invoked=True,  # the Twilio webhook hands turns on asynchronously
             p95_alarm_ms=1500,
         ),
@@ -155,6 +158,7 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             memory_mb=512,
             timeout_s=10,
             tables={"conversations": "rw", "usage": "rw", "clinic": "rw", "connections": "r"},
+            invokes=("fast_path",),  # twilio_redelivery events: the parts of a reply not yet sent
             manage_connections=True,
             secrets=("twilio",),
             async_invoked=True,
@@ -176,6 +180,7 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             tables={"conversations": "rw", "usage": "rw", "connections": "r", "clinic": "r"},
             manage_connections=True,
             secrets=("llm", "twilio"),
+            invokes=("fast_path",),  # a Twilio reply that failed to send is redelivered by fast_path
             opensearch="read",
             snap_start=True,  # anthropic/openai SDK imports cost 0.6-1.3 s of cold start
             p95_alarm_ms=60_000,
@@ -212,6 +217,14 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             manage_connections=True,
             secrets=("llm", "twilio"),
             p95_alarm_ms=10_000,
+        ),
+        "session_sweeper": FunctionSpec(
+            description="Schedule: close sessions idle longer than the inactivity delay, write their reports",
+            memory_mb=256,
+            timeout_s=120,
+            tables={"conversations": "rw"},
+            schedule="rate(5 minutes)",
+            p95_alarm_ms=60_000,
         ),
         "agent_finalize": FunctionSpec(
             description="Agent run, Finalize: charge the token quota, emit the run's metrics",
@@ -297,6 +310,7 @@ class StageConfig:
     assistant: str = "clinic"
     log_level: str = "INFO"
     log_retention_days: int = 30
+    message_retention_days: int = 365  # LUMA_MESSAGE_RETENTION_DAYS's default; media objects expire with it
     api_stage_name: str = "v1"  # the WebSocket stage: wss://<domain>/<api_stage_name>
     api_throttle_rate: int = 100  # requests per second, per stage
     api_throttle_burst: int = 200

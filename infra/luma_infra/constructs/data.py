@@ -6,9 +6,11 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as ddb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from luma_infra.config import TABLES, StageConfig, TableSpec
+from luma_infra.nag import acknowledge
 
 STRING = ddb.AttributeType.STRING
 
@@ -92,6 +94,26 @@ class Data(Construct):
                     projection_type=ddb.ProjectionType.ALL,
                 )
             self.tables[name] = table
+
+        # Images received on WhatsApp/SMS, referenced from their messages; kept as long as messages.
+        self.media = s3.Bucket(
+            self,
+            "Media",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(stage.message_retention_days))],
+            removal_policy=removal,
+            auto_delete_objects=False,
+        )
+        acknowledge(
+            self.media,
+            "S1",
+            "Access to media objects is logged by CloudTrail data events when the account enables them; "
+            "a server access log bucket per stage would hold the same object keys a second time.",
+        )
 
     def table_statements(self, name: str, access: str) -> list[iam.PolicyStatement]:
         """Least-privilege statements for one table: its ARN and its named indexes only."""

@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
@@ -117,6 +119,30 @@ class Functions(Construct):
             environment[TABLES[table].env_var] = self.data.tables[table].table_name
         for secret in spec.secrets:
             environment[f"LUMA_{env_name(secret)}_SECRET_ARN"] = self.secrets[secret].secret_arn
+        if spec.media != "none":
+            media = self.data.media
+            environment["LUMA_MEDIA_BUCKET"] = media.bucket_name
+            write = spec.media == "write"
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject", *(["s3:PutObject"] if write else [])],
+                    resources=[media.arn_for_objects("*")],
+                )
+            )
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt", *(["kms:GenerateDataKey"] if write else [])],
+                    resources=[self.data.key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(self).region}.amazonaws.com"}},
+                )
+            )
+            acknowledge(
+                role,
+                "IAM5",
+                "Media objects are keyed <tenant>/<session>/<message>: which keys a function touches is only "
+                "known per message, so the grant covers the objects of this one bucket (no bucket-level actions).",
+                resource_finding(role, media.arn_for_objects("*")),
+            )
         environment.update(spec.environment)
 
         function = lambda_.Function(
@@ -190,6 +216,14 @@ class Functions(Construct):
                 on_failure=event_sources.SqsDlq(dlq),
                 filters=[lambda_.FilterCriteria.filter(dict(f)) for f in stream.filters] or None,
             )
+        if spec.schedule:
+            events.Rule(
+                scope,
+                "Schedule",
+                description=f"Luma {stage.name}: run {name} on a schedule",
+                schedule=events.Schedule.expression(spec.schedule),
+                targets=[events_targets.LambdaFunction(fn.target, retry_attempts=2)],
+            )
         return fn
 
     def _queue(self, scope: Construct, construct_id: str, queue_name: str) -> sqs.Queue:
@@ -219,11 +253,21 @@ class Functions(Construct):
         callee = self.by_name.get(callee_name)
         if callee is None:
             return  # the callee's folder has not landed yet
-        caller.function.add_environment(f"LUMA_{env_name(callee_name)}_FUNCTION", callee.invoke_name)
+        if callee is caller:
+            # A function invoking itself (fast_path's redelivery events): its own Ref/Arn in its
+            # environment would be a circular dependency, so use the name it is created with.
+            name = self.stage.prefix(callee_name)
+            arn = Stack.of(self).format_arn(
+                service="lambda", resource="function", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+            )
+            invoke_name, invoke_arn = name, arn
+        else:
+            invoke_name, invoke_arn = callee.invoke_name, callee.invoke_arn
+        caller.function.add_environment(f"LUMA_{env_name(callee_name)}_FUNCTION", invoke_name)
         self._policy(
             caller,
             f"Invoke{camel(callee_name)}",
-            [iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[callee.invoke_arn])],
+            [iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[invoke_arn])],
         )
 
     def wire_state_machine(self, sm_name: str, state_machine_arn: str) -> None:
