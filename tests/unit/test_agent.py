@@ -591,3 +591,22 @@ def test_system_prompt_names_the_language_and_verification() -> None:
     )
     prompt = system_prompt(session, now=datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
     assert "Answer in Spanish" in prompt and "verified as Alice" in prompt
+
+
+def test_fixed_agent_texts_exist_in_every_language() -> None:
+    from luma.agent.texts import TEXTS, text
+    from luma.language import SUPPORTED
+
+    for key, table in TEXTS.items():
+        assert set(table) == set(SUPPORTED), key
+    assert text("apology", "es").startswith("Lo siento") and text("apology", "xx") == TEXTS["apology"]["en"]
+
+
+def test_the_apology_is_in_the_session_language() -> None:
+    svc, conversations, delivery, _ = service(ScriptedProvider())
+    turn = make_turn(conversations, "x")
+    conversations.sessions[(TENANT, "S1")].language = "fr"
+    state = new_run(turn, resolve_limits(None))
+    state.error = {"Error": "LlmContextTooLong"}
+    svc.handle_failure(state)
+    assert delivery.of_type("message")[-1]["text"].startswith("Désolé")

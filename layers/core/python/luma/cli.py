@@ -13,6 +13,7 @@ Commands:
   dev         start the local stack: DynamoDB emulator, API Gateway emulator, web chat (127.0.0.1:8787)
   token       print a dev token for a user (for ws://127.0.0.1:8787/ws?token=... or Authorization: Bearer)
   eval        measure quality: `luma eval classify --train T.jsonl --test E.jsonl`
+  whatsapp    send a signed WhatsApp message to a running local stack and print the reply
   bench       measure performance against a running local stack: fast-path latency, agent time to
               first token, Twilio webhook ack/reply latency, cold starts
 """
@@ -52,6 +53,13 @@ def _cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
     raise SystemExit(f"unknown evaluation {args.what!r}")
 
 
+def _cmd_whatsapp(args: argparse.Namespace, rest: list[str]) -> int:
+    _repo_on_path()
+    from local.whatsapp import main as whatsapp_main
+
+    return int(whatsapp_main(rest) or 0)
+
+
 def _cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
     _repo_on_path()
     if args.what == "fast-path":
@@ -86,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="measure quality (classify: intent routing precision/coverage)", add_help=False)
     ev.add_argument("what", choices=["classify"], help="what to evaluate")
     ev.set_defaults(func=_cmd_eval)
+
+    wa = sub.add_parser(
+        "whatsapp", help="send a signed WhatsApp message to `luma dev` (see `luma whatsapp --help`)", add_help=False
+    )
+    wa.set_defaults(func=_cmd_whatsapp)
 
     bench = sub.add_parser(
         "bench", help="benchmarks (fast-path, agent, twilio, cold-start); print figures and write a PNG", add_help=False

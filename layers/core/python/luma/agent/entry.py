@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from luma.agent.texts import text
 from luma.channels.websocket import Delivery
 from luma.config import Settings
 from luma.domain.models import Message, Role, Route, Turn
@@ -17,10 +18,6 @@ from luma.store.repos import ConversationRepository
 if TYPE_CHECKING:
     from luma.agent.limits import AgentLimits
 
-UNAVAILABLE_TEXT = (
-    "I can only help with appointments, opening hours, locations and putting you in touch with our "
-    "staff right now: answering other questions needs the AI assistant, which is not switched on here."
-)
 ENABLE_HINT = (
     "Set ANTHROPIC_API_KEY, OPENAI_API_KEY or OPENAI_BASE_URL (any OpenAI-compatible server) to enable agent answers."
 )
@@ -39,12 +36,13 @@ class UnavailableAgent:
         self.delivery = delivery
 
     def start(self, turn: Turn, *, reason: str | None = None) -> None:
+        unavailable = text("unavailable", turn.session.language)
         reply = Message(
             tenant_id=turn.session.tenant_id,
             session_id=turn.session.session_id,
             message_id=new_id(),
             role=Role.ASSISTANT,
-            text=UNAVAILABLE_TEXT,
+            text=unavailable,
             reply_to=turn.message.message_id,
             intent=turn.decision.intent,
             route=Route.AGENT,
@@ -59,7 +57,7 @@ class UnavailableAgent:
                 code=ErrorCode.AGENT_UNAVAILABLE.value,
                 clientMessageId=turn.client_message_id,
                 messageId=reply.message_id,
-                message=UNAVAILABLE_TEXT,
+                message=unavailable,
                 hint=ENABLE_HINT,
                 detail=user_message(ErrorCode.AGENT_UNAVAILABLE),
                 intent=turn.decision.intent,

@@ -30,7 +30,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, Field
 
 from luma import metrics_names as mn
-from luma.agent import failures
+from luma.agent import failures, texts
 from luma.agent.context import recent_history, with_summary
 from luma.agent.limits import AgentLimits
 from luma.agent.store import AgentStore
@@ -59,11 +59,6 @@ from luma.llm import (
 from luma.observability import emit, logger
 from luma.pipeline.frames import status_frame
 
-APOLOGY = "I'm sorry, I can't answer that right now. Please try again in a moment, or call the clinic if it's urgent."
-ESCALATED = (
-    "I'm sorry, I couldn't finish this myself, so I've asked a member of our staff to contact you. "
-    "If it's urgent, please call the clinic."
-)
 FINAL_NOTE = (
     "You have used all the tool calls available for this message. Do not call tools: answer the user now "
     "with what you know, and say what you could not do."
@@ -339,7 +334,7 @@ class AgentService:
     def _answer(self, state: RunState, session: Session) -> RunState:
         """Persist the whole answer, then deliver it as one ``message`` frame."""
         turn, run = state.turn, state.run
-        text = " ".join(t.strip() for t in run.streamed if t.strip()) or APOLOGY
+        text = " ".join(t.strip() for t in run.streamed if t.strip()) or texts.text("apology", session.language)
         run.outcome = run.outcome or "answered"
         self._save_and_deliver(state, session, text, status="answered")
         state.step = StepOutcome(stop="end_turn")
@@ -524,11 +519,17 @@ class AgentService:
             escalation_id = self._escalate(state, kind)
             run.outcome = "escalated"
             self._save_and_deliver(
-                state, session, ESCALATED, status="escalated", escalationId=escalation_id, failure=kind.value
+                state,
+                session,
+                texts.text("escalated", session.language),
+                status="escalated",
+                escalationId=escalation_id,
+                failure=kind.value,
             )
         else:
             run.outcome = "apologized"
-            self._save_and_deliver(state, session, APOLOGY, status="failed", failure=kind.value)
+            apology = texts.text("apology", session.language)
+            self._save_and_deliver(state, session, apology, status="failed", failure=kind.value)
         state.step = StepOutcome(stop="end_turn")
         state.transcript = []
         return state
