@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +13,7 @@ from luma.channels.websocket import Delivery
 from luma.domain.models import DeliveryTarget, Principal
 from luma.errors import ErrorCode, LumaError
 from luma.observability import emit, logger
-from luma.pipeline.frames import error_frame, status_frame
+from luma.pipeline.frames import error_frame, load_object, status_frame, validation_failed
 
 
 class ApproveFrame(BaseModel):
@@ -35,17 +34,11 @@ class ApproveRequest:
 
 def parse_approve(body: str | None) -> ApproveFrame:
     """Validate the frame; failures are typed errors."""
-    try:
-        data = json.loads(body or "")
-    except (ValueError, TypeError) as exc:
-        raise LumaError(ErrorCode.MALFORMED_JSON) from exc
-    if not isinstance(data, dict):
-        raise LumaError(ErrorCode.MALFORMED_JSON)
+    data = load_object(body)
     try:
         return ApproveFrame.model_validate(data)
     except ValidationError as exc:
-        errors = [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in exc.errors()]
-        raise LumaError(ErrorCode.VALIDATION_FAILED, errors=errors) from exc
+        raise validation_failed(exc) from exc
 
 
 def handle_approve(request: ApproveRequest, *, agent: Callable[[], Any], delivery: Delivery) -> None:

@@ -22,14 +22,26 @@ class SendMessageFrame(BaseModel):
     session_id: str | None = Field(None, alias="sessionId", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")
 
 
-def parse_send_message(body: str | None, *, max_chars: int) -> SendMessageFrame:
-    """Validate a raw frame; every failure is a typed :class:`LumaError`."""
+def load_object(body: str | None) -> dict[str, Any]:
+    """A frame's JSON object, or ``MALFORMED_JSON``."""
     try:
         data = json.loads(body or "")
     except (ValueError, TypeError) as exc:
         raise LumaError(ErrorCode.MALFORMED_JSON) from exc
     if not isinstance(data, dict):
         raise LumaError(ErrorCode.MALFORMED_JSON)
+    return data
+
+
+def validation_failed(exc: ValidationError, **details: Any) -> LumaError:
+    """``VALIDATION_FAILED`` naming each field and its problem (never the values)."""
+    errors = [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in exc.errors()]
+    return LumaError(ErrorCode.VALIDATION_FAILED, errors=errors, **details)
+
+
+def parse_send_message(body: str | None, *, max_chars: int) -> SendMessageFrame:
+    """Validate a raw frame; every failure is a typed :class:`LumaError`."""
+    data = load_object(body)
     action = data.get("action")
     if action != "sendMessage":
         raise LumaError(ErrorCode.UNKNOWN_ACTION, action=action if isinstance(action, str) else None)
@@ -41,10 +53,7 @@ def parse_send_message(body: str | None, *, max_chars: int) -> SendMessageFrame:
     try:
         return SendMessageFrame.model_validate(data)
     except ValidationError as exc:
-        errors = [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in exc.errors()]
-        raise LumaError(
-            ErrorCode.VALIDATION_FAILED, errors=errors, clientMessageId=_str_or_none(data.get("clientMessageId"))
-        ) from exc
+        raise validation_failed(exc, clientMessageId=_str_or_none(data.get("clientMessageId"))) from exc
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -16,11 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from luma.agent.tools import Tool, ToolContext, ToolError, ToolRegistry
 from luma.assistants.clinic import parsing
 from luma.assistants.clinic.info import WEEKDAYS, clinic_data, doctors, locations, timezone
-from luma.assistants.clinic.repo import Appointment, ClinicRepository, DynamoClinicRepository
+from luma.assistants.clinic.repo import Appointment, ClinicRepository, DynamoClinicRepository, upcoming
 from luma.config import Settings, get_settings
 from luma.domain.models import Session, SessionStatus
 
-UPCOMING = ("scheduled", "confirmed")
 PARTS: dict[str, tuple[int, int]] = {"morning": (0, 12), "afternoon": (12, 17), "evening": (17, 24), "any": (0, 24)}
 LANGUAGE_NAMES = {
     "en": "English",
@@ -111,10 +110,7 @@ class ClinicTools:
 
     # -- helpers -----------------------------------------------------------------------------
     def _upcoming(self, ctx: ToolContext) -> list[Appointment]:
-        patient_id = ctx.state["verified_patient_id"]
-        cutoff = self.now() - timedelta(minutes=15)
-        appts = self.repo.list_appointments(ctx.principal.tenant_id, patient_id)
-        return sorted((a for a in appts if a.status in UPCOMING and a.start >= cutoff), key=lambda a: a.start)
+        return upcoming(self.repo, ctx.principal.tenant_id, ctx.state["verified_patient_id"], self.now())
 
     def _appointment(self, ctx: ToolContext, appointment_id: str) -> Appointment:
         for appt in self._upcoming(ctx):

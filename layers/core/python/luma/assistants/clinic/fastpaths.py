@@ -14,12 +14,11 @@ from typing import Any
 from luma.assistants.base import FastPathResult
 from luma.assistants.clinic import parsing
 from luma.assistants.clinic.info import WEEKDAYS, clinic_data, doctors, locations, timezone
-from luma.assistants.clinic.repo import Appointment, ClinicRepository
+from luma.assistants.clinic.repo import Appointment, ClinicRepository, upcoming
 from luma.assistants.clinic.templates import format_when, name_suffix, render, weekday_name
 from luma.config import Settings
 from luma.domain.models import SessionStatus, Turn
 
-UPCOMING = ("scheduled", "confirmed")
 NEEDS_IDENTITY = frozenset({"list_appointments", "confirm_appointment", "cancel_appointment"})
 
 
@@ -131,14 +130,7 @@ class ClinicFastPaths:
 
     # -- appointments ---------------------------------------------------------------------------
     def _upcoming(self, turn: Turn) -> list[Appointment]:
-        patient_id = turn.session.state["verified_patient_id"]
-        now = self.now()
-        appts = [
-            a
-            for a in self.repo.list_appointments(turn.principal.tenant_id, patient_id)
-            if a.status in UPCOMING and a.start >= now - timedelta(minutes=15)
-        ]
-        return sorted(appts, key=lambda a: a.start)
+        return upcoming(self.repo, turn.principal.tenant_id, turn.session.state["verified_patient_id"], self.now())
 
     def _line(self, appt: Appointment, lang: str) -> str:
         doc = doctors().get(appt.doctor_id, {"name": appt.doctor_id, "location": ""})

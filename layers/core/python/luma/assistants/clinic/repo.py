@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -39,6 +39,16 @@ class ClinicRepository(Protocol):
     def set_status(self, appointment: Appointment, status: str) -> Appointment: ...
     def record_escalation(self, tenant_id: str, session_id: str, user_id: str, reason: str) -> str: ...
     def reschedule(self, appointment: Appointment, start: datetime) -> Appointment: ...
+
+
+UPCOMING = ("scheduled", "confirmed")
+
+
+def upcoming(repo: ClinicRepository, tenant_id: str, patient_id: str, now: datetime) -> list[Appointment]:
+    """A patient's scheduled or confirmed appointments from 15 minutes ago on, soonest first."""
+    cutoff = now - timedelta(minutes=15)
+    appts = repo.list_appointments(tenant_id, patient_id)
+    return sorted((a for a in appts if a.status in UPCOMING and a.start >= cutoff), key=lambda a: a.start)
 
 
 def patient_pk(tenant_id: str, patient_id: str) -> str:
