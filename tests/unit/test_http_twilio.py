@@ -23,6 +23,7 @@ from mangum import Mangum
 from pydantic import SecretStr
 
 from tests.fakes import FakeLimiter, MemorySessionStore, RecordingInvoker
+from tests.unit.test_handlers import in_lambda_thread
 from tests.unit.test_http_sessions import seed
 
 ACCOUNT = "AC" + "1" * 32
@@ -176,13 +177,13 @@ def test_the_published_whatsapp_event_through_mangum_uses_the_api_gateway_url(in
     class Ctx:
         aws_request_id = "r1"
 
-    ok = handler(copy.deepcopy(event), Ctx())
+    ok = in_lambda_thread(handler, copy.deepcopy(event), Ctx())
     assert ok["statusCode"] == 200 and ok["body"].endswith("<Response/>")
     assert invoker.calls[0][1]["media"][0]["content_type"] == "image/jpeg"
     tampered = copy.deepcopy(event)
     raw = base64.b64decode(tampered["body"]).replace(b"Hi", b"Yo")
     tampered["body"] = base64.b64encode(raw).decode()
-    assert handler(tampered, Ctx())["statusCode"] == 403
+    assert in_lambda_thread(handler, tampered, Ctx())["statusCode"] == 403
 
 
 # -- 429 + Retry-After on the authenticated routes ------------------------------------------------
