@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -266,3 +267,44 @@ def test_answering_an_unknown_or_foreign_approval_is_an_error(local_stack: Any) 
         assert err["code"] == "BAD_REQUEST" and "not found" in err["message"]
         ws.send(json.dumps({"action": "approve", "approvalId": "x y", "approved": "maybe"}))
         assert until(ws, lambda f: f["type"] == "error")["code"] == "VALIDATION_FAILED"
+
+
+@pytest.fixture
+def openai_wire(local_stack: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The same stack with the agent on the OpenAI SDK (chat completions) against the same fake model."""
+    from luma import wiring
+    from luma.config import reset_settings
+    from luma.llm import reset_providers
+
+    fake = local_stack.fake_llm
+    for var in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{fake.url}/v1")
+
+    def rebind() -> None:
+        reset_settings()
+        wiring.reset()
+        reset_providers()
+
+    rebind()
+    yield
+    monkeypatch.undo()
+    rebind()
+
+
+@pytest.mark.usefixtures("openai_wire")
+def test_reschedule_through_the_openai_wire_format(local_stack: Any, fake_llm: Any) -> None:
+    with client(local_stack) as ws:
+        sid = verified(ws)
+        res = turn(ws, "can I move my Tuesday appointment to the afternoon?", sid, approve=True, timeout=30)
+    assert "Done! Your appointment is now on" in res["message"]["text"], res["message"]["text"]
+    assert res["approvals"] and [s["tool"] for s in res["status"] if s["status"] == "tool"] == [
+        "list_appointments",
+        "find_available_slots",
+        "reschedule_appointment",
+    ]
+    paths = {r.path for r in fake_llm.requests}
+    assert paths == {"/v1/chat/completions"}
+    tool_messages = [m for m in fake_llm.requests[-1].body["messages"] if m["role"] == "tool"]
+    assert len(tool_messages) == 3 and "APPROVAL" not in tool_messages[-1]["content"]
