@@ -21,7 +21,7 @@ import urllib.request
 import uuid
 from typing import Any
 
-from bench.common import histogram_png, progress, save, summary
+from bench.common import histogram_png, http_json, progress, save, summary
 
 QUESTIONS = [
     "what should I bring to my first visit",
@@ -30,13 +30,6 @@ QUESTIONS = [
     "can my partner come with me to the consultation",
     "how do I get my vaccination certificate printed",
 ]
-
-
-def _request(url: str, body: dict[str, Any] | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())
 
 
 async def _turn(ws: Any, text: str, session_id: str | None, timeout: float) -> dict[str, Any]:
@@ -79,9 +72,9 @@ async def _turn(ws: Any, text: str, session_id: str | None, timeout: float) -> d
 async def run(base: str, llm_url: str, turns: int, timeout: float) -> dict[str, Any]:
     import websockets
 
-    users = _request(f"{base}/dev/demo-users")
+    users = http_json(f"{base}/dev/demo-users")
     user = users[0]
-    token = _request(f"{base}/dev/token", {"userId": user["userId"], "tenantId": user["tenantId"]})["token"]
+    token = http_json(f"{base}/dev/token", {"userId": user["userId"], "tenantId": user["tenantId"]})["token"]
     results: dict[str, Any] = {"overheads": [], "frames": [], "lost": 0, "not_agent": 0, "unmatched": 0}
     pending: list[tuple[str, float]] = []  # (marker, client first-token time)
     async with websockets.connect(base.replace("http", "ws", 1) + f"/ws?token={token}", max_size=2**20) as ws:
@@ -99,7 +92,7 @@ async def run(base: str, llm_url: str, turns: int, timeout: float) -> dict[str, 
                 pending.append((text, res["first_token_at"]))
                 results["frames"].append(res["frames"])
             progress(i + 1, turns, "turns")
-    sent = _request(f"{llm_url}/_fake/first-tokens")["firstTokens"]
+    sent = http_json(f"{llm_url}/_fake/first-tokens")["firstTokens"]
     for text, client_at in pending:
         matches = [t["at"] for t in sent if t["marker"].endswith(text)]
         if not matches:
@@ -121,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     base = f"http://{args.host}:{args.port}"
     try:
-        info = _request(f"{base}/dev/info")
+        info = http_json(f"{base}/dev/info")
     except (OSError, urllib.error.HTTPError):
         print(
             f"no local stack answers on {base}: start it with `luma dev --llm fake --port {args.port}`", file=sys.stderr
@@ -131,14 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     if not llm_url:
         print("the local stack runs no fake LLM: start it with `luma dev --llm fake`", file=sys.stderr)
         return 2
-    previous = _request(f"{llm_url}/_fake/config", {"firstTokenDelayMs": args.first_token_ms, "chunkDelayMs": 0})
+    previous = http_json(f"{llm_url}/_fake/config", {"firstTokenDelayMs": args.first_token_ms, "chunkDelayMs": 0})
     print(
         f"agent benchmark: {args.turns} turns, fake model first token {args.first_token_ms} ms, {base}", file=sys.stderr
     )
     try:
         res = asyncio.run(run(base, llm_url, args.turns, args.timeout))
     finally:
-        _request(f"{llm_url}/_fake/config", previous)
+        http_json(f"{llm_url}/_fake/config", previous)
     over = res["overheads"]
     s = summary(over) if over else {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
     frames = sum(res["frames"]) / len(res["frames"]) if res["frames"] else 0.0

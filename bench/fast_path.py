@@ -13,11 +13,10 @@ import asyncio
 import json
 import sys
 import time
-import urllib.request
 import uuid
 from typing import Any
 
-from bench.common import histogram_png, progress, save, summary
+from bench.common import histogram_png, http_json, progress, save, summary
 
 UTTERANCES = [
     ("what are your opening hours?", "clinic_hours"),
@@ -29,18 +28,6 @@ UTTERANCES = [
     ("what's the address of the clinic", "clinic_location"),
     ("list my upcoming appointments please", "list_appointments"),
 ]
-
-
-def _post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        result: dict[str, Any] = json.loads(resp.read())
-        return result
-
-
-def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        return json.loads(resp.read())
 
 
 async def _turn(ws: Any, text: str, session_id: str | None, timeout: float) -> tuple[float | None, dict[str, Any]]:
@@ -71,7 +58,7 @@ async def _client(
 ) -> None:
     import websockets
 
-    token = _post_json(f"{base}/dev/token", {"userId": user["userId"], "tenantId": user["tenantId"]})["token"]
+    token = http_json(f"{base}/dev/token", {"userId": user["userId"], "tenantId": user["tenantId"]})["token"]
     ws_url = base.replace("http", "ws", 1) + f"/ws?token={token}"
     name, dob = user["verifyWith"].split(", born ")
     async with websockets.connect(ws_url, max_size=2**20) as ws:
@@ -95,7 +82,7 @@ async def _client(
 
 
 async def run(base: str, turns: int, clients: int, timeout: float) -> dict[str, Any]:
-    users = _get_json(f"{base}/dev/demo-users")
+    users = http_json(f"{base}/dev/demo-users")
     results: dict[str, Any] = {"latencies": [], "lost": 0, "not_fast_path": [], "by_intent": {}}
     per_client = [turns // clients + (1 if i < turns % clients else 0) for i in range(clients)]
     counter = [0]
@@ -117,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     base = f"http://{args.host}:{args.port}"
     try:
-        _get_json(f"{base}/api/health")
+        http_json(f"{base}/api/health")
     except OSError:
         print(
             f"no local stack answers on {base}: start it with `make dev` (or `luma dev --port {args.port}`)",

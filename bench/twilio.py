@@ -19,17 +19,14 @@ The fake Twilio API's URL comes from the stack's ``GET /dev/info`` (or ``--fake-
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
-import json
 import sys
 import time
-import urllib.request
 import uuid
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from bench.common import histogram_png, progress, save, summary
+from bench.common import histogram_png, http_json, progress, save, summary
 
 UTTERANCES = [
     "what are your opening hours?",
@@ -40,14 +37,6 @@ UTTERANCES = [
     "what's the address of the clinic",
 ]
 WARM_UP = 4
-
-
-def _get_json(url: str, auth: tuple[str, str] | None = None) -> Any:
-    req = urllib.request.Request(url)
-    if auth:
-        req.add_header("Authorization", "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())
 
 
 class Webhook:
@@ -110,7 +99,7 @@ class FakeTwilioReader:
     def received(self, to: str) -> list[dict[str, Any]]:
         """Messages sent to ``to``, oldest first."""
         query = urlencode({"To": to, "PageSize": 1000})
-        page = _get_json(f"{self.url}/2010-04-01/Accounts/{self.account_sid}/Messages.json?{query}", self.auth)
+        page = http_json(f"{self.url}/2010-04-01/Accounts/{self.account_sid}/Messages.json?{query}", auth=self.auth)
         return list(reversed(page["messages"]))
 
 
@@ -191,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     base = f"http://{args.host}:{args.port}"
     try:
-        _get_json(f"{base}/api/health")
+        http_json(f"{base}/api/health")
     except OSError:
         print(
             f"no local stack answers on {base}: start it with `make dev` (or `luma dev --port {args.port}`)",
@@ -201,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     fake_url = args.fake_twilio_url
     if not fake_url:
         try:
-            fake_url = _get_json(f"{base}/dev/info").get("fakeTwilioUrl")
+            fake_url = http_json(f"{base}/dev/info").get("fakeTwilioUrl")
         except OSError:
             fake_url = None
     if not fake_url:

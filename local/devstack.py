@@ -388,7 +388,11 @@ class LocalStack:
         forced.update(self._llm_env)
         forced.update(self._twilio_env)
         forced.update(self.extra_env)
-        for key, value in forced.items():
+        self._set_env(forced)
+
+    def _set_env(self, values: Mapping[str, str | None]) -> None:
+        """Set (None: unset) variables, remembering their old values for stop(); rebind settings."""
+        for key, value in values.items():
             self._saved_env.setdefault(key, os.environ.get(key))
             if value is None:
                 os.environ.pop(key, None)
@@ -516,13 +520,7 @@ class LocalStack:
             self.progress.done(f"({', '.join(self.state_machines)})")
         self.dev_info["stateMachines"] = dict(self.state_machines)
         env["LUMA_AGENT_RUN_STATE_MACHINE_ARN"] = self.state_machines.get("agent_run")
-        for key, value in env.items():
-            self._saved_env.setdefault(key, os.environ.get(key))
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        self._reset_settings()
+        self._set_env(env)
 
     def _preload_in_background(self) -> None:
         runtime = self.runtime

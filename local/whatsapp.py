@@ -14,7 +14,8 @@ import sys
 import time
 import urllib.error
 
-from bench.twilio import FakeTwilioReader, Webhook, _get_json
+from bench.common import http_json
+from bench.twilio import FakeTwilioReader, Webhook
 from local.fake_twilio import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, DEV_WHATSAPP_NUMBER
 
 
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     base = f"http://127.0.0.1:{args.port}"
     try:
-        fake_url = _get_json(f"{base}/dev/info")["fakeTwilioUrl"]
+        fake_url = http_json(f"{base}/dev/info")["fakeTwilioUrl"]
     except (OSError, urllib.error.HTTPError, KeyError):
         print(f"no local stack answers on {base}: start it with `make dev`", file=sys.stderr)
         return 2

@@ -102,12 +102,10 @@ def agent() -> AgentEntry:
 
 def agent_limits(intent: str | None) -> AgentLimits:
     """The limits of an agent run for an intent (assistant pack, then ``LUMA_AGENT_LIMITS``)."""
-    from luma.agent.limits import resolve_limits
-    from luma.assistants.clinic.agent import LIMITS
+    from luma.agent.packs import agent_limits_for
 
     settings = get_settings()
-    pack = LIMITS if settings.assistant == "clinic" else {}
-    return resolve_limits(intent, pack=pack, env=settings.agent_limits)
+    return agent_limits_for(settings.assistant, intent, settings.agent_limits)
 
 
 @lru_cache(maxsize=1)

@@ -17,14 +17,23 @@ class AgentPack:
     """What the agent needs from an assistant."""
 
     tools: ToolRegistry
-    limits: dict[str, Any]
     system_prompt: Callable[[Session], str]
     apply_state: Callable[[Session, dict[str, Any]], tuple[dict[str, Any], SessionStatus | None]]
     allowed_output: frozenset[str] = frozenset()  # strings the output guardrail must not mask
 
-    def limits_for(self, intent: str | None, env: dict[str, Any] | None = None) -> AgentLimits:
-        """This assistant's limits for an intent, with the environment's overrides."""
-        return resolve_limits(intent, pack=self.limits, env=env)
+
+def pack_limits(name: str) -> dict[str, Any]:
+    """An assistant's own limits (without building its tools: the classify function needs only these)."""
+    if name == "clinic":
+        from luma.assistants.clinic.agent import LIMITS
+
+        return LIMITS
+    raise ValueError(f"unknown assistant {name!r}: set LUMA_ASSISTANT to one of: clinic")
+
+
+def agent_limits_for(name: str, intent: str | None, env: dict[str, Any] | None = None) -> AgentLimits:
+    """Assistant ``name``'s limits for an intent, with the environment's overrides."""
+    return resolve_limits(intent, pack=pack_limits(name), env=env)
 
 
 def load_agent_pack(name: str, settings: Settings) -> AgentPack:
@@ -33,11 +42,9 @@ def load_agent_pack(name: str, settings: Settings) -> AgentPack:
         from luma.assistants.clinic import agent
         from luma.assistants.clinic.info import clinic_data
 
-        tools, limits = agent.build(settings)
         phone = clinic_data()["clinic"]["phone"]
         return AgentPack(
-            tools=tools,
-            limits=limits,
+            tools=agent.build(settings),
             system_prompt=agent.system_prompt,
             apply_state=agent.apply_state,
             allowed_output=frozenset({phone}),

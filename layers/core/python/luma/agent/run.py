@@ -57,7 +57,7 @@ from luma.llm import (
     Usage,
 )
 from luma.observability import emit, logger
-from luma.pipeline.frames import status_frame
+from luma.pipeline.frames import message_frame, status_frame
 
 FINAL_NOTE = (
     "You have used all the tool calls available for this message. Do not call tools: answer the user now "
@@ -165,6 +165,20 @@ class AgentService:
         self.allowed_output = allowed_output
         self.task_tokens = task_tokens  # a Step Functions client (send_task_success/failure)
 
+    def _session(self, turn: Turn) -> Session:
+        """The session as stored now (tools change its state during a run); the turn's copy if it is gone."""
+        stored: Session | None = self.conversations.get_session(turn.session.tenant_id, turn.session.session_id)
+        return stored or turn.session
+
+    @staticmethod
+    def _map_item(payload: dict[str, Any]) -> tuple[PendingCall, Turn, RunInfo]:
+        """One item of the ExecuteTools Map: the call, the turn and the run."""
+        return (
+            PendingCall.model_validate(payload["call"]),
+            Turn.model_validate(payload["turn"]),
+            RunInfo.model_validate(payload["run"]),
+        )
+
     def warm_up(self) -> None:
         """Import the provider SDK and build its client at init (cold start / SnapStart), not mid-turn."""
         provider = self.provider()
@@ -207,7 +221,7 @@ class AgentService:
         self.fold_results(state)
         state.error, state.recovery = None, None
         turn, run = state.turn, state.run
-        session = self.conversations.get_session(turn.session.tenant_id, turn.session.session_id) or turn.session
+        session = self._session(turn)
         request = self._request(state, session)
         # A later step's text follows what the client already shows: keep a space between them.
         continuing = bool(run.streamed) and not run.streamed[-1][-1:].isspace()
@@ -373,19 +387,7 @@ class AgentService:
             },
         )
         self.conversations.save_reply(session, reply)
-        frame = {
-            "type": "message",
-            "sessionId": reply.session_id,
-            "messageId": reply.message_id,
-            "replyTo": turn.client_message_id,
-            "role": reply.role.value,
-            "text": reply.text,
-            "intent": reply.intent,
-            "confidence": round(turn.decision.confidence, 4),
-            "route": Route.AGENT.value,
-            "runId": run.run_id,
-            "createdAt": reply.created_at.isoformat(),
-        }
+        frame = {**message_frame(reply, turn.decision, turn.client_message_id), "runId": run.run_id}
         if not self.delivery.send(turn.delivery, frame):
             emit(mn.DELIVERY_GONE, 1)
 
@@ -393,10 +395,8 @@ class AgentService:
     def request_approval(self, payload: dict[str, Any]) -> None:
         """Store the task token and ask the user (``approval_request`` frame); the run waits."""
         token = payload["token"]
-        call = PendingCall.model_validate(payload["call"])
-        turn = Turn.model_validate(payload["turn"])
-        run = RunInfo.model_validate(payload["run"])
-        session = self.conversations.get_session(turn.session.tenant_id, turn.session.session_id) or turn.session
+        call, turn, run = self._map_item(payload)
+        session = self._session(turn)
         tool = self.tools.get(call.name)
         prompt = f"Allow {call.name}?"
         if tool is not None and tool.approval_prompt is not None:
@@ -447,11 +447,9 @@ class AgentService:
 
     def run_tool(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Execute one call (after its approval, if it needed one); heartbeats while it runs."""
-        call = PendingCall.model_validate(payload["call"])
-        turn = Turn.model_validate(payload["turn"])
-        run = RunInfo.model_validate(payload["run"])
+        call, turn, run = self._map_item(payload)
         approval = payload.get("approval") or {}
-        session = self.conversations.get_session(turn.session.tenant_id, turn.session.session_id) or turn.session
+        session = self._session(turn)
         ctx = ToolContext(turn.principal, session, run.run_id, approved=bool(approval.get("approved")))
         stop = threading.Event()
 
@@ -511,10 +509,9 @@ class AgentService:
             return state
         if recovery is failures.Recovery.ANSWER_NOW:
             run.final, run.recoveries_left = True, run.recoveries_left - 1
-            self.fold_results(state)
-            return state
+            return state  # the next AgentStep folds in any tool results the failed one had
         turn = state.turn
-        session = self.conversations.get_session(turn.session.tenant_id, turn.session.session_id) or turn.session
+        session = self._session(turn)
         if recovery is failures.Recovery.ESCALATE:
             escalation_id = self._escalate(state, kind)
             run.outcome = "escalated"

@@ -281,12 +281,10 @@ def system_prompt(session: Session, *, now: datetime | None = None) -> str:
     return static + dynamic
 
 
-def build(
-    settings: Settings | None = None, *, repo: ClinicRepository | None = None
-) -> tuple[ToolRegistry, dict[str, Any]]:
-    """The registry and limits of the clinic agent."""
+def build(settings: Settings | None = None, *, repo: ClinicRepository | None = None) -> ToolRegistry:
+    """The clinic agent's tool registry."""
     settings = settings or get_settings()
-    return registry(ClinicTools(repo or DynamoClinicRepository(settings), settings)), LIMITS
+    return registry(ClinicTools(repo or DynamoClinicRepository(settings), settings))
 
 
 def apply_state(session: Session, updates: dict[str, Any]) -> tuple[dict[str, Any], SessionStatus | None]:
