@@ -6,6 +6,8 @@ DynamoDB has no such cost. This version keeps DynamoDB's semantics — every con
 against the state before the transaction, nothing is written unless all pass, the cancellation
 reasons follow the item order — but snapshots only the items the transaction touches.
 - moto walks its package folder on every request to find backends; the answer is cached.
+- moto checks a conditional write's condition and applies it without a lock between, so concurrent
+  requests can both pass a condition only one should; writes and transactions are serialized here.
 - Step Functions ``lambda:invoke`` tasks (moto's interpreter, enabled with ``{"stepfunctions":
   {"execute_state_machine": true}, "lambda": {"use_docker": false}}``) reach
   ``LambdaSimpleBackend.invoke``, which only echoes its input. It is replaced by a POST to the
@@ -264,11 +266,34 @@ def _defer_package_init(name: str) -> None:
     setattr(sys.modules[parent], child, stub)
 
 
+# moto serves requests on several threads and checks a write's condition before applying it, with
+# nothing in between: two conditional writes of one item (or two transactions) can both pass. DynamoDB
+# applies each write (and each transaction) atomically; one lock around the write paths does the same.
+_WRITE_LOCK = threading.RLock()
+_ATOMIC_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+
+
+def _atomic(method: Any) -> Any:
+    if getattr(method, "_luma_atomic", False):
+        return method
+
+    def locked(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+        with _WRITE_LOCK:
+            return method(self, *args, **kwargs)
+
+    locked._luma_atomic = True  # type: ignore[attr-defined]
+    locked.__name__ = getattr(method, "__name__", "write")
+    locked.__doc__ = getattr(method, "__doc__", None)
+    return locked
+
+
 def apply() -> None:
     """Install the patches (idempotent)."""
     import moto.backends
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    for name in _ATOMIC_WRITES:
+        setattr(DynamoDBBackend, name, _atomic(getattr(DynamoDBBackend, name)))
     LambdaSimpleBackend.invoke = lambda_invoke  # type: ignore[method-assign,assignment]
     StepFunctionResponse.start_execution = start_execution  # type: ignore[method-assign]
     StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
