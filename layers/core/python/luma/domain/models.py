@@ -22,6 +22,8 @@ class Principal(BaseModel):
     tenant_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     user_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:+@-]+$")
     display_name: str | None = None
+    # "operator": staff of the tenant (escalations, takeover, security and usage summaries).
+    role: Literal["user", "operator"] = "user"
 
 
 class Connection(BaseModel):

@@ -208,6 +208,14 @@ _SHARED_TABLE: dict[type[Model], str] = {PhoneLinkRow: "connections_table"}
 _bound: tuple[Any, ...] | None = None
 
 
+def _subclasses(model: type[Model]) -> list[type[Model]]:
+    """Every subclass of ``model`` (item kinds declared anywhere share its table and connection)."""
+    out: list[type[Model]] = []
+    for sub in model.__subclasses__():
+        out += [sub, *_subclasses(sub)]
+    return out
+
+
 def bind_models(settings: Settings) -> None:
     """Point every model at the configured tables, region and endpoint (idempotent)."""
     global _bound
@@ -231,6 +239,6 @@ def bind_models(settings: Settings) -> None:
         meta.read_timeout_seconds = 5
         meta.max_retry_attempts = 2
         model._connection = None  # PynamoDB caches the connection per model class
-    for sub in (SessionRow, MessageRow, DecisionRow, ReportRow, ChannelSessionRow, IdleRow):
+    for sub in _subclasses(ConversationRow):
         sub._connection = None
     _bound = key
