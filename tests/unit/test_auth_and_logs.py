@@ -65,7 +65,15 @@ def test_cognito_mode_needs_jwks() -> None:
 def test_mask_pii() -> None:
     masked = mask_pii("call +33 6 12 34 50 01 or mail alice@example.com, born 14/03/1987, token=abcdefghijk123")
     assert "+33" not in masked and "alice@" not in masked and "1987" not in masked and "abcdefghijk" not in masked
-    assert "<phone>" in masked and "<email>" in masked and "<date>" in masked
+    assert "<phone>" in masked and "<email>" in masked and "<dob>" in masked and "<secret>" in masked
+
+
+def test_mask_pii_leaves_timestamps_and_aws_identifiers_readable() -> None:
+    text = (
+        "2026-12-02 07:05:36 run arn:aws:states:eu-west-1:123456789012:execution:agent-run:01JE8ZK3M4N5P6Q7R8S9T0V1W2 "
+        "request 3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b appointment 2026-12-09 10:30"
+    )
+    assert mask_pii(text) == text
 
 
 def test_log_lines_mask_sensitive_keys_and_values() -> None:
@@ -79,6 +87,30 @@ def test_log_lines_mask_sensitive_keys_and_values() -> None:
     line = json.loads(stream.getvalue())
     assert "alice@example.com" not in stream.getvalue() and "Alice Martin" not in stream.getvalue()
     assert line["intent"] == "greeting" and line["text"].startswith("<redacted:")
+
+
+def test_log_lines_keep_timestamps_and_request_ids() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(PiiMaskingFormatter())
+    log = logging.getLogger("luma-test-masking-ids")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.info(
+        "run started at 2026-12-02 07:05:36 for +33 6 12 34 56 78",
+        extra={
+            "request_id": "3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
+            "execution": "arn:aws:states:eu-west-1:123456789012:execution:agent-run:01JE8ZK3M4N5P6Q7R8S9T0V1W2",
+            "phone": "+33612345678",
+            "nested": {"contact": "bob@mail.fr", "ids": ["01JE8ZK3M4N5P6Q7R8S9T0V1W2"]},
+        },
+    )
+    line = json.loads(stream.getvalue())
+    assert line["message"] == "run started at 2026-12-02 07:05:36 for <phone>"
+    assert line["request_id"] == "3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b"
+    assert line["execution"].endswith(":123456789012:execution:agent-run:01JE8ZK3M4N5P6Q7R8S9T0V1W2")
+    assert line["phone"].startswith("<redacted:") and line["nested"]["contact"] == "<email>"
+    assert line["nested"]["ids"] == ["01JE8ZK3M4N5P6Q7R8S9T0V1W2"]
 
 
 def test_errors_have_user_safe_messages_and_statuses() -> None:

@@ -7,7 +7,6 @@ segment instead.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -19,14 +18,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
+from luma.guard.pii import mask as _mask_text
 from luma.metrics_names import NAMESPACE, SERVICE
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"(?<![\w])(?:whatsapp:)?\+?\d[\d ().-]{6,}\d(?![\w])")
-_DATE = re.compile(r"\b(?:\d{4}-\d{2}-\d{2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4})\b")
-_BEARER = re.compile(r"(?i)(bearer\s+|token=)[A-Za-z0-9._~+/=-]{8,}")
 # Keys whose values are free text or personal data: always masked whatever they contain.
 _SENSITIVE_KEYS = frozenset(
     {
@@ -43,22 +39,46 @@ _SENSITIVE_KEYS = frozenset(
         "Authorization",
         "password",
         "secret",
+        "birth_date",
+        "address",
+        "iban",
+        "card_number",
+        "api_key",
+        "access_token",
+        "refresh_token",
+        "cookie",
+    }
+)
+# Powertools' own fields (and AWS identifiers): never personal data, so never scanned.
+_SAFE_KEYS = frozenset(
+    {
+        "level",
+        "location",
+        "timestamp",
+        "service",
+        "sampling_rate",
+        "cold_start",
+        "function_name",
+        "function_memory_size",
+        "function_arn",
+        "function_request_id",
+        "xray_trace_id",
     }
 )
 
 
 def mask_pii(text: str) -> str:
-    """Replace e-mail addresses, phone numbers, dates and bearer tokens with placeholders."""
-    text = _BEARER.sub(r"\1***", text)
-    text = _EMAIL.sub("<email>", text)
-    text = _DATE.sub("<date>", text)
-    return _PHONE.sub("<phone>", text)
+    """Replace personal data (``luma.guard.pii``: e-mails, phones, cards, IBANs, ids, dates of birth,
+    public IPs, secrets) with placeholders; timestamps and AWS identifiers stay readable."""
+    return _mask_text(text)
 
 
 def mask_value(value: Any, key: str | None = None) -> Any:
     """Mask a structured log value recursively; sensitive keys lose their value entirely."""
     if key in _SENSITIVE_KEYS and value not in (None, ""):
         return f"<redacted:{len(str(value))}>"
+    if key in _SAFE_KEYS:
+        return value
     if isinstance(value, str):
         return mask_pii(value)
     if isinstance(value, dict):
