@@ -76,7 +76,7 @@ def test_and_needs_every_field() -> None:
 
 
 def test_strings_are_exact_and_numbers_compare_by_their_text() -> None:
-    """"Lambda uses exact character-by-character matching ... 300, 300.0 and 3.0e2 are not considered equal"."""
+    """Lambda: "exact character-by-character matching ... 300, 300.0 and 3.0e2 are not considered equal"."""
     assert not matches({"Name": ["Alice"]}, {"Name": "Alice "})
     assert matches({"n": [300]}, {"n": 300})
     assert not matches({"n": [300]}, {"n": 300.0})
