@@ -97,6 +97,29 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
+@dataclass(frozen=True)
+class AsyncRetries:
+    """What Lambda does with an Event invocation whose handler raised: retry later, then hand it on.
+
+    Lambda retries twice by default (about 1 then 2 minutes later), each function as configured;
+    ``on_exhausted(function, event, request_id, attempts, error)`` then gets the event (the local
+    stack sends it to the function's dead-letter queue). Every attempt keeps the same request id.
+    """
+
+    retries: Mapping[str, int] = field(default_factory=dict)
+    default_retries: int = 2
+    delays_s: tuple[float, ...] = (1.0, 2.0)
+    on_exhausted: Callable[[str, Any, str, int, BaseException], None] | None = None
+
+    def retries_for(self, name: str) -> int:
+        """How many times a failed Event invocation of ``name`` is tried again."""
+        return self.retries.get(name, self.default_retries)
+
+    def delay(self, retry: int) -> float:
+        """Seconds before retry number ``retry`` (1-based)."""
+        return self.delays_s[min(retry, len(self.delays_s)) - 1] if self.delays_s else 0.0
+
+
 @dataclass
 class _Loaded:
     handler: Handler
@@ -133,6 +156,8 @@ class LambdaRuntime:
         self._stats: dict[str, FunctionStats] = {}
         self._pending = 0
         self._idle = threading.Condition(self._lock)
+        # None: a failed Event invocation is only logged (set by the local stack: retries, dead-letter queue).
+        self.async_retries: AsyncRetries | None = None
 
     # -- discovery -------------------------------------------------------------------------
     def _path(self, name: str) -> Path:
@@ -231,23 +256,23 @@ class LambdaRuntime:
                 stats = self._stats.setdefault(name, FunctionStats())
         return stats
 
-    def context(self, name: str, log_stream: str = "local") -> LambdaContext:
+    def context(self, name: str, log_stream: str = "local", request_id: str | None = None) -> LambdaContext:
         """A fresh context object for one invocation of ``name``."""
         return LambdaContext(
             function_name=name,
             function_version="$LATEST",
             invoked_function_arn=self.arn(name),
             memory_limit_in_mb=self.memory_mb,
-            aws_request_id=str(uuid.uuid4()),
+            aws_request_id=request_id or str(uuid.uuid4()),
             log_group_name=f"/aws/lambda/{name}",
             log_stream_name=log_stream,
             deadline=time.monotonic() + self.timeouts.get(name, self.default_timeout_s),
         )
 
-    def invoke(self, name: str, event: Any) -> Any:
+    def invoke(self, name: str, event: Any, *, request_id: str | None = None) -> Any:
         """Run ``name`` synchronously (RequestResponse); the handler's exception propagates."""
         loaded = self._handler(name)
-        ctx = self.context(name, loaded.log_stream)
+        ctx = self.context(name, loaded.log_stream, request_id)
         stats = self._stats_for(name)
         started = time.perf_counter()
         ok = False
@@ -264,9 +289,9 @@ class LambdaRuntime:
             if elapsed > self.timeouts.get(name, self.default_timeout_s) * 1000:
                 log.warning("%s ran %.0f ms, longer than its timeout", name, elapsed)
 
-    def submit(self, name: str, event: Any) -> Future[Any]:
+    def submit(self, name: str, event: Any, *, request_id: str | None = None) -> Future[Any]:
         """Run ``name`` on the pool; the future carries its result or exception."""
-        return self.executor.submit(self.invoke, name, event)
+        return self.executor.submit(self.invoke, name, event, request_id=request_id)
 
     def invoke_async(self, name: str, event: Any) -> Future[None]:
         """Event invocation: queue ``name`` on the pool; handler errors are logged, never raised.
@@ -278,17 +303,38 @@ class LambdaRuntime:
         with self._lock:
             self._pending += 1
         try:
-            return self.executor.submit(self._run_async, name, event)
+            return self.executor.submit(self._run_async, name, event, str(uuid.uuid4()), 1)
         except BaseException:
             self._done_pending()
             raise
 
-    def _run_async(self, name: str, event: Any) -> None:
+    def _run_async(self, name: str, event: Any, request_id: str, attempt: int) -> None:
+        """One attempt; a failure is retried later (still pending) or handed to ``async_retries.on_exhausted``."""
         try:
-            self.invoke(name, event)
-        except Exception:
+            self.invoke(name, event, request_id=request_id)
+        except Exception as exc:
+            policy = self.async_retries
+            if policy is not None and attempt <= policy.retries_for(name):
+                delay = policy.delay(attempt)
+                error = type(exc).__name__
+                log.warning("async invocation of %s failed (%s), retry %d in %.1f s", name, error, attempt, delay)
+                timer = threading.Timer(delay, self._retry_async, (name, event, request_id, attempt + 1))
+                timer.daemon = True
+                timer.start()
+                return
             log.exception("async invocation of %s failed", name)
-        finally:
+            if policy is not None and policy.on_exhausted is not None:
+                try:
+                    policy.on_exhausted(name, event, request_id, attempt, exc)
+                except Exception:
+                    log.exception("could not hand on the failed async invocation of %s", name)
+        self._done_pending()
+
+    def _retry_async(self, name: str, event: Any, request_id: str, attempt: int) -> None:
+        try:
+            self.executor.submit(self._run_async, name, event, request_id, attempt)
+        except RuntimeError:  # the pool is shut down: the stack is stopping
+            log.warning("async retry of %s dropped: the runtime is shutting down", name)
             self._done_pending()
 
     def _done_pending(self) -> None:
