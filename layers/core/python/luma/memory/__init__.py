@@ -1,0 +1,1 @@
+"""Long-term memory: memory items (DynamoDB, the source of truth), extraction, retrieval, session summaries."""
