@@ -179,6 +179,22 @@ class Settings(BaseSettings):
 
     # ------------------------------------------------------------------ Rate limits and quotas end
 
+    # Security -------------------------------------------------------------------------------
+    # Keys from Secrets Manager, signing keys, the CloudFront origin check (luma.secrets). Issue 12.
+    # LLM provider keys (JSON ANTHROPIC_API_KEY, OPENAI_API_KEY, OPENAI_BASE_URL), set by CDK; keys
+    # set directly (local stack, tests) take precedence over the secret's.
+    llm_secret_arn: str | None = None
+    # Root of the keys that sign page cursors and pepper pseudonymous ids: a generated secret in AWS
+    # (JSON {"key": ...}); locally LUMA_SIGNING_SECRET, else the dev token key (.luma/dev-secret).
+    signing_secret_arn: str | None = None
+    signing_secret: SecretStr | None = None
+    # Both APIs sit behind CloudFront + WAF in AWS; CloudFront adds this secret (JSON {"current",
+    # "previous"}) as a header, and requests without it are refused. None: not checked (local stack).
+    origin_verify_secret_arn: str | None = None
+    # Set by the Lambda runtime: with no explicit LUMA_ENV, it means "running in AWS".
+    lambda_function_name: str | None = Field(None, validation_alias="AWS_LAMBDA_FUNCTION_NAME")
+    # ------------------------------------------------------------------------------ Security end
+
     # Metrics (Powertools' own switch; single EMF documents honour it too).
     metrics_disabled: bool = Field(False, validation_alias="POWERTOOLS_METRICS_DISABLED")
 
@@ -192,12 +208,19 @@ class Settings(BaseSettings):
     def _auth_is_configured(self) -> Settings:
         if self.auth_mode == "cognito" and not self.cognito_jwks_url:
             raise ValueError("LUMA_AUTH_MODE=cognito needs LUMA_COGNITO_JWKS_URL")
+        # In a Lambda environment, only an explicit LUMA_ENV=local|test (the local stack) allows dev tokens.
+        in_aws = self.env == "aws" or (self.lambda_function_name is not None and "env" not in self.model_fields_set)
+        if self.auth_mode == "dev" and in_aws:
+            raise ValueError(
+                "LUMA_AUTH_MODE=dev is refused in AWS (anyone holding the dev key could mint tokens): "
+                "set LUMA_AUTH_MODE=cognito with LUMA_COGNITO_JWKS_URL"
+            )
         return self
 
     @property
     def agent_configured(self) -> bool:
-        """True when some LLM provider is configured."""
-        return bool(self.anthropic_api_key or self.openai_api_key or self.openai_base_url)
+        """True when some LLM provider is configured (in AWS: the LLM secret, read when a run needs it)."""
+        return bool(self.anthropic_api_key or self.openai_api_key or self.openai_base_url or self.llm_secret_arn)
 
 
 @lru_cache(maxsize=1)

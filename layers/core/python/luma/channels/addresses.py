@@ -7,7 +7,8 @@ import hmac
 import re
 from typing import Literal
 
-from luma.config import Settings
+from luma.config import Settings, get_settings
+from luma.secrets import signing_key
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _NOISE = re.compile(r"[\s().-]")
@@ -41,7 +42,9 @@ def unknown_sender_policy(settings: Settings, tenant_id: str) -> UnknownSenderPo
     return settings.twilio_unknown_sender_tenants.get(tenant_id, settings.twilio_unknown_sender)
 
 
-def pseudonymous_user_id(tenant_id: str, phone: str) -> str:
-    """A stable user id for an unknown number (``anon-`` + 24 hex of a keyed hash: not the number)."""
-    digest = hmac.new(f"luma-anon:{tenant_id}".encode(), phone.encode(), hashlib.sha256).hexdigest()
+def pseudonymous_user_id(tenant_id: str, phone: str, *, settings: Settings | None = None) -> str:
+    """A stable user id for an unknown number: ``anon-`` + 24 hex of an HMAC keyed by a secret pepper
+    (:func:`luma.secrets.signing_key`), so nobody without the secret can link an id to a number."""
+    pepper = signing_key("pseudonymous-id", settings or get_settings())
+    digest = hmac.new(pepper, f"{tenant_id}\x00{phone}".encode(), hashlib.sha256).hexdigest()
     return f"anon-{digest[:24]}"

@@ -9,7 +9,7 @@
   reference (bucket, key, type, size, SHA-256), never the bytes. Encryption is the bucket's default.
 - **Voice notes** (``audio/*``) are transcribed with OpenAI's transcription API through the ``openai``
   SDK (imported only when a voice note arrives: ~0.6 s) when ``OPENAI_API_KEY`` or ``OPENAI_BASE_URL``
-  is set; the transcript becomes the message text.
+  is set (in AWS: in the LLM secret, :func:`luma.llm.provider_keys`); the transcript becomes the text.
 """
 
 from __future__ import annotations
@@ -57,7 +57,16 @@ class MediaProcessor:
     # -- capabilities ---------------------------------------------------------------------------
     @property
     def can_transcribe(self) -> bool:
-        return self._transcriber is not None or bool(self.settings.openai_api_key or self.settings.openai_base_url)
+        return self._transcriber is not None or self._openai() is not None
+
+    def _openai(self) -> tuple[str | None, str | None] | None:
+        """OpenAI's key and base URL for transcription (settings, else the LLM secret); None if neither."""
+        from luma.llm import provider_keys
+
+        keys = provider_keys(self.settings)
+        if keys.openai_api_key is None and not keys.openai_base_url:
+            return None
+        return (keys.openai_api_key.get_secret_value() if keys.openai_api_key else None), keys.openai_base_url
 
     @property
     def can_store(self) -> bool:
@@ -139,10 +148,10 @@ class MediaProcessor:
         import openai
 
         settings = self.settings
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
+        key, base_url = self._openai() or (None, None)
         client = openai.OpenAI(
-            api_key=key,
-            base_url=settings.openai_base_url,
+            api_key=key or "unused",
+            base_url=base_url,
             max_retries=1,
             timeout=openai.Timeout(30.0, connect=settings.llm_connect_timeout_s),
         )

@@ -9,7 +9,6 @@ start. Nothing here logs a value of the secret.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ from pydantic import SecretStr
 
 from luma.config import Settings
 from luma.observability import logger
+from luma.secrets import SecretUnavailableError, read_json_secret
 
 
 @dataclass(frozen=True)
@@ -48,15 +48,9 @@ def load_account(settings: Settings, *, secrets_client: Any | None = None) -> Tw
     complete = settings.twilio_account_sid and settings.twilio_auth_token
     if settings.twilio_secret_arn and not complete:
         try:
-            if secrets_client is None:
-                from luma.aws import client
-
-                secrets_client = client("secretsmanager", region=settings.region)
-            raw = secrets_client.get_secret_value(SecretId=settings.twilio_secret_arn)["SecretString"]
-            loaded = json.loads(raw)
-            secret = loaded if isinstance(loaded, dict) else {}
-        except Exception as exc:  # no value of the secret may reach the log: only the error's type
-            logger.error("twilio secret unreadable", extra={"error_type": type(exc).__name__})
+            secret = read_json_secret(settings.twilio_secret_arn, region=settings.region, client=secrets_client)
+        except SecretUnavailableError as exc:  # its message names the error's type, never a value
+            logger.error("twilio secret unreadable", extra={"error": str(exc)})
     token = settings.twilio_auth_token or (SecretStr(secret["auth_token"]) if secret.get("auth_token") else None)
     from_number = settings.twilio_from_number
     whatsapp_from = secret.get("whatsapp_from") or None

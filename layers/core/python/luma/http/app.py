@@ -3,11 +3,15 @@ report, client-side events; and the Twilio webhooks (WhatsApp, SMS).
 
 Every route but ``/health``, ``/status``, ``/events`` and the Twilio webhooks (signed by Twilio instead)
 needs a bearer token; every query is scoped to the caller's tenant and user, so another user's session
-is a 404, exactly like a missing one. Authenticated routes take a token from the caller's rate-limit
-buckets (user and source IP, :mod:`luma.limits`). Errors are JSON ``{"code", "message", ...}``
-everywhere (invalid input: 422 ``VALIDATION_FAILED``), mapped in one place (:func:`create_app`'s
-exception handlers): 401 carries ``WWW-Authenticate: Bearer``, 429 (``RATE_LIMITED``,
-``QUOTA_EXCEEDED``) carries ``Retry-After`` in seconds.
+is a 404, exactly like a missing one. Operator-only routes depend on :func:`require_operator` (403
+``FORBIDDEN`` for anyone else). Authenticated routes take a token from the caller's rate-limit
+buckets (user and source IP, :mod:`luma.limits`). Page cursors are signed and bound to their owner
+(:mod:`luma.http.cursors`). In AWS the API sits behind CloudFront and WAF: a request without
+CloudFront's origin-verify header is refused (403), and the client's address is CloudFront's
+``CloudFront-Viewer-Address``. Errors are JSON ``{"code", "message", ...}`` everywhere (invalid input:
+422 ``VALIDATION_FAILED``), mapped in one place (:func:`create_app`'s exception handlers): 401 carries
+``WWW-Authenticate: Bearer``, 429 (``RATE_LIMITED``, ``QUOTA_EXCEEDED``) carries ``Retry-After`` in
+seconds.
 """
 
 from __future__ import annotations
@@ -29,12 +33,13 @@ from luma.auth import verify_token
 from luma.config import get_settings
 from luma.domain.models import Message, Principal, Session
 from luma.errors import ErrorCode, LumaError, user_message
-from luma.http import client_events
+from luma.http import client_events, cursors
 from luma.http.status import Check, default_checks, run_checks
 from luma.http.twilio_webhook import EMPTY_TWIML, TWIML_MEDIA_TYPE, TwilioWebhook
 from luma.http.twilio_webhook import request_body_schema as twilio_body_schema
 from luma.limits import Limiter, NoLimits
 from luma.observability import logger
+from luma.secrets import origin_verified, viewer_ip
 from luma.sessions import SessionReport, close_session, get_report
 from luma.store.repos import SessionStore
 
@@ -156,19 +161,40 @@ def _limiter() -> Limiter:
     raise RuntimeError("overridden by create_app")
 
 
+def _client_ip(request: Request) -> str | None:
+    """The caller's address: CloudFront's viewer address behind CloudFront, else the connection's."""
+    return viewer_ip(request.headers, get_settings()) or (request.client.host if request.client else None)
+
+
+def _through_cloudfront(request: Request) -> None:
+    """Refuses requests that went around CloudFront (and its WAF) when the origin check is configured."""
+    if not origin_verified(request.headers, get_settings()):
+        raise StarletteHTTPException(403, "Requests must come through the API's public endpoint.")
+
+
 def _caller(
     request: Request,
     principal: Annotated[Principal, Depends(_principal)],
     limiter: Annotated[Limiter, Depends(_limiter)],
 ) -> Principal:
     """The authenticated caller, once a token was taken from their buckets (429 + Retry-After if empty)."""
-    decision = limiter.check(principal, request.client.host if request.client else None)
+    decision = limiter.check(principal, _client_ip(request))
     if not decision.allowed:
         raise decision.error()
     return principal
 
 
 Caller = Annotated[Principal, Depends(_caller)]
+
+
+def require_operator(caller: Caller) -> Principal:
+    """The caller, if the token gives them the ``operator`` role; 403 ``FORBIDDEN`` otherwise."""
+    if caller.role != "operator":
+        raise StarletteHTTPException(403, "This route is for operators.")
+    return caller
+
+
+Operator = Annotated[Principal, Depends(require_operator)]
 Repo = Annotated[SessionStore, Depends(_repo)]
 
 
@@ -187,7 +213,13 @@ class _RootPath:
         await self.app(scope, receive, send)
 
 
-_HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
+_HTTP_CODES = {
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -282,9 +314,11 @@ def create_app(
     app = FastAPI(
         title="Luma HTTP API",
         version=__version__,
+        dependencies=[Depends(_through_cloudfront)],
         responses={
             400: {"model": ErrorOut},
             401: {"model": ErrorOut},
+            403: {"model": ErrorOut, "description": "Not allowed (FORBIDDEN): an operator-only route"},
             404: {"model": ErrorOut},
             422: {"model": ErrorOut},
             429: {
@@ -444,8 +478,15 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> SessionsPage:
-        page = conv.list_sessions(caller.tenant_id, caller.user_id, limit=limit, cursor=cursor)
-        return SessionsPage(items=[SessionOut.of(s) for s in page.items], next=page.next)
+        """The caller's sessions, most recently active first; ``next`` is a cursor only the caller can use."""
+        settings = get_settings()
+        scope = f"sessions:{caller.tenant_id}:{caller.user_id}"
+        inner = cursors.unseal(cursor, scope=scope, settings=settings)
+        page = conv.list_sessions(caller.tenant_id, caller.user_id, limit=limit, cursor=inner)
+        return SessionsPage(
+            items=[SessionOut.of(s) for s in page.items],
+            next=cursors.seal(page.next, scope=scope, settings=settings),
+        )
 
     @app.get("/sessions/{session_id}/messages", response_model=MessagesPage)
     def list_messages(

@@ -76,6 +76,7 @@ def _llm(settings: Settings) -> str:
             ("anthropic", settings.anthropic_api_key),
             ("openai", settings.openai_api_key),
             ("openai-compatible", settings.openai_base_url),
+            ("secrets-manager", settings.llm_secret_arn),  # its keys are read when a run needs them
         )
         if on
     ]

@@ -1,12 +1,17 @@
 """LLM layer: provider-neutral types, providers (Anthropic, OpenAI/compatible), resilience.
 
 Importing this package never imports a provider SDK; a provider imports its SDK on first call.
+Provider keys come from the settings (local stack, tests) or, in AWS, from the Secrets Manager secret
+``LUMA_LLM_SECRET_ARN`` (:func:`provider_keys`): never from a Lambda's environment.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
 
 from luma.llm.base import BaseProvider, LlmProvider
 from luma.llm.errors import LlmError, LlmErrorCode
@@ -43,6 +48,7 @@ __all__ = [
     "LlmEvent",
     "LlmProvider",
     "LlmRequest",
+    "ProviderKeys",
     "RetryPolicy",
     "StopReason",
     "TextBlock",
@@ -54,6 +60,7 @@ __all__ = [
     "Usage",
     "build_provider",
     "get_provider",
+    "provider_keys",
     "reset_providers",
 ]
 
@@ -77,28 +84,69 @@ def _common(settings: Settings) -> dict[str, object]:
     }
 
 
-def _anthropic(settings: Settings) -> LlmProvider | None:
-    if settings.anthropic_api_key is None:
+@dataclass(frozen=True)
+class ProviderKeys:
+    """The provider credentials in effect: any one of them switches the agent on."""
+
+    anthropic_api_key: SecretStr | None = None
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.anthropic_api_key or self.openai_api_key or self.openai_base_url)
+
+
+def provider_keys(settings: Settings) -> ProviderKeys:
+    """Keys set in the settings first, each missing one from the LLM secret when ``llm_secret_arn`` is set
+    (JSON ``ANTHROPIC_API_KEY``, ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``; empty values mean unset).
+    An unreadable secret is logged (its error type only) and leaves the settings' keys alone."""
+    secret: dict[str, object] = {}
+    if settings.llm_secret_arn:
+        from luma.secrets import SecretUnavailableError, read_json_secret
+
+        try:
+            secret = read_json_secret(settings.llm_secret_arn, region=settings.region)
+        except SecretUnavailableError as exc:
+            from luma.observability import logger
+
+            logger.error("llm secret unreadable", extra={"error": str(exc)})
+
+    def value(name: str) -> str | None:
+        found = secret.get(name)
+        return found if isinstance(found, str) and found else None
+
+    anthropic = value("ANTHROPIC_API_KEY")
+    openai = value("OPENAI_API_KEY")
+    return ProviderKeys(
+        anthropic_api_key=settings.anthropic_api_key or (SecretStr(anthropic) if anthropic else None),
+        openai_api_key=settings.openai_api_key or (SecretStr(openai) if openai else None),
+        openai_base_url=settings.openai_base_url or value("OPENAI_BASE_URL"),
+    )
+
+
+def _anthropic(settings: Settings, keys: ProviderKeys) -> LlmProvider | None:
+    if keys.anthropic_api_key is None:
         return None
     from luma.llm.anthropic_provider import AnthropicProvider
 
     return AnthropicProvider(
-        api_key=settings.anthropic_api_key.get_secret_value(),
+        api_key=keys.anthropic_api_key.get_secret_value(),
         base_url=settings.anthropic_base_url,
         model=settings.llm_model_anthropic,
         **_common(settings),  # type: ignore[arg-type]
     )
 
 
-def _openai(settings: Settings) -> LlmProvider | None:
-    if settings.openai_api_key is None and not settings.openai_base_url:
+def _openai(settings: Settings, keys: ProviderKeys) -> LlmProvider | None:
+    if keys.openai_api_key is None and not keys.openai_base_url:
         return None
     from luma.llm.openai_provider import OpenAIProvider
 
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    key = keys.openai_api_key.get_secret_value() if keys.openai_api_key else None
     return OpenAIProvider(
         api_key=key,
-        base_url=settings.openai_base_url,
+        base_url=keys.openai_base_url,
         model=settings.llm_model_openai,
         **_common(settings),
     )
@@ -106,12 +154,13 @@ def _openai(settings: Settings) -> LlmProvider | None:
 
 def build_provider(settings: Settings) -> LlmProvider | None:
     """A new provider from settings (with a fallback when two are configured), or None if none is."""
+    keys = provider_keys(settings)
     order = [_openai, _anthropic] if settings.llm_provider == "openai" else [_anthropic, _openai]
     if settings.llm_provider != "auto":
-        chosen = order[0](settings)
-        secondary = order[1](settings) if chosen is not None and settings.llm_fallback else None
+        chosen = order[0](settings, keys)
+        secondary = order[1](settings, keys) if chosen is not None and settings.llm_fallback else None
     else:
-        found = [p for p in (f(settings) for f in order) if p is not None]
+        found = [p for p in (f(settings, keys) for f in order) if p is not None]
         chosen = found[0] if found else None
         secondary = found[1] if len(found) > 1 and settings.llm_fallback else None
     if chosen is not None and secondary is not None:
