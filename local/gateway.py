@@ -10,7 +10,11 @@ It serves, on one port:
 - ``/api/...``: an HTTP API ($default route, payload 2.0) in front of ``http_api``;
 - ``/dev/...``: local-only helpers (demo users, dev tokens, runtime stats, the stack's fakes and
   state machines);
-- everything else: the static files of ``web/``.
+- everything else: the static files of ``web/``, with a strict Content-Security-Policy.
+
+The management and Lambda Invoke APIs are for AWS SDK clients on this machine (boto3 sends no
+``Origin`` and no ``Sec-Fetch-*`` headers): a request a browser makes is refused with 403, so a web
+page (any site the developer visits) cannot post to connections or invoke functions.
 
 Handlers always run on the runtime's thread pool; the event loop only moves bytes.
 """
@@ -69,6 +73,20 @@ _RUNTIME_FILE = sys.modules[LambdaRuntime.__module__].__file__  # its frames end
 DEV_INFO_KEYS: tuple[str, ...] = ("fakeLlmUrl", "fakeTwilioUrl", "stateMachines")
 _FUNCTION_ARN = re.compile(r"^(?:arn:aws[\w-]*:lambda:[\w-]+:)?(?:\d{12}:)?(?:function:)?([A-Za-z0-9_-]+)(?::.+)?$")
 _TOKEN = re.compile(r"(?i)(token=)[^&\s\"]+")
+# What the web pages may load and do (web/ works under it: no inline script or style).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; "
+    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+STATIC_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"cache-control", b"no-cache"),
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
+# Headers only browsers send: their presence marks a request a web page made.
+_BROWSER_HEADERS = ("origin", "sec-fetch-site", "sec-fetch-mode")
 
 
 @dataclass
@@ -137,8 +155,19 @@ def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def _from_browser(request: Request) -> Response | None:
+    """A 403 for a request a browser made (``Origin`` / ``Sec-Fetch-*``), None for an SDK client."""
+    if not any(name in request.headers for name in _BROWSER_HEADERS):
+        return None
+    return _aws_error(
+        403,
+        "AccessDeniedException",
+        "Browser requests are refused: this endpoint is for AWS SDK clients on this machine.",
+    )
+
+
 class _NoCacheStatic:
-    """``web/`` as static files (index.html at ``/``) with no-cache headers; 404 if absent."""
+    """``web/`` as static files (index.html at ``/``) with no-cache and security headers; 404 if absent."""
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
@@ -154,7 +183,7 @@ class _NoCacheStatic:
 
         async def send_no_cache(message: Any) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"cache-control", b"no-cache")]
+                message["headers"] = [*message.get("headers", []), *STATIC_HEADERS]
             await send(message)
 
         await self.files(scope, receive, send_no_cache)
@@ -393,6 +422,9 @@ class Gateway:
     # -- management API --------------------------------------------------------------------
     async def management(self, request: Request) -> Response:
         """``POST|GET|DELETE [/{stage}]/@connections/{connectionId}``."""
+        refused = _from_browser(request)
+        if refused is not None:
+            return refused
         connection_id = request.path_params["connection_id"]
         live = self.connections.get(connection_id)
         if live is None or live.close_code is not None:
@@ -424,6 +456,9 @@ class Gateway:
     # -- Lambda Invoke API -----------------------------------------------------------------
     async def invoke(self, request: Request) -> Response:
         """``POST /2015-03-31/functions/{FunctionName}/invocations``."""
+        refused = _from_browser(request)
+        if refused is not None:
+            return refused
         match = _FUNCTION_ARN.match(request.path_params["function"])
         name = match.group(1) if match else request.path_params["function"]
         if not self.runtime.has(name):
@@ -507,18 +542,21 @@ class Gateway:
             return _json(503, {"message": f"demo data unavailable: {type(exc).__name__}"})
 
     async def dev_token(self, request: Request) -> Response:
-        """``POST /dev/token`` ``{"userId", "tenantId"}``: a dev JWT for that user."""
-        from luma.auth import issue_dev_token
+        """``POST /dev/token`` ``{"userId", "tenantId", "name"?, "role"?}``: a dev JWT for that user
+        (``role``: ``user``, the default, or ``operator``)."""
+        from luma.auth import ROLES, issue_dev_token
         from luma.errors import LumaError
 
         try:
             body = json.loads(await request.body())
-            user_id, tenant_id = body["userId"], body["tenantId"]
+            user_id, tenant_id, role = body["userId"], body["tenantId"], body.get("role", "user")
             if not isinstance(user_id, str) or not isinstance(tenant_id, str):
                 raise TypeError("ids must be strings")
-            token = issue_dev_token(user_id, tenant_id, name=body.get("name") or None)
+            if role not in ROLES:
+                raise ValueError("role must be user or operator")
+            token = issue_dev_token(user_id, tenant_id, name=body.get("name") or None, role=role)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            return _json(400, {"message": f"expected JSON {{userId, tenantId}}: {type(exc).__name__}"})
+            return _json(400, {"message": f"expected JSON {{userId, tenantId, role?}}: {type(exc).__name__}"})
         except LumaError as exc:
             return _json(503, {"message": str(exc)})
         return _json(200, {"token": token}, {"cache-control": "no-store"})
