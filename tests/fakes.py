@@ -17,15 +17,19 @@ from luma.domain.models import (
     SessionStatus,
     Turn,
 )
-from luma.limits import QuotaStatus, RateDecision
+from luma.identity import locked_error
+from luma.limits import InlineCheck, QuotaStatus, RateDecision
+from luma.operators.escalations import Escalation
 from luma.store.repos import (
     ChannelSession,
     DuplicateMessageError,
     IdempotencyRecord,
     IdleEntry,
     InboundRecord,
+    MediaClaim,
     Page,
     SessionConflictError,
+    merge_state,
 )
 
 
@@ -37,6 +41,7 @@ class MemoryConversations:
         self.idempotency: dict[tuple[str, str, str], IdempotencyRecord] = {}
         self.pointers: dict[tuple[str, str, str], ChannelSession] = {}
         self.idle: dict[tuple[str, str], IdleEntry] = {}
+        self.claims: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def get_session(self, tenant_id: str, session_id: str) -> Session | None:
         s = self.sessions.get((tenant_id, session_id))
@@ -50,7 +55,9 @@ class MemoryConversations:
         existing = self.sessions.get((s.tenant_id, s.session_id))
         if record.new_session and existing is not None:
             raise SessionConflictError("exists")
-        if not record.new_session and (existing is None or existing.status is not SessionStatus.ACTIVE):
+        if not record.new_session and (
+            existing is None or existing.status not in (SessionStatus.ACTIVE, SessionStatus.TAKEN_OVER)
+        ):
             raise SessionConflictError("not active")
         ptr = record.channel_pointer
         if ptr is not None:
@@ -66,11 +73,13 @@ class MemoryConversations:
             existing.last_activity_at = s.last_activity_at
             existing.language = s.language
             existing.message_count += 1
+            existing.version += 1
         self.messages.setdefault((s.tenant_id, s.session_id), []).append(record.message)
         d = record.decision
         self.decisions[(d.tenant_id, d.session_id, d.message_id)] = d
         if record.client_message_id:
             self.idempotency[key] = IdempotencyRecord(s.session_id, record.message.message_id)
+            self.claims.pop(key, None)
         if record.close_session is not None:
             old = self.sessions[(record.close_session.tenant_id, record.close_session.session_id)]
             old.status = SessionStatus.CLOSED
@@ -89,9 +98,11 @@ class MemoryConversations:
         self.messages.setdefault((session.tenant_id, session.session_id), []).append(reply)
         stored = self.sessions[(session.tenant_id, session.session_id)]
         if state is not None:
-            stored.state = dict(state)
+            stored.state = merge_state(session.state, dict(state), stored.state)
         if status is not None:
             stored.status = status
+        if state is not None or status is not None:
+            stored.version += 1
 
     def list_messages(
         self, tenant_id: str, session_id: str, *, after: str | None = None, limit: int = 50
@@ -118,6 +129,26 @@ class MemoryConversations:
             return False
         self.idempotency[key] = IdempotencyRecord("", "")
         return True
+
+    def claim_media(self, tenant_id: str, user_id: str, external_id: str, *, lease_s: int = 90) -> MediaClaim:
+        key = (tenant_id, user_id, external_id)
+        if key in self.idempotency:
+            return MediaClaim("done")
+        claim = self.claims.setdefault(key, {"work": {}})
+        return MediaClaim("new", dict(claim["work"]))
+
+    def save_media_work(
+        self,
+        tenant_id: str,
+        user_id: str,
+        external_id: str,
+        index: int,
+        ref: dict[str, Any],
+        *,
+        transcript: str | None = None,
+    ) -> None:
+        work = self.claims[(tenant_id, user_id, external_id)]["work"]
+        work[str(index)] = {"ref": ref, **({"transcript": transcript} if transcript else {})}
 
 
 @dataclass
@@ -178,7 +209,6 @@ class MemoryClinic:
     def __init__(self) -> None:
         self.patients: dict[tuple[str, str, date], Patient] = {}
         self.appointments: list[Appointment] = []
-        self.escalations: list[dict[str, str]] = []
 
     def find_patient(self, tenant_id: str, normalized_name: str, dob: date) -> Patient | None:
         return self.patients.get((tenant_id, normalized_name, dob))
@@ -193,9 +223,54 @@ class MemoryClinic:
                 return self.appointments[i]
         raise KeyError(appointment.appointment_id)
 
-    def record_escalation(self, tenant_id: str, session_id: str, user_id: str, reason: str) -> str:
-        self.escalations.append({"tenant": tenant_id, "session": session_id, "user": user_id, "reason": reason})
-        return f"esc-{len(self.escalations)}"
+
+class MemoryEscalations:
+    """``luma.operators.escalations.EscalationRepository`` in memory."""
+
+    def __init__(self) -> None:
+        self.opened: list[Escalation] = []
+
+    def open(self, session: Session, reason: str, *, urgency: str = "normal", **data: Any) -> Escalation:
+        esc = Escalation(
+            escalation_id=f"esc-{len(self.opened) + 1}",
+            tenant_id=session.tenant_id,
+            session_id=session.session_id,
+            user_id=session.user_id,
+            assistant=session.assistant,
+            channel=session.channel,
+            urgency=urgency,  # type: ignore[arg-type]
+            reason=reason,
+            data=data,
+        )
+        self.opened.append(esc)
+        return esc
+
+
+class MemoryAttempts:
+    """``luma.identity.IdentityAttempts`` in memory (per user and per claim, no clock: locks until reset)."""
+
+    def __init__(self, max_attempts: int = 3, lockout_s: int = 3600) -> None:
+        self.max = max_attempts
+        self.lockout_s = lockout_s
+        self.taken: dict[str, int] = {}
+
+    def check(self, tenant_id: str, user_id: str) -> None:
+        if self.taken.get(f"U#{tenant_id}#{user_id}", 0) >= self.max:
+            raise locked_error(self.lockout_s)
+
+    def reserve(self, tenant_id: str, user_id: str, claim: str | None = None) -> int:
+        keys = [f"U#{tenant_id}#{user_id}"] + ([f"C#{tenant_id}#{claim.casefold()}"] if claim else [])
+        for key in keys:
+            if self.taken.get(key, 0) >= self.max:
+                raise locked_error(self.lockout_s)
+            self.taken[key] = self.taken.get(key, 0) + 1
+        return self.max - self.taken[keys[0]]
+
+    def succeeded(self, tenant_id: str, user_id: str) -> None:
+        self.taken.pop(f"U#{tenant_id}#{user_id}", None)
+
+    def remaining(self, tenant_id: str, user_id: str) -> int:
+        return self.max - self.taken.get(f"U#{tenant_id}#{user_id}", 0)
 
 
 def connection(cid: str = "conn-1", tenant: str = "demo", user: str = "u-alice") -> Connection:
@@ -275,6 +350,23 @@ class FakeLimiter:
     counts: dict[str, int] = field(default_factory=dict)
     checks: list[tuple[str, str, str | None]] = field(default_factory=list)
     quota_checks: int = 0
+    unknown_replies: int | None = None
+
+    def warm_up(self) -> None:
+        return None
+
+    def inline(self, principal: Principal, source_ip: str | None = None) -> InlineCheck | None:
+        return None
+
+    def confirm(self, check: InlineCheck) -> None:
+        return None
+
+    def check_unknown_sender(self, principal: Principal, phone: str) -> RateDecision:
+        if self.unknown_replies is not None:
+            if self.counts.get("UNK", 0) >= self.unknown_replies:
+                return RateDecision(False, retry_after_s=60, scope="unknown")
+            self.counts["UNK"] = self.counts.get("UNK", 0) + 1
+        return self.check(principal)
 
     def check(self, principal: Principal, source_ip: str | None = None) -> RateDecision:
         self.checks.append((principal.tenant_id, principal.user_id, source_ip))
@@ -307,3 +399,22 @@ class FakeLimiter:
         key = (principal.tenant_id, principal.user_id)
         self.used[key] = self.used.get(key, 0) + tokens
         return self.used[key]
+
+
+def clinic_pack(
+    settings: Any,
+    *,
+    repo: MemoryClinic | None = None,
+    attempts: MemoryAttempts | None = None,
+    escalations: MemoryEscalations | None = None,
+) -> Any:
+    """The real clinic pack over in-memory adapters, bound to ``settings``."""
+    from luma.assistants.clinic import ClinicPack
+
+    pack = ClinicPack(
+        repo=repo or MemoryClinic(),
+        attempts=attempts or MemoryAttempts(settings.identity_max_attempts),  # type: ignore[arg-type]
+        escalations=escalations or MemoryEscalations(),  # type: ignore[arg-type]
+    )
+    pack.bind(settings)
+    return pack

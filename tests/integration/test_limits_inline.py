@@ -7,7 +7,6 @@ import uuid
 from typing import Any
 
 import pytest
-from luma.assistants.clinic import ClinicAssistant
 from luma.config import Settings
 from luma.domain.models import Principal
 from luma.limits import DynamoLimiter
@@ -15,7 +14,13 @@ from luma.pipeline.classify import ClassifyService, WsRequest
 from luma.pipeline.router import Router
 from luma.store.repos import DynamoConversationRepository
 
-from tests.fakes import KeywordClassifier, MemoryClinic, RecordingAgent, RecordingDelivery, RecordingInvoker
+from tests.fakes import (
+    KeywordClassifier,
+    RecordingAgent,
+    RecordingDelivery,
+    RecordingInvoker,
+    clinic_pack,
+)
 
 
 class CountingClient:
@@ -46,13 +51,11 @@ def service(ddb_settings: Settings) -> dict[str, Any]:
     limiter._client = counting
     repo = DynamoConversationRepository(settings)
     delivery, invoker = RecordingDelivery(), RecordingInvoker()
-    router = Router(
-        ClinicAssistant(repo=MemoryClinic(), settings=settings), KeywordClassifier({"hours": "clinic_hours"})
-    )
+    router = Router(clinic_pack(settings), KeywordClassifier({"hours": "clinic_hours"}))
     svc = ClassifyService(
         settings=settings,
         conversations=repo,
-        router=router,
+        routers=lambda _name: router,
         invoker=invoker,
         delivery=delivery,
         agent=RecordingAgent(),

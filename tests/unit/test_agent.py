@@ -15,7 +15,9 @@ from luma.agent.limits import resolve_limits
 from luma.agent.run import AgentService, RunState, new_run
 from luma.agent.stream import SentenceGuard, TokenStreamer, default_check
 from luma.agent.tools import Tool, ToolContext, ToolError, ToolRegistry, execute_tool
-from luma.assistants.clinic.agent import ClinicTools, apply_state, registry, system_prompt
+from luma.assistants.contract import IdentityRule
+from luma.assistants.clinic import ClinicPack
+from luma.assistants.clinic.agent import ClinicTools, registry, system_prompt
 from luma.assistants.clinic.info import timezone
 from luma.assistants.clinic.repo import Appointment, Patient
 from luma.config import Settings
@@ -34,7 +36,7 @@ from luma.errors import ErrorCode, LumaError
 from luma.llm import Done, FallbackProvider, LlmError, LlmErrorCode, LlmRequest, TextDelta, ToolCall, Usage
 from pydantic import BaseModel
 
-from tests.fakes import MemoryClinic, MemoryConversations, RecordingDelivery
+from tests.fakes import MemoryAttempts, MemoryClinic, MemoryConversations, MemoryEscalations, RecordingDelivery
 
 TENANT = "demo"
 PRINCIPAL = Principal(tenant_id=TENANT, user_id="u-alice")
@@ -71,12 +73,16 @@ class MemoryAgentStore:
     def recent_messages(self, tenant_id: str, session_id: str, limit: int) -> list[Message]:
         return self.conversations.messages.get((tenant_id, session_id), [])[-limit:]
 
-    def update_session(self, session: Session, state: dict[str, Any], status: SessionStatus | None = None) -> None:
-        self.updates.append((state, status))
+    def update_session(self, session: Session, change: Any) -> None:
         stored = self.conversations.sessions[(session.tenant_id, session.session_id)]
+        state, status = change(stored)
+        self.updates.append((state, status))
         stored.state = dict(state)
         if status is not None:
             stored.status = status
+
+    def count_tool_call(self, session: Session) -> None:
+        self.conversations.sessions[(session.tenant_id, session.session_id)].tool_calls += 1
 
     def put_approval(self, tenant_id: str, approval: dict[str, Any], ttl_s: int) -> None:
         self.approvals[approval["approval_id"]] = approval
@@ -161,25 +167,45 @@ def make_turn(conversations: MemoryConversations, text: str, *, verified: bool =
     )
 
 
+class ClinicAt(ClinicPack):
+    """The clinic pack over in-memory adapters, with the clock stopped at ``NOW``."""
+
+    def tools(self) -> ToolRegistry:
+        tools = ClinicTools(self.repo, self.settings, attempts=self.attempts, escalations=self.escalations, now=NOW)
+        return registry(tools)
+
+    def system_prompt(self, session: Session) -> str:
+        return system_prompt(session, now=NOW)
+
+
+def clinic_at(repo: MemoryClinic | None = None) -> ClinicAt:
+    pack = ClinicAt(
+        repo=repo or clinic_repo(),
+        attempts=MemoryAttempts(),  # type: ignore[arg-type]
+        escalations=MemoryEscalations(),  # type: ignore[arg-type]
+    )
+    pack.bind(Settings(_env_file=None))  # type: ignore[call-arg]
+    return pack
+
+
 def service(
     provider: Any, conversations: MemoryConversations | None = None, **kw: Any
 ) -> tuple[AgentService, MemoryConversations, OrderedDelivery, MemoryAgentStore]:
     conversations = conversations or MemoryConversations()
     delivery = OrderedDelivery(conversations)
     store = MemoryAgentStore(conversations)
-    tools = registry(ClinicTools(kw.pop("repo", None) or clinic_repo(), Settings(_env_file=None), now=NOW))  # type: ignore[call-arg]
+    pack = clinic_at(kw.pop("repo", None))
     svc = AgentService(
         settings=Settings(_env_file=None),  # type: ignore[call-arg]
         conversations=conversations,
         store=store,
         delivery=delivery,
         provider=lambda: provider,
-        tools=tools,
-        system_prompt=lambda s: system_prompt(s, now=NOW),
-        apply_state=apply_state,
-        allowed_output=frozenset({"+33 1 84 88 00 00"}),
+        packs=lambda _name: pack,
+        escalations=pack.escalations,
         **kw,
     )
+    svc.pack = pack  # type: ignore[attr-defined]
     return svc, conversations, delivery, store
 
 
@@ -252,12 +278,24 @@ def test_malformed_arguments_become_a_result_the_model_can_correct() -> None:
 
 def test_pre_checks_identity_and_approval() -> None:
     reg = _registry(lambda c, a: {"ok": 1}, requires_identity=True, requires_approval=True)
-    assert execute_tool(reg, "t", "echo", {"text": "x"}, _ctx(), timeout_s=1).error["code"] == "IDENTITY_NOT_VERIFIED"  # type: ignore[index]
-    verified = {"verified_patient_id": "p"}
-    assert (
-        execute_tool(reg, "t", "echo", {"text": "x"}, _ctx(verified), timeout_s=1).error["code"] == "APPROVAL_DECLINED"
-    )  # type: ignore[index]
-    assert execute_tool(reg, "t", "echo", {"text": "x"}, _ctx(verified, approved=True), timeout_s=1).ok
+    rule = IdentityRule(verified=lambda s: "who" in s, instructions="Ask who they are, then call whoami.")
+    refused = execute_tool(reg, "t", "echo", {"text": "x"}, _ctx(), timeout_s=1, identity=rule)
+    assert refused.error == {"code": "IDENTITY_NOT_VERIFIED", "message": "Ask who they are, then call whoami."}
+    verified = {"who": "p"}
+    declined = execute_tool(reg, "t", "echo", {"text": "x"}, _ctx(verified), timeout_s=1, identity=rule)
+    assert declined.error and declined.error["code"] == "APPROVAL_DECLINED"
+    assert execute_tool(reg, "t", "echo", {"text": "x"}, _ctx(verified, approved=True), timeout_s=1, identity=rule).ok
+    # A pack with no identity rule: the signed-in user is enough.
+    assert execute_tool(reg, "t", "echo", {"text": "x"}, _ctx(approved=True), timeout_s=1).ok
+
+
+def test_a_locked_session_runs_no_tool() -> None:
+    ran: list[str] = []
+    reg = _registry(lambda c, a: ran.append(a.text) or {})
+    ctx = _ctx()
+    ctx.session = ctx.session.model_copy(update={"status": SessionStatus.LOCKED})
+    result = execute_tool(reg, "t", "echo", {"text": "x"}, ctx, timeout_s=1)
+    assert result.error and result.error["code"] == "SESSION_LOCKED" and ran == []
 
 
 def test_a_tool_that_hangs_times_out_and_one_that_raises_is_reported() -> None:
@@ -487,7 +525,8 @@ def test_tool_errors_escalate_to_a_person() -> None:
     state = new_run(make_turn(conversations, "x"), resolve_limits(None))
     state.error = {"Error": "ToolFailed"}
     svc.handle_failure(state)
-    assert repo.escalations and delivery.of_type("message")[-1]["text"].startswith("I'm sorry, I couldn't finish")
+    assert svc.pack.escalations.opened[0].reason == "agent run failed: tool_error"  # type: ignore[attr-defined]
+    assert delivery.of_type("message")[-1]["text"].startswith("I'm sorry, I couldn't finish")
 
 
 def test_approval_request_and_answer() -> None:
@@ -561,23 +600,24 @@ def test_clinic_reschedule_flow_with_tools() -> None:
     assert taken.error and taken.error["code"] == "SLOT_UNAVAILABLE"
 
 
-def test_clinic_identity_tool_counts_attempts_and_locks() -> None:
-    reg = registry(ClinicTools(clinic_repo(), Settings(_env_file=None), now=NOW))  # type: ignore[call-arg]
-    ctx = _ctx()
+def test_clinic_identity_tool_counts_attempts_per_user_and_locks() -> None:
+    attempts = MemoryAttempts()
+    tools = ClinicTools(
+        clinic_repo(), Settings(_env_file=None), attempts=attempts, escalations=MemoryEscalations(), now=NOW
+    )  # type: ignore[call-arg,arg-type]
+    reg = registry(tools)
     ok = execute_tool(
-        reg, "1", "verify_identity", {"full_name": "Alice Martin", "date_of_birth": "14/03/1987"}, ctx, timeout_s=2
+        reg, "1", "verify_identity", {"full_name": "Alice Martin", "date_of_birth": "14/03/1987"}, _ctx(), timeout_s=2
     )
     assert ok.ok and ok.state_updates["verified_patient_id"] == "p-alice"
-    state: dict[str, Any] = {}
-    for _ in range(3):
-        ctx = _ctx(state)
-        r = execute_tool(
-            reg, "1", "verify_identity", {"full_name": "Eve Martin", "date_of_birth": "01/01/1990"}, ctx, timeout_s=2
-        )
-        state.update(r.state_updates)
-    assert r.error and r.error["code"] == "IDENTITY_LOCKED"
-    session = Session(tenant_id=TENANT, session_id="S1", user_id="u", assistant="clinic")
-    assert apply_state(session, state)[1] is SessionStatus.LOCKED
+    codes = []
+    for n in range(4):  # a fresh session each time: the lockout is the user's, not the session's
+        guess = {"full_name": "Eve Martin", "date_of_birth": f"0{n + 1}/01/1990"}
+        codes.append(execute_tool(reg, "1", "verify_identity", guess, _ctx(), timeout_s=2).error["code"])  # type: ignore[index]
+    assert codes == ["IDENTITY_MISMATCH", "IDENTITY_MISMATCH", "IDENTITY_LOCKED", "IDENTITY_LOCKED"]
+    # Locked: even the right details are not looked up.
+    right = {"full_name": "Alice Martin", "date_of_birth": "14/03/1987"}
+    assert execute_tool(reg, "1", "verify_identity", right, _ctx(), timeout_s=2).error["code"] == "IDENTITY_LOCKED"  # type: ignore[index]
 
 
 def test_system_prompt_names_the_language_and_verification() -> None:
@@ -593,13 +633,15 @@ def test_system_prompt_names_the_language_and_verification() -> None:
     assert "Answer in Spanish" in prompt and "verified as Alice" in prompt
 
 
-def test_fixed_agent_texts_exist_in_every_language() -> None:
-    from luma.agent.texts import TEXTS, text
-    from luma.language import SUPPORTED
+def test_fixed_agent_texts_come_from_the_pack_then_the_core() -> None:
+    from luma import texts
 
-    for key, table in TEXTS.items():
-        assert set(table) == set(SUPPORTED), key
-    assert text("apology", "es").startswith("Lo siento") and text("apology", "xx") == TEXTS["apology"]["en"]
+    assert texts.text("agent.apology", "es", assistant="clinic").startswith("Lo siento")
+    assert "clinic" in texts.text("agent.apology", "en", assistant="clinic")
+    assert "clinic" not in texts.text("agent.apology", "en")  # the core's own wording names no assistant
+    assert texts.text("agent.apology", "xx", assistant="clinic") == texts.text(
+        "agent.apology", "en", assistant="clinic"
+    )
 
 
 def test_the_apology_is_in_the_session_language() -> None:

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from luma.assistants.clinic import ClinicAssistant
 from luma.config import Settings
 from luma.domain.models import ChannelMessage, MediaRef, PhoneLink, Route, SessionStatus
 from luma.errors import ErrorCode, LumaError
@@ -16,11 +15,11 @@ from luma.pipeline.router import Router
 from tests.fakes import (
     FakeLimiter,
     KeywordClassifier,
-    MemoryClinic,
     MemoryConversations,
     RecordingAgent,
     RecordingDelivery,
     RecordingInvoker,
+    clinic_pack,
 )
 
 ALICE_PHONE = "+33612345001"
@@ -76,7 +75,7 @@ class FakeMedia:
         return self.transcript
 
 
-def detect(text: str, *, previous: str | None = None) -> str:
+def detect(text: str, *, previous: str | None = None, lexicon: Any = None) -> str:
     """A stand-in detector: Spanish when it sees a Spanish word, else the previous language."""
     if any(w in text.lower() for w in ("horario", "hola", "gracias")):
         return "es"
@@ -85,6 +84,11 @@ def detect(text: str, *, previous: str | None = None) -> str:
 
 @pytest.fixture
 def env() -> dict[str, Any]:
+    return make_env()
+
+
+def make_env(settings: Settings | None = None, limiter: Any = None) -> dict[str, Any]:
+    """The service over fakes (``settings``/``limiter`` replace the defaults)."""
     repo = MemoryConversations()
     phones = MemoryPhones()
     phones.put(PhoneLink(tenant_id="demo", phone=ALICE_PHONE, user_id="u-alice", display_name="Alice Martin"))
@@ -92,16 +96,16 @@ def env() -> dict[str, Any]:
     invoker = RecordingInvoker()
     agent = RecordingAgent()
     clock = Clock()
-    settings = Settings(session_inactivity_s=3600, max_text_chars=200)
+    settings = settings or Settings(session_inactivity_s=3600, max_text_chars=200)
     router = Router(
-        ClinicAssistant(repo=MemoryClinic(), settings=settings),
+        clinic_pack(settings),
         KeywordClassifier({"hours": "clinic_hours", "horario": "clinic_hours", "hello": "greeting"}),
     )
     media = FakeMedia()
     service = ClassifyService(
         settings=settings,
         conversations=repo,
-        router=router,
+        routers=lambda _name: router,
         invoker=invoker,
         delivery=delivery,
         agent=agent,
@@ -109,6 +113,7 @@ def env() -> dict[str, Any]:
         phones=phones,
         media=media,  # type: ignore[arg-type]
         detect_language=detect,
+        limiter=limiter,
     )
     return {
         "service": service,
@@ -194,15 +199,15 @@ def test_an_unknown_phone_gets_one_polite_reply_and_nothing_is_stored(env: dict[
     assert env["repo"].sessions == {} and env["invoker"].calls == []
 
 
-def test_unknown_senders_are_rate_limited_before_being_answered(env: dict[str, Any]) -> None:
-    env["service"].limiter = FakeLimiter(per_user=1)
+def test_unknown_senders_are_rate_limited_before_being_answered() -> None:
+    env = make_env(limiter=FakeLimiter(per_user=1))
     for _ in range(3):
         env["service"].handle_channel(msg("hello", sender="whatsapp:+447700900123"))
     assert len(env["delivery"].frames) == 1
 
 
-def test_a_tenant_may_treat_unknown_senders_as_pseudonymous_users(env: dict[str, Any]) -> None:
-    env["service"].settings = Settings(session_inactivity_s=3600, twilio_unknown_sender_tenants={"demo": "anonymous"})
+def test_a_tenant_may_treat_unknown_senders_as_pseudonymous_users() -> None:
+    env = make_env(Settings(session_inactivity_s=3600, twilio_unknown_sender_tenants={"demo": "anonymous"}))
     env["service"].handle_channel(msg("what are your hours?", sender="+447700900123"))
     ((_, payload),) = env["invoker"].calls
     user = payload["principal"]["user_id"]
@@ -246,8 +251,8 @@ def test_the_language_is_detected_and_kept_on_the_session(env: dict[str, Any]) -
     assert agent_turn.session.language == "es"
 
 
-def test_over_the_rate_limit_a_polite_text_and_the_message_is_still_stored(env: dict[str, Any]) -> None:
-    env["service"].limiter = FakeLimiter(per_user=1, retry_after_s=30)
+def test_over_the_rate_limit_a_polite_text_and_the_message_is_still_stored() -> None:
+    env = make_env(limiter=FakeLimiter(per_user=1, retry_after_s=30))
     env["service"].handle_channel(msg("hello"))
     over = sid()
     env["service"].handle_channel(msg("what are your hours?", external_id=over))

@@ -7,13 +7,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from luma.assistants.clinic import ClinicAssistant
 from luma.config import Settings
 from luma.domain.models import Principal, Route, SessionStatus
 from luma.pipeline.classify import ClassifyService, WsRequest
 from luma.pipeline.router import Router
 
-from tests.fakes import KeywordClassifier, MemoryClinic, MemoryConversations, RecordingAgent, RecordingDelivery
+from tests.fakes import (
+    KeywordClassifier,
+    MemoryConversations,
+    RecordingAgent,
+    RecordingDelivery,
+    clinic_pack,
+)
 
 ALICE = Principal(tenant_id="demo", user_id="u-alice")
 BOB = Principal(tenant_id="demo", user_id="u-bob")
@@ -44,6 +49,11 @@ class CheckingInvoker:
 
 @pytest.fixture
 def env() -> dict[str, Any]:
+    return make_env()
+
+
+def make_env(limiter: Any = None) -> dict[str, Any]:
+    """The service over fakes (``limiter`` replaces the default: none)."""
     repo = MemoryConversations()
     delivery = RecordingDelivery()
     agent = RecordingAgent()
@@ -51,17 +61,18 @@ def env() -> dict[str, Any]:
     clock = Clock()
     settings = Settings(max_text_chars=50, session_inactivity_s=3600)
     router = Router(
-        ClinicAssistant(repo=MemoryClinic(), settings=settings),
+        clinic_pack(settings),
         KeywordClassifier({"hours": "clinic_hours", "hello": "greeting", "reschedule": "reschedule_appointment"}),
     )
     service = ClassifyService(
         settings=settings,
         conversations=repo,
-        router=router,
+        routers=lambda _name: router,
         invoker=invoker,
         delivery=delivery,
         agent=agent,
         clock=clock,
+        limiter=limiter,
     )
     return {"service": service, "repo": repo, "delivery": delivery, "agent": agent, "invoker": invoker, "clock": clock}
 
@@ -204,7 +215,7 @@ def test_classifier_fault_still_persists_and_routes_to_agent(env: dict[str, Any]
         def predict(self, text: str) -> Any:
             raise RuntimeError("model file missing")
 
-    env["service"].router.classifier = Broken()
+    env["service"].routers("clinic").classifier = Broken()
     send(env, ALICE, frame("hello", "m1"))
     ((turn, reason),) = env["agent"].turns
     assert reason == "classifier_error"
@@ -226,13 +237,12 @@ def test_a_store_outage_is_an_internal_error_frame_not_a_crash(env: dict[str, An
 
 
 @pytest.fixture
-def limited(env: dict[str, Any]) -> dict[str, Any]:
-    """The same service with a fake limiter: 2 messages per user, 3 per IP, a 100-token daily quota."""
+def limited() -> dict[str, Any]:
+    """The service with a fake limiter: 2 messages per user, 3 per IP, a 100-token daily quota."""
     from tests.fakes import FakeLimiter
 
     limiter = FakeLimiter(per_user=2, per_ip=3, retry_after_s=7, daily_tokens=100)
-    env["service"].limiter = limiter
-    return {**env, "limiter": limiter}
+    return {**make_env(limiter), "limiter": limiter}
 
 
 def send_from(env: dict[str, Any], principal: Principal, body: Any, ip: str | None = "203.0.113.9") -> None:

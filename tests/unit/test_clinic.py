@@ -6,7 +6,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from luma.assistants.clinic import ClinicAssistant
 from luma.assistants.clinic.fastpaths import match_appointments
 from luma.assistants.clinic.info import timezone
 from luma.assistants.clinic.parsing import find_date, is_no, is_yes, normalize_name, parse_identity
@@ -26,7 +25,15 @@ from luma.domain.models import (
 from luma.ids import new_id
 from luma.pipeline.fast_path import FastPathService
 
-from tests.fakes import MemoryClinic, MemoryConversations, RecordingAgent, RecordingDelivery
+from tests.fakes import (
+    MemoryAttempts,
+    MemoryClinic,
+    MemoryConversations,
+    MemoryEscalations,
+    RecordingAgent,
+    RecordingDelivery,
+    clinic_pack,
+)
 
 TZ = timezone()
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=TZ)  # a Monday
@@ -63,10 +70,14 @@ class World:
         self.repo = MemoryConversations()
         self.delivery = RecordingDelivery()
         self.agent = RecordingAgent()
-        self.pack = ClinicAssistant(repo=self.clinic, settings=Settings(identity_max_attempts=3))
+        self.attempts = MemoryAttempts(3)
+        self.escalations = MemoryEscalations()
+        self.pack = clinic_pack(
+            Settings(identity_max_attempts=3), repo=self.clinic, attempts=self.attempts, escalations=self.escalations
+        )
         self.pack.handlers._now = NOW
         self.service = FastPathService(
-            pack=self.pack, conversations=self.repo, delivery=self.delivery, agent=self.agent
+            packs=lambda _name: self.pack, conversations=self.repo, delivery=self.delivery, agent=self.agent
         )
         self.session = Session(tenant_id="demo", session_id=new_id(), user_id="u-alice", assistant="clinic")
         self.repo.sessions[("demo", self.session.session_id)] = self.session.model_copy(deep=True)
@@ -74,10 +85,10 @@ class World:
     def say(self, text: str, intent: str, user: str = "u-alice") -> dict[str, Any] | None:
         session = self.repo.get_session("demo", self.session.session_id)
         assert session is not None
-        flow = self.pack.pre_route(session, text)
+        msg = Message(tenant_id="demo", session_id=session.session_id, message_id=new_id(), role=Role.USER, text=text)
+        flow = self.pack.pre_route(session, msg)
         route = Route.FLOW if flow else Route.FAST_PATH
         intent = flow.intent if flow else intent
-        msg = Message(tenant_id="demo", session_id=session.session_id, message_id=new_id(), role=Role.USER, text=text)
         decision = RoutingDecision(
             tenant_id="demo",
             session_id=session.session_id,
@@ -141,15 +152,28 @@ def test_appointments_need_identity_then_are_listed(world: World) -> None:
     assert again and again["text"].startswith("Your upcoming appointments")
 
 
-def test_three_failed_identity_attempts_lock_the_session(world: World) -> None:
+def test_three_failed_identity_attempts_lock_the_user_out_of_identity_checks(world: World) -> None:
     world.say("list my appointments", "list_appointments")
     first = world.say("Alice Martin 01/01/1990", "x")
     assert first and "2 attempt(s) left" in first["text"]
     world.say("Alice Martim 14/03/1987", "x")
     locked = world.say("Alice Martin 15/03/1987", "x")
-    assert locked and "locked" in locked["text"]
+    assert locked and "paused for 60 minutes" in locked["text"]
+    # The lockout is the user's, not the session's: asking again, even with the right details, is refused.
+    refused = world.say("show my appointments", "list_appointments")
+    assert refused and refused["type"] == "error" and refused["code"] == "IDENTITY_LOCKED"
+    assert refused["details"]["retryAfter"] == 3600 and "verified_patient_id" not in world.state
     stored = world.repo.get_session("demo", world.session.session_id)
-    assert stored and stored.status is SessionStatus.LOCKED
+    assert stored and stored.status is SessionStatus.ACTIVE
+
+
+def test_an_unlinked_record_cannot_be_claimed(world: World) -> None:
+    world.clinic.patients[("demo", "carla rossi", date(1990, 5, 1))] = Patient(
+        patient_id="p-carla", tenant_id="demo", name="Carla Rossi", dob=date(1990, 5, 1), user_id=None
+    )
+    world.say("list my appointments", "list_appointments")
+    reply = world.say("Carla Rossi 01/05/1990", "x")
+    assert reply and "couldn't match" in reply["text"] and "verified_patient_id" not in world.state
 
 
 def test_a_linked_account_cannot_verify_as_another_patient(world: World) -> None:
@@ -199,7 +223,7 @@ def test_cancel_kept_on_no(world: World) -> None:
 
 def test_escalation_is_recorded(world: World) -> None:
     reply = world.say("I want to talk to a person", "escalate_to_human")
-    assert reply and "112" in reply["text"] and world.clinic.escalations[0]["user"] == "u-alice"
+    assert reply and "112" in reply["text"] and world.escalations.opened[0].user_id == "u-alice"
 
 
 def test_gone_connection_keeps_the_reply(world: World) -> None:

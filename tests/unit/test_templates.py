@@ -24,6 +24,7 @@ SAMPLE = {
     "clinic": "Riverside Family Clinic",
     "left": 2,
     "max": 3,
+    "minutes": 60,
     "phone": "+33 1 84 88 00 00",
     "first": "Alice",
     "when": "Tue 24 Nov at 09:30",

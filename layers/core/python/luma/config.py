@@ -9,8 +9,31 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TenantAssistants(BaseModel):
+    """Which assistant packs a tenant may use, and its default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    allowed: list[str] = Field(default_factory=list)
+    default: str | None = None
+
+
+class NumberRoute(BaseModel):
+    """What one of our Twilio numbers serves."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    assistant: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tenant_only(cls, value: Any) -> Any:
+        return {"tenant": value} if isinstance(value, str) else value
 
 
 class Settings(BaseSettings):
@@ -21,13 +44,21 @@ class Settings(BaseSettings):
     env: Literal["local", "test", "aws"] = "local"
     region: str = Field("us-east-1", validation_alias=AliasChoices("LUMA_REGION", "AWS_REGION"))
     service_name: str = "luma"
-    assistant: str = "clinic"
+    # Assistant packs (entry points ``luma.assistants``): the default one, the ones served (empty:
+    # every installed pack), and per tenant which ones it may use and its default, JSON
+    # {"<tenant>": {"allowed": ["clinic"], "default": "clinic"}}.
+    assistant: str | None = None
+    assistants: list[str] = Field(default_factory=list)
+    tenant_assistants: dict[str, TenantAssistants] = Field(default_factory=dict)
 
     # DynamoDB tables (names come from CDK outputs in AWS).
     connections_table: str = "luma-connections"
     conversations_table: str = "luma-conversations"
     usage_table: str = "luma-usage"
-    clinic_table: str = "luma-clinic"
+    # Tables of the assistant packs' own data, ``<pack>.<table>`` -> name (CDK sets them as JSON);
+    # a table not listed is ``<pack_table_prefix>-<pack>-<table>``.
+    pack_tables: dict[str, str] = Field(default_factory=dict)
+    pack_table_prefix: str = "luma"
     dynamodb_endpoint_url: str | None = None
 
     # Other AWS endpoints; None means the real AWS endpoint for the region.
@@ -54,8 +85,10 @@ class Settings(BaseSettings):
     connection_ttl_s: int = Field(3 * 3600, gt=0)
     page_size_max: int = Field(100, gt=0, le=1000)
 
-    # Identity verification (clinic).
+    # Identity checks of the packs that verify users: failed attempts per (tenant, user) and per
+    # (tenant, claimed identity) before a lockout of identity_lockout_s, in every session.
     identity_max_attempts: int = Field(3, gt=0)
+    identity_lockout_s: int = Field(3600, gt=0)
 
     # Intent classifier: model files default to the installed packages.
     classifier_model_path: str | None = None
@@ -128,9 +161,11 @@ class Settings(BaseSettings):
     twilio_secret_arn: str | None = None
     # The function the webhook hands turns to (async invoke; CDK sets LUMA_CLASSIFY_FUNCTION).
     classify_function: str = "classify"
-    # Tenant of each of our Twilio numbers, JSON {"+14155238886": "demo"} (E.164, no channel
-    # prefix); a number not listed belongs to twilio_default_tenant (None: the webhook refuses it).
-    twilio_numbers: dict[str, str] = Field(default_factory=dict)
+    # Tenant and assistant of each of our Twilio numbers, JSON
+    # {"+14155238886": {"tenant": "demo", "assistant": "sitework"}} (E.164, no channel prefix; the
+    # older {"+14155238886": "demo"} means the tenant's default assistant); a number not listed
+    # belongs to twilio_default_tenant (None: the webhook refuses it).
+    twilio_numbers: dict[str, NumberRoute] = Field(default_factory=dict)
     twilio_default_tenant: str | None = None
     # A sender with no phone link: "reply" (a polite answer, nothing stored) or "anonymous" (a
     # pseudonymous user per phone number); per-tenant overrides as JSON {"<tenant>": "anonymous"}.
@@ -141,6 +176,13 @@ class Settings(BaseSettings):
     media_bucket: str | None = None
     s3_endpoint_url: str | None = None
     twilio_media_max_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    twilio_media_max_count: int = Field(3, gt=0, le=10)  # attachments processed per message
+    twilio_audio_max_s: int = Field(120, gt=0)  # longest voice note transcribed
+    # MessageSid idempotency records live this long (Twilio retries and late duplicates).
+    twilio_idempotency_ttl_s: int = Field(30 * 24 * 3600, gt=0)
+    # Replies to senders with no account (SMS pumping): per minute, for all and per country code.
+    twilio_unknown_replies_per_minute: int = Field(30, ge=0)
+    twilio_unknown_replies_per_country_per_minute: int = Field(10, ge=0)
     transcription_model: str = "gpt-4o-mini-transcribe"
     # A failed send is retried by a redelivery event (remaining parts only) at most this many times
     # before Lambda's own async retries and the DLQ take over.

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-_CLINIC_DATA = Path(__file__).parent / "assistants" / "clinic" / "data.json"
-
 
 def demo_users() -> list[dict[str, Any]]:
-    """The seeded demo patients: id, tenant, display name and the identity they verify with."""
-    data = json.loads(_CLINIC_DATA.read_text(encoding="utf-8"))
-    tenant = data["demo_tenant"]
-    return [
-        {
-            "userId": p["user_id"],
-            "tenantId": tenant,
-            "name": p["name"],
-            "verifyWith": f"{p['name']}, born {p['dob']}",
-        }
-        for p in data["patients"]
-    ]
+    """Every served assistant's demo users: id, tenant, name, identity hint, and the assistant they talk to."""
+    from luma.assistants.registry import available, get_pack
+
+    users: list[dict[str, Any]] = []
+    for name in available():
+        pack = get_pack(name)
+        for user in pack.demo_users():
+            users.append({**user, "assistant": name, "assistantName": pack.display_name or name})
+    return users
 
 
 def repo_root() -> Path:

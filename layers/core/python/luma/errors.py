@@ -1,7 +1,7 @@
-"""Typed errors with stable codes and user-safe messages.
+"""Typed errors as data: a stable code, an HTTP status and a text key of the catalogue (:mod:`luma.texts`).
 
 Each transport maps :class:`LumaError` to its own shape in one place: an ``error`` frame on the
-WebSocket, a 4xx JSON body over HTTP, a polite text on WhatsApp.
+WebSocket, a 4xx JSON body over HTTP, a polite text on WhatsApp/SMS in the person's language.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ class ErrorCode(StrEnum):
     MEDIA_UNSUPPORTED = "MEDIA_UNSUPPORTED"
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
     SESSION_LOCKED = "SESSION_LOCKED"
+    IDENTITY_LOCKED = "IDENTITY_LOCKED"
+    ASSISTANT_NOT_AVAILABLE = "ASSISTANT_NOT_AVAILABLE"
+    BLOCKED = "BLOCKED"
     IDENTITY_NOT_VERIFIED = "IDENTITY_NOT_VERIFIED"
     DUPLICATE_MESSAGE = "DUPLICATE_MESSAGE"
     AGENT_UNAVAILABLE = "AGENT_UNAVAILABLE"
@@ -35,35 +38,6 @@ class ErrorCode(StrEnum):
     QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
     INTERNAL = "INTERNAL"
 
-
-_USER_MESSAGES: dict[ErrorCode, str] = {
-    ErrorCode.BAD_REQUEST: "The request could not be understood.",
-    ErrorCode.MALFORMED_JSON: "The message was not valid JSON. Send a JSON object with an 'action'.",
-    ErrorCode.UNKNOWN_ACTION: "Unknown action. Supported actions: sendMessage.",
-    ErrorCode.VALIDATION_FAILED: "The message is missing required fields or has invalid values.",
-    ErrorCode.TEXT_TOO_LONG: "The message is too long. Please shorten it and send it again.",
-    ErrorCode.FRAME_TOO_LARGE: "The frame exceeds the 32 KB limit.",
-    ErrorCode.AUTH_REQUIRED: "Sign in to continue.",
-    ErrorCode.AUTH_INVALID_TOKEN: "Your sign-in is not valid. Sign in again.",
-    ErrorCode.AUTH_EXPIRED_TOKEN: "Your sign-in has expired. Sign in again.",
-    ErrorCode.SIGNATURE_INVALID: "The request signature is not valid.",
-    ErrorCode.SENDER_NOT_LINKED: (
-        "Hello! This number isn't linked to an account with us yet, so I can't help you here. "
-        "Please contact us by phone or sign in to the web chat."
-    ),
-    ErrorCode.MEDIA_UNSUPPORTED: "Sorry, I can only read text messages here. Please type your message.",
-    ErrorCode.SESSION_NOT_FOUND: "That conversation was not found. Start a new one by omitting sessionId.",
-    ErrorCode.SESSION_LOCKED: (
-        "This conversation is locked after too many failed identity checks. Please call the clinic to continue."
-    ),
-    ErrorCode.IDENTITY_NOT_VERIFIED: "Please verify your identity first.",
-    ErrorCode.DUPLICATE_MESSAGE: "This message was already received.",
-    ErrorCode.AGENT_UNAVAILABLE: "The assistant cannot answer open questions right now.",
-    ErrorCode.LLM_UNAVAILABLE: "The assistant is temporarily unavailable. Please try again shortly.",
-    ErrorCode.RATE_LIMITED: "You are sending messages too quickly. Please wait a moment.",
-    ErrorCode.QUOTA_EXCEEDED: "You have reached today's usage limit for the assistant. Please try again tomorrow.",
-    ErrorCode.INTERNAL: "Something went wrong on our side. Please try again.",
-}
 
 _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.AUTH_REQUIRED: 401,
@@ -74,6 +48,9 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.MEDIA_UNSUPPORTED: 415,
     ErrorCode.SESSION_NOT_FOUND: 404,
     ErrorCode.SESSION_LOCKED: 423,
+    ErrorCode.IDENTITY_LOCKED: 423,
+    ErrorCode.ASSISTANT_NOT_AVAILABLE: 403,
+    ErrorCode.BLOCKED: 403,
     ErrorCode.IDENTITY_NOT_VERIFIED: 403,
     ErrorCode.DUPLICATE_MESSAGE: 409,
     ErrorCode.VALIDATION_FAILED: 422,
@@ -88,11 +65,27 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
 
 
 class LumaError(Exception):
-    """An error a client is told about: a code, a user-safe message, optional details."""
+    """An error a client is told about: a code, a user-safe message, optional details.
 
-    def __init__(self, code: ErrorCode, message: str | None = None, **details: Any) -> None:
+    ``message`` is the English text API clients read (the catalogue's ``error.<CODE>`` unless given);
+    people on a channel read :meth:`user_text` in their language, where a pack may word it its own way.
+    ``text_values`` fill the text's placeholders; ``details`` travel in the error body.
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str | None = None,
+        *,
+        text_key: str | None = None,
+        text_values: dict[str, Any] | None = None,
+        **details: Any,
+    ) -> None:
         self.code = code
-        self.message = message or _USER_MESSAGES[code]
+        self.text_key = text_key or f"error.{code.value}"
+        self.text_values = text_values or {}
+        self.custom_message = message is not None
+        self.message = message or _text(self.text_key, "en", None, self.text_values)
         self.details = details
         super().__init__(f"{code}: {self.message}")
 
@@ -101,11 +94,23 @@ class LumaError(Exception):
         """The HTTP status for this error (400 unless mapped)."""
         return _HTTP_STATUS.get(self.code, 400)
 
+    def user_text(self, language: str, assistant: str | None = None) -> str:
+        """What a person reads, in ``language`` (a pack's wording first)."""
+        if self.custom_message and self.text_key == f"error.{self.code.value}":
+            return self.message
+        return _text(self.text_key, language, assistant, self.text_values)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready body: ``{"code", "message", **details}``."""
         return {"code": self.code.value, "message": self.message, **self.details}
 
 
-def user_message(code: ErrorCode) -> str:
-    """The default user-safe message for a code."""
-    return _USER_MESSAGES[code]
+def _text(key: str, language: str, assistant: str | None, values: dict[str, Any]) -> str:
+    from luma.texts import text
+
+    return text(key, language, assistant=assistant, **values)
+
+
+def user_message(code: ErrorCode, language: str = "en", assistant: str | None = None) -> str:
+    """The user-safe message for a code."""
+    return _text(f"error.{code.value}", language, assistant, {})

@@ -27,11 +27,15 @@ class AuthorizerContext(_Model):
     user_id: str | None = Field(None, alias="userId")
     tenant_id: str | None = Field(None, alias="tenantId")
     name: str | None = None
+    role: str | None = None
+    # The assistant the connection asked for (``$connect?assistant=``), checked against the tenant's.
+    assistant: str | None = None
 
     def principal(self) -> Principal | None:
         if not self.user_id or not self.tenant_id:
             return None
-        return Principal(tenant_id=self.tenant_id, user_id=self.user_id, display_name=self.name or None)
+        role = "operator" if self.role == "operator" else "user"
+        return Principal(tenant_id=self.tenant_id, user_id=self.user_id, display_name=self.name or None, role=role)
 
 
 class Identity(_Model):
@@ -64,6 +68,11 @@ class WsEvent(_Model):
         auth = self.request_context.authorizer
         return auth.principal() if auth else None
 
+    def assistant(self) -> str | None:
+        """The assistant chosen at ``$connect`` (None: the tenant's default)."""
+        auth = self.request_context.authorizer
+        return auth.assistant or None if auth else None
+
     def header(self, name: str) -> str | None:
         lowered = name.lower()
         return next((v for k, v in (self.headers or {}).items() if k.lower() == lowered), None)
@@ -74,8 +83,8 @@ def management_endpoint(domain_name: str, stage: str) -> str:
     return f"https://{domain_name}/{stage}"
 
 
-def authorizer_policy(principal: Principal, method_arn: str) -> dict[str, Any]:
-    """A REQUEST authorizer's Allow response carrying the principal as context."""
+def authorizer_policy(principal: Principal, method_arn: str, *, assistant: str | None = None) -> dict[str, Any]:
+    """A REQUEST authorizer's Allow response carrying the principal (and the chosen assistant) as context."""
     return {
         "principalId": principal.user_id,
         "policyDocument": {
@@ -86,5 +95,7 @@ def authorizer_policy(principal: Principal, method_arn: str) -> dict[str, Any]:
             "userId": principal.user_id,
             "tenantId": principal.tenant_id,
             "name": principal.display_name or "",
+            "role": principal.role,
+            "assistant": assistant or "",
         },
     }

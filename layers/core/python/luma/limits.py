@@ -53,6 +53,16 @@ def rate_pk(tenant_id: str, scope: str, ident: str) -> str:
     return f"T#{tenant_id}#RL#{scope}#{ident}"
 
 
+def calling_code(phone: str) -> str:
+    """The country calling code of an E.164 number (``+33…`` → ``33``); ``0`` when it can't be told."""
+    import phonenumbers
+
+    try:
+        return str(phonenumbers.parse(phone, None).country_code or 0)
+    except phonenumbers.NumberParseException:
+        return "0"
+
+
 def quota_pk(tenant_id: str, user_id: str, day: str) -> str:
     return f"T#{tenant_id}#Q#{user_id}#{day}"
 
@@ -116,7 +126,13 @@ class QuotaStatus:
 
 
 class Limiter(Protocol):
+    """What the pipeline and the agent ask of the limits (see :class:`DynamoLimiter`)."""
+
+    def warm_up(self) -> None: ...
     def check(self, principal: Principal, source_ip: str | None = None) -> RateDecision: ...
+    def inline(self, principal: Principal, source_ip: str | None = None) -> InlineCheck | None: ...
+    def confirm(self, check: InlineCheck) -> None: ...
+    def check_unknown_sender(self, principal: Principal, phone: str) -> RateDecision: ...
     def check_quota(self, principal: Principal) -> QuotaStatus: ...
     def charge(self, principal: Principal, tokens: int) -> int: ...
 
@@ -124,7 +140,19 @@ class Limiter(Protocol):
 class NoLimits:
     """Everything allowed, nothing counted (unit tests and callers that opt out)."""
 
+    def warm_up(self) -> None:
+        return None
+
     def check(self, principal: Principal, source_ip: str | None = None) -> RateDecision:
+        return ALLOWED
+
+    def inline(self, principal: Principal, source_ip: str | None = None) -> InlineCheck | None:
+        return None
+
+    def confirm(self, check: InlineCheck) -> None:
+        return None
+
+    def check_unknown_sender(self, principal: Principal, phone: str) -> RateDecision:
         return ALLOWED
 
     def check_quota(self, principal: Principal) -> QuotaStatus:
@@ -192,6 +220,30 @@ class DynamoLimiter:
             pk = rate_pk(principal.tenant_id, "IP", source_ip)
             buckets.append(_Bucket.make("ip", pk, limits.ip_per_minute, limits.ip_burst, now))
         return buckets
+
+    def check_unknown_sender(self, principal: Principal, phone: str) -> RateDecision:
+        """A reply to a sender with no account: their own bucket, the tenant's, and their country's.
+
+        Replies to unknown numbers cost money and are what SMS-pumping fraud farms: all of a tenant's
+        unknown senders share ``twilio_unknown_replies_per_minute``, each country calling code
+        ``twilio_unknown_replies_per_country_per_minute``. Fails closed: no reply when unsure.
+        """
+        settings = self.settings
+        now = int(self.clock() * _US)
+        tenant = principal.tenant_id
+        buckets = [_Bucket.make("user", rate_pk(tenant, "U", principal.user_id), 2, 2, now)]
+        if settings.twilio_unknown_replies_per_minute:
+            per = settings.twilio_unknown_replies_per_minute
+            buckets.append(_Bucket.make("unknown", rate_pk(tenant, "UNK", "ALL"), per, per, now))
+        if settings.twilio_unknown_replies_per_country_per_minute:
+            per = settings.twilio_unknown_replies_per_country_per_minute
+            code = calling_code(phone)
+            buckets.append(_Bucket.make("country", rate_pk(tenant, "UNK", f"CC{code}"), per, per, now))
+        try:
+            return self._take_all(buckets)
+        except Exception:
+            logger.warning("rate limiter unavailable; not replying to an unknown sender", exc_info=True)
+            return RateDecision(False, retry_after_s=60, scope="unavailable")
 
     def inline(self, principal: Principal, source_ip: str | None = None) -> InlineCheck | None:
         """The bucket updates (for the likely case) to ride in the caller's own transaction.

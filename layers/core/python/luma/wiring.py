@@ -97,39 +97,35 @@ def agent() -> AgentEntry:
     settings = get_settings()
     if not (settings.agent_configured and settings.agent_run_state_machine_arn):
         return UnavailableAgent(settings, conversations(), delivery())
-    return StepFunctionsAgent(settings, conversations(), delivery(), limits=lambda intent: agent_limits(intent))
+    return StepFunctionsAgent(settings, conversations(), delivery(), limits=agent_limits)
 
 
-def agent_limits(intent: str | None) -> AgentLimits:
-    """The limits of an agent run for an intent (assistant pack, then ``LUMA_AGENT_LIMITS``)."""
-    from luma.agent.packs import agent_limits_for
+def agent_limits(assistant: str, intent: str | None) -> AgentLimits:
+    """The limits of an agent run for an intent (defaults, the assistant pack, then ``LUMA_AGENT_LIMITS``)."""
+    from luma.agent.limits import resolve_limits
+    from luma.assistants.registry import get_pack
 
-    settings = get_settings()
-    return agent_limits_for(settings.assistant, intent, settings.agent_limits)
+    return resolve_limits(intent, pack=dict(get_pack(assistant).limits), env=get_settings().agent_limits)
 
 
 @lru_cache(maxsize=1)
 def agent_service() -> AgentService:
     """The agent's steps (agent_* functions): provider, tools, store, delivery."""
-    from luma.agent.packs import load_agent_pack
     from luma.agent.run import AgentService
     from luma.agent.store import DynamoAgentStore
+    from luma.assistants.registry import get_pack
     from luma.aws import client as make_client
     from luma.llm import get_provider
 
     settings = get_settings()
-    pack = load_agent_pack(settings.assistant, settings)
     return AgentService(
         settings=settings,
         conversations=conversations(),
         store=DynamoAgentStore(settings),
         delivery=delivery(),
         provider=lambda: get_provider(settings),
-        tools=pack.tools,
-        system_prompt=pack.system_prompt,
-        apply_state=pack.apply_state,
+        packs=get_pack,
         limiter=limiter(),
-        allowed_output=pack.allowed_output,
         task_tokens=make_client(
             "stepfunctions", region=settings.region, endpoint_url=settings.stepfunctions_endpoint_url
         ),
@@ -146,7 +142,7 @@ def classify_service() -> ClassifyService:
     return ClassifyService(
         settings=settings,
         conversations=conversations(),
-        router=get_router(),
+        routers=get_router,
         invoker=LambdaInvoker(settings),
         delivery=delivery(),
         agent=agent(),
@@ -166,16 +162,17 @@ def limiter() -> DynamoLimiter:
 
 @lru_cache(maxsize=1)
 def fast_path_service() -> FastPathService:
-    from luma.assistants.base import load_pack
+    from luma.assistants.registry import get_pack
     from luma.pipeline.fast_path import FastPathService
 
-    return FastPathService(
-        pack=load_pack(get_settings().assistant), conversations=conversations(), delivery=delivery(), agent=agent()
-    )
+    return FastPathService(packs=get_pack, conversations=conversations(), delivery=delivery(), agent=agent())
 
 
 def reset() -> None:
     """Forget every cached adapter (tests and the local stack re-bind settings)."""
+    from luma.assistants import registry
+
+    registry.reset()
     for fn in (
         connections,
         conversations,

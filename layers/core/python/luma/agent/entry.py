@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from luma.agent.texts import text
+from luma import texts
 from luma.channels.websocket import Delivery
 from luma.config import Settings
 from luma.domain.models import Message, Role, Route, Turn
@@ -36,7 +36,7 @@ class UnavailableAgent:
         self.delivery = delivery
 
     def start(self, turn: Turn, *, reason: str | None = None) -> None:
-        unavailable = text("unavailable", turn.session.language)
+        unavailable = texts.text("agent.unavailable", turn.session.language, assistant=turn.session.assistant)
         reply = Message(
             tenant_id=turn.session.tenant_id,
             session_id=turn.session.session_id,
@@ -59,7 +59,7 @@ class UnavailableAgent:
                 messageId=reply.message_id,
                 message=unavailable,
                 hint=ENABLE_HINT,
-                detail=user_message(ErrorCode.AGENT_UNAVAILABLE),
+                detail=user_message(ErrorCode.AGENT_UNAVAILABLE, turn.session.language, turn.session.assistant),
                 intent=turn.decision.intent,
                 confidence=round(turn.decision.confidence, 4),
                 route=Route.AGENT.value,
@@ -80,7 +80,7 @@ class StepFunctionsAgent:
         conversations: ConversationRepository,
         delivery: Delivery,
         *,
-        limits: Callable[[str | None], AgentLimits],
+        limits: Callable[[str, str | None], AgentLimits],
         client: Any = None,
     ) -> None:
         self.settings = settings
@@ -102,7 +102,7 @@ class StepFunctionsAgent:
     def start(self, turn: Turn, *, reason: str | None = None) -> None:
         from luma.agent.run import new_run
 
-        state = new_run(turn, self.limits(turn.decision.intent))
+        state = new_run(turn, self.limits(turn.session.assistant, turn.decision.intent))
         try:
             self.client.start_execution(
                 stateMachineArn=self.settings.agent_run_state_machine_arn,

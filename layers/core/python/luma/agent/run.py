@@ -30,15 +30,17 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, Field
 
 from luma import metrics_names as mn
-from luma.agent import failures, texts
+from luma import texts
+from luma.agent import failures
 from luma.agent.context import recent_history, with_summary
 from luma.agent.limits import AgentLimits
 from luma.agent.store import AgentStore
 from luma.agent.stream import SentenceGuard, TokenStreamer, default_check
 from luma.agent.tools import ToolContext, ToolRegistry, ToolResult, execute_tool
+from luma.assistants.contract import AssistantPack
 from luma.channels.websocket import Delivery
 from luma.config import Settings
-from luma.domain.models import Message, Role, Route, Session, SessionStatus, Turn
+from luma.domain.models import Message, Role, Route, Session, Turn
 from luma.errors import ErrorCode, LumaError
 from luma.ids import new_id
 from luma.limits import Limiter, NoLimits
@@ -57,6 +59,7 @@ from luma.llm import (
     Usage,
 )
 from luma.observability import emit, logger
+from luma.operators.escalations import EscalationRepository
 from luma.pipeline.frames import message_frame, status_frame
 
 FINAL_NOTE = (
@@ -119,6 +122,12 @@ class RunState(BaseModel):
     recovery: str | None = None
 
 
+# Refusals before the tool ran: they don't count against the session's tool calls.
+_NOT_RUN = frozenset(
+    {"UNKNOWN_TOOL", "INVALID_ARGUMENTS", "SESSION_LOCKED", "IDENTITY_NOT_VERIFIED", "APPROVAL_DECLINED"}
+)
+
+
 def _call_key(name: str, args: dict[str, Any]) -> str:
     return hashlib.sha256(f"{name}|{json.dumps(args, sort_keys=True)}".encode()).hexdigest()[:16]
 
@@ -146,24 +155,38 @@ class AgentService:
         store: AgentStore,
         delivery: Delivery,
         provider: Callable[[], LlmProvider | None],
-        tools: ToolRegistry,
-        system_prompt: Callable[[Session], str],
-        apply_state: Callable[[Session, dict[str, Any]], tuple[dict[str, Any], SessionStatus | None]],
+        packs: Callable[[str], AssistantPack],
         limiter: Limiter | None = None,
-        allowed_output: frozenset[str] = frozenset(),
         task_tokens: Any = None,
+        escalations: EscalationRepository | None = None,
     ) -> None:
         self.settings = settings
         self.conversations = conversations
         self.store = store
         self.delivery = delivery
         self.provider = provider
-        self.tools = tools
-        self.system_prompt = system_prompt
-        self.apply_state = apply_state
+        self.packs = packs  # the assistant pack of a session, by name
         self.limiter: Limiter = limiter or NoLimits()
-        self.allowed_output = allowed_output
         self.task_tokens = task_tokens  # a Step Functions client (send_task_success/failure)
+        self._escalations = escalations
+        self._registries: dict[str, ToolRegistry] = {}
+        self._lock = threading.Lock()
+
+    def tools(self, assistant: str) -> ToolRegistry:
+        """The tools of an assistant (built once per process)."""
+        registry = self._registries.get(assistant)
+        if registry is None:
+            with self._lock:
+                registry = self._registries.get(assistant)
+                if registry is None:
+                    registry = self._registries[assistant] = self.packs(assistant).tools()
+        return registry
+
+    def _label(self, turn: Turn, tool: str) -> str:
+        """What the client shows while ``tool`` runs, in the session's language."""
+        assistant, language = turn.session.assistant, turn.session.language
+        key = f"tool.{tool}" if texts.has(f"tool.{tool}", assistant=assistant) else "tool.working"
+        return texts.text(key, language, assistant=assistant)
 
     def _session(self, turn: Turn) -> Session:
         """The session as stored now (tools change its state during a run); the turn's copy if it is gone."""
@@ -205,14 +228,15 @@ class AgentService:
             messages.append(ChatMessage.user(state.turn.message.text))
         messages += state.transcript
         final = state.run.final or state.run.iteration >= state.run.max_iterations - 1
-        system = with_summary(self.system_prompt(session), session.state.get("summary"))
+        pack = self.packs(session.assistant)
+        system = with_summary(pack.system_prompt(session), session.state.get("summary"))
         if final:
             state.run.final = True  # tool calls of this step, if the model makes any anyway, are not run
             system = f"{system}\n\n{FINAL_NOTE}"
         return LlmRequest(
             system=system,
             messages=messages,
-            tools=[] if final else self.tools.specs(),
+            tools=[] if final else self.tools(session.assistant).specs(),
             max_tokens=limits.max_output_tokens,
         )
 
@@ -233,7 +257,7 @@ class AgentService:
             run.token_seq += 1  # numbered across the run's steps: the client orders and dedupes by seq
             return self.delivery.send(turn.delivery, token_frame(turn, run.run_id, text, run.token_seq))
 
-        guard = SentenceGuard(default_check(self.allowed_output))
+        guard = SentenceGuard(default_check(self.packs(session.assistant).allowed_output()))
         streamer = TokenStreamer(send, guard)
         calls: list[ToolCall] = []
         done: Done | None = None
@@ -271,15 +295,22 @@ class AgentService:
         if guard.flagged:
             logger.info("output guardrail changed sentences", extra={"flagged": guard.flagged, "run_id": run.run_id})
         if calls and done is not None and done.stop_reason == "tool_use" and not (run.final):
-            return self._tool_step(state, text, calls)
+            return self._tool_step(state, session, text, calls)
         return self._answer(state, session)
 
-    def _tool_step(self, state: RunState, text: str, calls: list[ToolCall]) -> RunState:
+    def _tool_step(self, state: RunState, session: Session, text: str, calls: list[ToolCall]) -> RunState:
         run, limits = state.run, state.run.limits
         content: list[Any] = [TextBlock(text=text)] if text else []
         content += [ToolUseBlock(id=c.id, name=c.name, input=c.input) for c in calls]
         state.transcript.append(ChatMessage(role="assistant", content=content))
-        budget = max(0, min(limits.max_tools_per_step, limits.max_tools_per_turn - run.tool_calls))
+        budget = max(
+            0,
+            min(
+                limits.max_tools_per_step,
+                limits.max_tools_per_turn - run.tool_calls,
+                limits.max_tools_per_session - session.tool_calls,
+            ),
+        )
         pending: list[PendingCall] = []
         skipped: list[ToolResultBlock] = []
         for i, call in enumerate(calls):
@@ -287,7 +318,7 @@ class AgentService:
             run.call_counts[key] = run.call_counts.get(key, 0) + 1
             if run.call_counts[key] > limits.max_repeated_call:
                 raise failures.LoopDetected(f"{call.name} called {run.call_counts[key]} times with the same arguments")
-            tool = self.tools.get(call.name)
+            tool = self.tools(state.turn.session.assistant).get(call.name)
             if i >= budget:
                 skipped.append(
                     ToolResultBlock(
@@ -321,7 +352,13 @@ class AgentService:
         for p in pending:
             self.delivery.send(
                 state.turn.delivery,
-                status_frame("tool", state.turn.session.session_id, runId=run.run_id, tool=p.name),
+                status_frame(
+                    "tool",
+                    state.turn.session.session_id,
+                    runId=run.run_id,
+                    tool=p.name,
+                    label=self._label(state.turn, p.name),
+                ),
             )
         return state
 
@@ -348,7 +385,9 @@ class AgentService:
     def _answer(self, state: RunState, session: Session) -> RunState:
         """Persist the whole answer, then deliver it as one ``message`` frame."""
         turn, run = state.turn, state.run
-        text = " ".join(t.strip() for t in run.streamed if t.strip()) or texts.text("apology", session.language)
+        text = " ".join(t.strip() for t in run.streamed if t.strip()) or texts.text(
+            "agent.apology", session.language, assistant=session.assistant
+        )
         run.outcome = run.outcome or "answered"
         self._save_and_deliver(state, session, text, status="answered")
         state.step = StepOutcome(stop="end_turn")
@@ -397,7 +436,7 @@ class AgentService:
         token = payload["token"]
         call, turn, run = self._map_item(payload)
         session = self._session(turn)
-        tool = self.tools.get(call.name)
+        tool = self.tools(session.assistant).get(call.name)
         prompt = f"Allow {call.name}?"
         if tool is not None and tool.approval_prompt is not None:
             try:
@@ -450,6 +489,7 @@ class AgentService:
         call, turn, run = self._map_item(payload)
         approval = payload.get("approval") or {}
         session = self._session(turn)
+        pack = self.packs(session.assistant)
         ctx = ToolContext(turn.principal, session, run.run_id, approved=bool(approval.get("approved")))
         stop = threading.Event()
 
@@ -467,19 +507,22 @@ class AgentService:
         beater.start()
         try:
             result = execute_tool(
-                self.tools,
+                self.tools(session.assistant),
                 call.id,
                 call.name,
                 call.input,
                 ctx,
                 timeout_s=call.timeout_s,
                 max_result_chars=run.limits.tool_result_chars,
+                keep_keys=pack.keep_keys,
+                identity=pack.identity(),
             )
         finally:
             stop.set()
         if result.state_updates:
-            state, status = self.apply_state(session, result.state_updates)
-            self.store.update_session(session, state, status)
+            self.store.update_session(session, lambda fresh: pack.apply_state(fresh, result.state_updates))
+        if result.error is None or result.error.get("code") not in _NOT_RUN:
+            self.store.count_tool_call(session)
         emit(mn.TOOL_CALLS, 1, dimensions={mn.DIM_TOOL: call.name, mn.DIM_OUTCOME: "ok" if result.ok else "error"})
         out = result.model_dump(mode="json")
         out["state_updates"] = {}  # persisted above; the state machine doesn't need to carry them
@@ -518,29 +561,29 @@ class AgentService:
             self._save_and_deliver(
                 state,
                 session,
-                texts.text("escalated", session.language),
+                texts.text("agent.escalated", session.language, assistant=session.assistant),
                 status="escalated",
                 escalationId=escalation_id,
                 failure=kind.value,
             )
         else:
             run.outcome = "apologized"
-            apology = texts.text("apology", session.language)
+            apology = texts.text("agent.apology", session.language, assistant=session.assistant)
             self._save_and_deliver(state, session, apology, status="failed", failure=kind.value)
         state.step = StepOutcome(stop="end_turn")
         state.transcript = []
         return state
 
     def _escalate(self, state: RunState, kind: failures.FailureKind) -> str | None:
-        tool = self.tools.get("escalate_to_human")
-        if tool is None:
+        """Open an escalation for a failed run (the core's record, whatever the pack's tools are)."""
+        if self._escalations is None:
+            self._escalations = EscalationRepository(self.settings)
+        try:
+            escalation = self._escalations.open(state.turn.session, f"agent run failed: {kind.value}")
+        except Exception:
+            logger.exception("escalation failed")
             return None
-        turn = state.turn
-        ctx = ToolContext(turn.principal, turn.session, state.run.run_id)
-        result = execute_tool(
-            self.tools, "escalation", tool.name, {"reason": f"agent run failed: {kind.value}"}, ctx, timeout_s=5
-        )
-        return (result.data or {}).get("escalation_id") if result.ok else None
+        return escalation.escalation_id
 
     def finalize(self, state: RunState) -> dict[str, Any]:
         """Charge the user's quota, emit the run's metrics; returns a small summary (the execution output)."""

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from pynamodb.exceptions import DeleteError, DoesNotExist
+from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 
 from luma.config import Settings
 from luma.domain.models import Message, Session, SessionStatus
+from luma.errors import ErrorCode, LumaError
 from luma.store import keys
 from luma.store.models import MessageRow, SessionRow, UsageRow, bind_models
-from luma.store.repos import message_from_row
+from luma.store.repos import message_from_row, session_from_row
+
+StateChange = Callable[[Session], tuple[dict[str, Any], SessionStatus | None]]
 
 
 class PendingApproval(dict[str, Any]):
@@ -20,7 +24,8 @@ class PendingApproval(dict[str, Any]):
 
 class AgentStore(Protocol):
     def recent_messages(self, tenant_id: str, session_id: str, limit: int) -> list[Message]: ...
-    def update_session(self, session: Session, state: dict[str, Any], status: SessionStatus | None = None) -> None: ...
+    def update_session(self, session: Session, change: StateChange) -> None: ...
+    def count_tool_call(self, session: Session) -> None: ...
     def put_approval(self, tenant_id: str, approval: dict[str, Any], ttl_s: int) -> None: ...
     def take_approval(self, tenant_id: str, approval_id: str, user_id: str) -> dict[str, Any] | None: ...
 
@@ -46,13 +51,36 @@ class DynamoAgentStore:
         )
         return list(reversed([message_from_row(r) for r in rows]))
 
-    def update_session(self, session: Session, state: dict[str, Any], status: SessionStatus | None = None) -> None:
-        """Replace the session's assistant state (and status) — what a tool changed."""
-        actions: list[Any] = [SessionRow.state.set(state), SessionRow.version.add(1)]
-        if status is not None:
-            actions.append(SessionRow.status.set(status.value))
+    def update_session(self, session: Session, change: StateChange) -> None:
+        """Apply a tool's state change, conditional on the session's version.
+
+        ``change`` maps a session to its new state (and status); when another writer got there first
+        (a message arrived, a parallel tool call), it is applied again to the fresh session, so
+        nothing another writer changed is lost.
+        """
+        current = session
+        pk = keys.session_pk(session.tenant_id, session.session_id)
+        for _ in range(5):
+            state, status = change(current)
+            actions: list[Any] = [SessionRow.state.set(state), SessionRow.version.add(1)]
+            if status is not None:
+                actions.append(SessionRow.status.set(status.value))
+            try:
+                SessionRow(pk=pk, sk=keys.META).update(
+                    actions=actions, condition=SessionRow.pk.exists() & (SessionRow.version == current.version)
+                )
+                return
+            except UpdateError:
+                try:
+                    current = session_from_row(SessionRow.get(pk, keys.META, consistent_read=True))
+                except DoesNotExist:
+                    return
+        raise LumaError(ErrorCode.INTERNAL, "The session kept changing while a tool updated it.")
+
+    def count_tool_call(self, session: Session) -> None:
+        """One more tool call in the session (an atomic ADD; ``max_tools_per_session`` reads it)."""
         SessionRow(pk=keys.session_pk(session.tenant_id, session.session_id), sk=keys.META).update(
-            actions=actions, condition=SessionRow.pk.exists()
+            actions=[SessionRow.tool_calls.add(1)], condition=SessionRow.pk.exists()
         )
 
     def put_approval(self, tenant_id: str, approval: dict[str, Any], ttl_s: int) -> None:

@@ -4,8 +4,8 @@ A tool is a function taking a :class:`ToolContext` and a pydantic arguments mode
 (what the model sees) comes from that model. Every call goes through :func:`execute_tool`:
 
 1. arguments validated (malformed → ``INVALID_ARGUMENTS`` result the model can correct);
-2. pre-checks: identity verified before patient data (``requires_identity``), approval given for
-   tools that need one (``requires_approval``);
+2. pre-checks: a locked or blocked session runs no tool; the pack's identity rule holds for tools
+   flagged ``requires_identity``; approval given for tools that need one (``requires_approval``);
 3. the call itself under the tool's timeout (→ ``TOOL_TIMEOUT``), exceptions → ``TOOL_ERROR``;
 4. post-checks: personal data masked in what goes back to the model (except what the tool marks
    as the caller's own) and in the logs; the result truncated to the configured size.
@@ -22,11 +22,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from luma.domain.models import Principal, Session
+if TYPE_CHECKING:
+    from luma.assistants.contract import IdentityRule
+
+from luma.domain.models import Principal, Session, SessionStatus
 from luma.llm.types import ToolSpec
 from luma.observability import logger, mask_pii
 
@@ -137,7 +140,7 @@ class ToolResult(BaseModel):
 
 
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tool")
-_KEEP_KEYS = frozenset({"id", "appointment_id", "start", "when", "weekday", "status", "doctor", "reason"})
+NOT_VERIFIED = "The user's identity is not verified."
 
 
 def _mask(value: Any, keep: frozenset[str]) -> Any:
@@ -173,9 +176,14 @@ def execute_tool(
     *,
     timeout_s: float,
     max_result_chars: int = 4000,
-    keep_keys: frozenset[str] = _KEEP_KEYS,
+    keep_keys: frozenset[str] = frozenset(),
+    identity: IdentityRule | None = None,
 ) -> ToolResult:
-    """Run one tool call through validation, pre-checks, the timeout and post-checks; never raises."""
+    """Run one tool call through validation, pre-checks, the timeout and post-checks; never raises.
+
+    ``keep_keys``: result keys shown unmasked (the caller's own data); ``identity``: the pack's rule
+    for tools flagged ``requires_identity`` (None: the signed-in user is enough).
+    """
     started = time.perf_counter()
     tool = registry.get(name)
     if tool is None:
@@ -186,14 +194,17 @@ def execute_tool(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors())
         return ToolResult.failure(call_id, name, "INVALID_ARGUMENTS", problems[:500], read_only=tool.read_only)
-    if tool.requires_identity and "verified_patient_id" not in ctx.state:
+    if ctx.session.status is not SessionStatus.ACTIVE:
         return ToolResult.failure(
             call_id,
             name,
-            "IDENTITY_NOT_VERIFIED",
-            "The user's identity is not verified. Ask for their full name and date of birth, then call "
-            "verify_identity.",
+            "SESSION_LOCKED",
+            "This conversation is locked: no tool may run. Tell the user how to get help instead.",
             read_only=tool.read_only,
+        )
+    if tool.requires_identity and identity is not None and not identity.verified(ctx.state):
+        return ToolResult.failure(
+            call_id, name, "IDENTITY_NOT_VERIFIED", identity.instructions or NOT_VERIFIED, read_only=tool.read_only
         )
     if tool.requires_approval and not ctx.approved:
         return ToolResult.failure(

@@ -263,6 +263,7 @@ class InboundMessage(BaseModel):
     messaging_service_sid: str | None = Field(None, alias="MessagingServiceSid")
     button_text: str | None = Field(None, alias="ButtonText")
     button_payload: str | None = Field(None, alias="ButtonPayload")
+    list_id: str | None = Field(None, alias="ListId")
     latitude: float | None = Field(None, alias="Latitude")
     longitude: float | None = Field(None, alias="Longitude")
 

@@ -5,13 +5,13 @@ the exemplars through the on-disk cache and calibrates), then ``predict(text)`` 
 
     from luma.classify import get_classifier
 
-    prediction = get_classifier("clinic").predict("what time do you open?")
-    if prediction.accepted and prediction.intent in fast_path_intents("clinic"): ...  # else agent
+    prediction = get_classifier("shop").predict("what time do you open?")
+    if prediction.accepted and prediction.intent in fast_path_intents("shop"): ...  # else agent
 
 Packs with exemplars in other languages (``intents.multilingual.json``) have one classifier per
 language; :func:`get_multilingual_classifier` picks it by the message's language::
 
-    get_multilingual_classifier("clinic").predict("à quelle heure ouvrez-vous ?", language="fr")
+    get_multilingual_classifier("shop").predict("à quelle heure ouvrez-vous ?", language="fr")
 """
 
 from __future__ import annotations

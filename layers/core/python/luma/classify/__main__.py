@@ -1,4 +1,4 @@
-"""``python -m luma.classify warm <assistant> [--dir DIR]``: prebuild the classifier cache.
+"""``python -m luma.classify warm <assistant>|--all [--dir DIR]``: prebuild the classifier cache.
 
 A build step can run this into ``luma/classify/prebuilt`` so that a Lambda's first cold start
 loads a fitted classifier instead of embedding the exemplars and cross-validating (one per
@@ -24,20 +24,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m luma.classify")
     sub = parser.add_subparsers(dest="command", required=True)
     warm = sub.add_parser("warm", help="fit an assistant's classifier and store it in a cache directory")
-    warm.add_argument("assistant")
+    warm.add_argument("assistant", nargs="?", help="an installed assistant pack")
+    warm.add_argument("--all", action="store_true", help="every installed assistant pack")
     warm.add_argument("--dir", help="cache directory (default: the user cache)")
     parsed = parser.parse_args(args)
+    if bool(parsed.assistant) == parsed.all:
+        parser.error("name one assistant, or --all")
 
+    from luma.assistants.registry import installed
     from luma.classify import EmbeddingCache, build_classifier, pack_languages
 
     cache = EmbeddingCache(parsed.dir, read_only=())
-    for language in pack_languages(parsed.assistant):
-        started = time.perf_counter()
-        classifier = build_classifier(parsed.assistant, language=language, cache=cache)
-        print(
-            f"{parsed.assistant} [{language}]: {len(classifier.intents)} intents, "
-            f"fitted in {time.perf_counter() - started:.2f} s, cached in {cache.directory}"
-        )
+    for assistant in sorted(installed()) if parsed.all else [parsed.assistant]:
+        for language in pack_languages(assistant):
+            started = time.perf_counter()
+            classifier = build_classifier(assistant, language=language, cache=cache)
+            print(
+                f"{assistant} [{language}]: {len(classifier.intents)} intents, "
+                f"fitted in {time.perf_counter() - started:.2f} s, cached in {cache.directory}"
+            )
     return 0
 
 

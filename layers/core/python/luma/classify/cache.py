@@ -9,7 +9,7 @@ reads instead of a few hundred ONNX runs and a cross-validation:
 
 The writable directory is ``~/.cache/luma/classify`` (``/tmp/luma/classify`` in AWS, the only
 writable place in Lambda). Read-only directories are searched too: ``luma/classify/prebuilt``
-if it exists, which a build step can fill (``python -m luma.classify warm clinic --dir ...``)
+if it exists, which a build step can fill (``python -m luma.classify warm --all --dir ...``)
 so that even the first cold start of a Lambda finds a fitted classifier. A cache that cannot
 be read or written is skipped, never fatal.
 """

@@ -286,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="luma eval classify", description="Evaluate the intent classifier.")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--train", help="JSON lines {text, intent} to fit on (intent 'oos' = negatives)")
-    source.add_argument("--assistant", help="fit on an assistant pack's intents.json (e.g. clinic)")
+    source.add_argument("--assistant", help="fit on an installed assistant pack's intents (its name)")
     parser.add_argument("--test", required=True, help="JSON lines {text, intent[, lang]} to evaluate on")
     parser.add_argument(
         "--languages",

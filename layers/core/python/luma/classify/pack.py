@@ -1,4 +1,4 @@
-"""Assistant intent packs: ``luma/assistants/<name>/intents.json`` (intents, exemplars, oos).
+"""Intents of an assistant pack: its ``intents.json`` (intents, exemplars, oos), read from the pack's package.
 
 An optional ``intents.multilingual.json`` beside it adds exemplars and out-of-scope examples in
 other languages (all-MiniLM-L6-v2 is an English model: a language it was not trained on is
@@ -13,17 +13,14 @@ MiniLM does not know pulled the calibration of the English one down (see docs/de
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from luma.language import SUPPORTED
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-ASSISTANTS_DIR = Path(__file__).resolve().parent.parent / "assistants"
 
 
 @dataclass(frozen=True)
@@ -44,16 +41,12 @@ class IntentPack(NamedTuple):
     oos: list[str]  # out-of-scope examples (negatives)
 
 
-def intents_path(assistant: str) -> Path:
-    """Where the pack's ``intents.json`` lives."""
-    if not _NAME.match(assistant):
-        raise ValueError(f"invalid assistant name {assistant!r}")
-    return ASSISTANTS_DIR / assistant / "intents.json"
+def _pack_json(assistant: str, name: str) -> Any | None:
+    """A JSON resource of the installed pack ``assistant`` (None when the pack has no such file)."""
+    from luma.assistants.registry import get_pack
 
-
-def multilingual_path(assistant: str) -> Path:
-    """Where the pack's optional ``intents.multilingual.json`` lives."""
-    return intents_path(assistant).with_name("intents.multilingual.json")
+    pack = get_pack(assistant)
+    return pack.read_json(name) if pack.resource(name).is_file() else None
 
 
 def parse_multilingual(
@@ -128,23 +121,21 @@ def parse_intents(data: dict[str, Any], assistant: str = "custom") -> tuple[dict
 
 
 def _read(assistant: str) -> tuple[dict[str, IntentSpec], list[str]]:
-    path = intents_path(assistant)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"no intents for assistant {assistant!r} ({path})") from None
+    data = _pack_json(assistant, "intents.json")
+    if data is None:
+        raise ValueError(f"assistant {assistant!r} has no intents.json in its package")
     return parse_intents(data, assistant)
 
 
 def _read_multilingual(assistant: str) -> dict[str, tuple[dict[str, list[str]], list[str]]]:
-    path = multilingual_path(assistant)
-    if not path.is_file():
+    data = _pack_json(assistant, "intents.multilingual.json")
+    if data is None:
         return {}
-    return parse_multilingual(json.loads(path.read_text(encoding="utf-8")), _read(assistant)[0], assistant)
+    return parse_multilingual(data, _read(assistant)[0], assistant)
 
 
 def load_intent_specs(assistant: str) -> dict[str, IntentSpec]:
-    """Every intent of ``luma/assistants/<assistant>/intents.json`` with its flags and (English) exemplars."""
+    """Every intent of the pack's ``intents.json`` with its flags and (English) exemplars."""
     return _read(assistant)[0]
 
 

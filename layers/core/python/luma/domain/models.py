@@ -41,6 +41,8 @@ class SessionStatus(StrEnum):
     ACTIVE = "active"
     CLOSED = "closed"
     LOCKED = "locked"
+    # Paused by an operator who took the conversation over: no bot reply until hand-back.
+    TAKEN_OVER = "taken_over"
 
 
 class Session(BaseModel):
@@ -56,6 +58,8 @@ class Session(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
     last_activity_at: datetime = Field(default_factory=utcnow)
     message_count: int = 0
+    # Agent tool calls run in this session (``max_tools_per_session``).
+    tool_calls: int = 0
     # Assistant-owned conversation state (identity verified, pending confirmation, ...).
     state: dict[str, Any] = Field(default_factory=dict)
     # Optimistic-concurrency version, bumped on every write.
@@ -155,6 +159,9 @@ class ChannelMessage(BaseModel):
     recipient: str = Field(min_length=1, max_length=256)  # "To": our number
     text: str = ""
     media: list[MediaRef] = Field(default_factory=list)
+    # The assistant our number serves (None: the tenant's default) and a pressed button's payload.
+    assistant: str | None = Field(None, max_length=32, pattern=r"^[a-z][a-z0-9_]*$")
+    choice: str | None = Field(None, max_length=128)
     profile_name: str | None = None
     received_at: datetime = Field(default_factory=utcnow)
 

@@ -5,7 +5,8 @@
    So is a request for another Twilio account, and any request while no auth token is configured.
 2. The form is validated (:class:`luma.channels.twilio.InboundMessage`); the route must match the
    sender's channel (``whatsapp:`` addresses on ``/twilio/whatsapp``); our number (``To``) gives the
-   tenant (``LUMA_TWILIO_NUMBERS``, else ``LUMA_TWILIO_DEFAULT_TENANT``).
+   tenant and the assistant (``LUMA_TWILIO_NUMBERS``, else ``LUMA_TWILIO_DEFAULT_TENANT``); a
+   pressed button (``ButtonPayload``) or list item (``ListId``) is the person's choice.
 3. The message is handed to ``classify`` as a channel-neutral :class:`ChannelMessage` with an
    asynchronous invoke — Lambda queues the event durably (2 retries, then the function's DLQ) — and
    Twilio gets an empty TwiML ``<Response/>`` right away. No DynamoDB call on this path: classify
@@ -18,7 +19,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from luma.channels.addresses import tenant_for_number
+from luma.channels.numbers import route_for_number
 from luma.channels.twilio import InboundMessage, TwilioSignatureError, verify_webhook
 from luma.channels.twilio_account import TwilioAccount
 from luma.config import Settings
@@ -67,13 +68,15 @@ class TwilioWebhook:
             raise LumaError(
                 ErrorCode.VALIDATION_FAILED, f"This webhook only takes {channel} messages.", fields=["From"]
             )
-        tenant = tenant_for_number(settings, inbound.to)
-        if tenant is None:
+        route = route_for_number(settings, inbound.to)
+        if route is None:
             logger.error("twilio number serves no tenant: set LUMA_TWILIO_NUMBERS", extra={"channel": channel})
             raise LumaError(ErrorCode.VALIDATION_FAILED, "This number is not served here.", fields=["To"])
         message = ChannelMessage(
             channel=channel,
-            tenant_id=tenant,
+            tenant_id=route.tenant,
+            assistant=route.assistant,
+            choice=inbound.button_payload or inbound.list_id,
             external_id=inbound.message_sid,
             account_id=inbound.account_sid,
             sender=inbound.from_,
@@ -98,6 +101,8 @@ def request_body_schema() -> dict[str, Any]:
         "NumMedia": {"type": "integer", "minimum": 0, "maximum": 10},
         "MediaUrl0": {"type": "string"},
         "MediaContentType0": {"type": "string"},
+        "ButtonPayload": {"type": "string", "description": "the id of a quick-reply button pressed"},
+        "ListId": {"type": "string", "description": "the id of a list-picker item chosen"},
     }
     return {
         "required": True,

@@ -1,15 +1,21 @@
-"""The fast-path stage: run the intent's handler, persist the reply, deliver it."""
+"""The fast-path stage: run the intent's handler, persist the reply, deliver it.
+
+The handler is the session's assistant pack's. A typed refusal of the handler (``IDENTITY_LOCKED``...)
+is persisted as the reply before its ``error`` frame goes out; a menu the handler offers is kept in
+the session state (``_menu``: the option ids) so a numbered answer on SMS finds its option.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from luma import metrics_names as mn
 from luma.agent.entry import AgentEntry
-from luma.assistants.base import AssistantPack
+from luma.assistants.contract import MENU_KEY, AssistantPack, FastPathResult
 from luma.channels.websocket import Delivery
 from luma.domain.models import Message, Role, Turn
 from luma.errors import ErrorCode, LumaError
@@ -23,9 +29,14 @@ class FastPathService:
     """Answers a routed turn without an LLM, or hands it to the agent when the handler can't."""
 
     def __init__(
-        self, *, pack: AssistantPack, conversations: ConversationRepository, delivery: Delivery, agent: AgentEntry
+        self,
+        *,
+        packs: Callable[[str], AssistantPack],
+        conversations: ConversationRepository,
+        delivery: Delivery,
+        agent: AgentEntry,
     ) -> None:
-        self.pack = pack
+        self.packs = packs
         self.conversations = conversations
         self.delivery = delivery
         self.agent = agent
@@ -33,23 +44,18 @@ class FastPathService:
     def handle(self, turn: Turn) -> None:
         start = time.perf_counter()
         intent = turn.decision.intent or ""
-        handler = self.pack.fast_path(intent)
+        handler = self.packs(turn.session.assistant).fast_path(intent)
         if handler is None:
             self.agent.start(turn, reason="no_fast_path")
             return
         try:
             result = handler(turn)
+        except LumaError as err:
+            self._refuse(turn, err)
+            return
         except Exception:
             logger.exception("fast path failed", extra={"intent": intent})
-            emit(mn.ERRORS, 1, dimensions={mn.DIM_CODE: ErrorCode.INTERNAL.value})
-            self.delivery.send(
-                turn.delivery,
-                error_frame(
-                    LumaError(ErrorCode.INTERNAL),
-                    client_message_id=turn.client_message_id,
-                    session_id=turn.session.session_id,
-                ),
-            )
+            self._refuse(turn, LumaError(ErrorCode.INTERNAL))
             return
         if result.handoff:
             logger.info("fast path handed off", extra={"intent": intent, "handoff": result.handoff})
@@ -64,10 +70,14 @@ class FastPathService:
             reply_to=turn.message.message_id,
             intent=result.intent or intent,
             route=turn.decision.route,
-            meta=result.meta,
+            meta={**result.meta, **_choices_meta(result)},
         )
-        self.conversations.save_reply(turn.session, reply, state=result.state, status=result.status)
-        delivered = self.delivery.send(turn.delivery, message_frame(reply, turn.decision, turn.client_message_id))
+        state = _with_menu(turn, result)
+        self.conversations.save_reply(turn.session, reply, state=state, status=result.status)
+        frame = message_frame(
+            reply, turn.decision, turn.client_message_id, assistant=turn.session.assistant, choices=result.choices
+        )
+        delivered = self.delivery.send(turn.delivery, frame)
         if not delivered:
             emit(mn.DELIVERY_GONE, 1)
         emit(mn.FAST_PATH_LATENCY_MS, (time.perf_counter() - start) * 1000, MetricUnit.Milliseconds)
@@ -77,3 +87,49 @@ class FastPathService:
             "fast path answered",
             extra={"intent": reply.intent, "delivered": delivered, "session_id": turn.session.session_id},
         )
+
+    def _refuse(self, turn: Turn, err: LumaError) -> None:
+        """Persist the refusal as the reply, then send its ``error`` frame."""
+        session = turn.session
+        emit(mn.ERRORS, 1, dimensions={mn.DIM_CODE: err.code.value})
+        text = err.user_text(session.language, session.assistant)
+        reply = Message(
+            tenant_id=session.tenant_id,
+            session_id=session.session_id,
+            message_id=new_id(),
+            role=Role.ASSISTANT,
+            text=text,
+            reply_to=turn.message.message_id,
+            intent=turn.decision.intent,
+            route=turn.decision.route,
+            meta={"error": err.code.value, **err.details},
+        )
+        self.conversations.save_reply(session, reply)
+        self.delivery.send(
+            turn.delivery,
+            error_frame(
+                err,
+                client_message_id=turn.client_message_id,
+                session_id=session.session_id,
+                language=session.language,
+                assistant=session.assistant,
+            ),
+        )
+
+
+def _choices_meta(result: FastPathResult) -> dict[str, object]:
+    return {"choices": [{"id": c.id, "label": c.label} for c in result.choices]} if result.choices else {}
+
+
+def _with_menu(turn: Turn, result: FastPathResult) -> dict[str, object] | None:
+    """The session state to write: the handler's, with the menu it offered (or without the last one)."""
+    state = result.state
+    had_menu = MENU_KEY in turn.session.state
+    if not result.choices and not had_menu:
+        return state
+    new = dict(state if state is not None else turn.session.state)
+    if result.choices:
+        new[MENU_KEY] = [c.id for c in result.choices]
+    else:
+        new.pop(MENU_KEY, None)
+    return new

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from luma.domain.models import Message, RoutingDecision
 from luma.errors import ErrorCode, LumaError
 
-
-class SendMessageFrame(BaseModel):
-    """``{"action": "sendMessage", "text", "clientMessageId", "sessionId"?}``."""
-
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-    action: Literal["sendMessage"]
-    text: str = Field(min_length=1)
-    client_message_id: str = Field(alias="clientMessageId", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
-    session_id: str | None = Field(None, alias="sessionId", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")
+if TYPE_CHECKING:
+    from luma.assistants.contract import Choice
 
 
 def load_object(body: str | None) -> dict[str, Any]:
@@ -39,30 +32,16 @@ def validation_failed(exc: ValidationError, **details: Any) -> LumaError:
     return LumaError(ErrorCode.VALIDATION_FAILED, errors=errors, **details)
 
 
-def parse_send_message(body: str | None, *, max_chars: int) -> SendMessageFrame:
-    """Validate a raw frame; every failure is a typed :class:`LumaError`."""
-    data = load_object(body)
-    action = data.get("action")
-    if action != "sendMessage":
-        raise LumaError(ErrorCode.UNKNOWN_ACTION, action=action if isinstance(action, str) else None)
-    text = data.get("text")
-    if isinstance(text, str) and len(text) > max_chars:
-        raise LumaError(
-            ErrorCode.TEXT_TOO_LONG, maxChars=max_chars, clientMessageId=_str_or_none(data.get("clientMessageId"))
-        )
-    try:
-        return SendMessageFrame.model_validate(data)
-    except ValidationError as exc:
-        raise validation_failed(exc, clientMessageId=_str_or_none(data.get("clientMessageId"))) from exc
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and len(value) <= 64 else None
-
-
-def message_frame(reply: Message, decision: RoutingDecision, client_message_id: str | None) -> dict[str, Any]:
-    """A complete assistant reply."""
-    return {
+def message_frame(
+    reply: Message,
+    decision: RoutingDecision,
+    client_message_id: str | None,
+    *,
+    assistant: str | None = None,
+    choices: Sequence[Choice] = (),
+) -> dict[str, Any]:
+    """A complete assistant reply (with the menu options it offers, if any)."""
+    frame: dict[str, Any] = {
         "type": "message",
         "sessionId": reply.session_id,
         "messageId": reply.message_id,
@@ -74,6 +53,11 @@ def message_frame(reply: Message, decision: RoutingDecision, client_message_id: 
         "route": reply.route.value if reply.route else decision.route.value,
         "createdAt": reply.created_at.isoformat(),
     }
+    if assistant:
+        frame["assistant"] = assistant
+    if choices:
+        frame["choices"] = [{"id": c.id, "label": c.label} for c in choices]
+    return frame
 
 
 def status_frame(status: str, session_id: str | None, **fields: Any) -> dict[str, Any]:
@@ -84,13 +68,19 @@ def status_frame(status: str, session_id: str | None, **fields: Any) -> dict[str
 
 
 def error_frame(
-    error: LumaError, *, client_message_id: str | None = None, session_id: str | None = None
+    error: LumaError,
+    *,
+    client_message_id: str | None = None,
+    session_id: str | None = None,
+    language: str | None = None,
+    assistant: str | None = None,
 ) -> dict[str, Any]:
-    """A typed error with a user-safe message."""
+    """A typed error with a user-safe message (in ``language``, worded by ``assistant``'s pack if it does)."""
     details = dict(error.details)
     client_message_id = client_message_id or details.pop("clientMessageId", None)
     details.pop("clientMessageId", None)
-    frame: dict[str, Any] = {"type": "error", "code": error.code.value, "message": error.message}
+    message = error.user_text(language, assistant) if language else error.message
+    frame: dict[str, Any] = {"type": "error", "code": error.code.value, "message": message}
     if client_message_id:
         frame["clientMessageId"] = client_message_id
     if session_id:

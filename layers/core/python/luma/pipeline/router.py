@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
-from luma.assistants.base import AssistantPack, load_pack
-from luma.config import get_settings
+from luma.assistants.contract import AssistantPack
 from luma.domain.models import Message, Route, RoutingDecision, Session
 from luma.observability import logger
 
@@ -60,7 +59,7 @@ class Router:
         """The decision for ``message``: a pending flow step claims it first, else the classifier."""
         start = time.perf_counter()
         base = {"tenant_id": session.tenant_id, "session_id": session.session_id, "message_id": message.message_id}
-        flow = self.pack.pre_route(session, message.text)
+        flow = self.pack.pre_route(session, message)
         if flow is not None:
             return RoutingDecision(
                 **base,
@@ -101,18 +100,18 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
 
 
-@lru_cache(maxsize=1)
-def get_router() -> Router:
-    """The assistant's router, fitted once per process (Lambda cold start).
+@lru_cache(maxsize=16)
+def get_router(assistant: str) -> Router:
+    """An assistant's router, fitted once per process (Lambda cold start).
 
     One classifier per language (chosen by the detected language); the language model and every
     language's fit are loaded here, at init, rather than on a user's first message in that language.
     """
+    from luma.assistants.registry import get_pack
     from luma.classify import get_multilingual_classifier
     from luma.language import load_model
 
-    assistant = get_settings().assistant
     load_model()
     classifier = get_multilingual_classifier(assistant)
     classifier.warm()
-    return Router(load_pack(assistant), classifier)
+    return Router(get_pack(assistant), classifier)

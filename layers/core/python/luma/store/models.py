@@ -8,7 +8,7 @@ Key contract (mirrored by the CDK tables in ``infra/``; a contract test compares
   (``gsi1pk = T#<tenant>#U#<user>``, ``gsi1sk = last activity`` for META items; ``gsi1pk = IDLE#<shard>``
   for IDLE items, the sweeper's index); TTL ``ttl``.
 - usage: ``pk``/``sk`` (idempotency records, counters); TTL ``ttl``.
-- clinic: ``pk``/``sk`` (assistant data, see ``luma.assistants.clinic.repo``).
+- each assistant pack's tables: ``pk``/``sk``, the tenant first in ``pk`` (see ``luma.store.packdata``).
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ class SessionRow(ConversationRow, discriminator="session"):
     language = UnicodeAttribute()
     last_activity_at = UTCDateTimeAttribute()
     message_count = NumberAttribute(default=0)
+    tool_calls = NumberAttribute(default=0)
     state = JSONAttribute(default=dict)
     version = NumberAttribute(default=0)
 
@@ -149,6 +150,21 @@ class IdleRow(ConversationRow, discriminator="idle"):
     user_id = UnicodeAttribute()
 
 
+class EscalationRow(ConversationRow, discriminator="escalation"):
+    """``sk = ESC#<ulid>``: a request for a person; GSI ``by_user`` under ``T#<tenant>#ESC`` lists a tenant's."""
+
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    escalation_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    assistant = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    urgency = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    status = UnicodeAttribute()
+    data = JSONAttribute(default=dict)
+
+
 class PhoneLinkRow(_Base):
     """A phone number linked to a user (connections table): ``pk = T#<tenant>#PH#<e164>``.
 
@@ -180,25 +196,31 @@ class UsageRow(_Base):
     data = JSONAttribute(default=dict)
     created_at = UTCDateTimeAttribute(null=True)
     ttl = TTLAttribute(null=True)
+    # Idempotency records of WhatsApp/SMS messages with attachments: claimed ("processing", with a
+    # lease) before any media work, "done" once the message is recorded; finished work rides along.
+    claim_state = UnicodeAttribute(null=True)
+    lease_until = NumberAttribute(null=True)
+    work = JSONAttribute(null=True)
 
 
-class AssistantDataRow(_Base):
-    """Generic item of an assistant's own table (the clinic's patients, appointments, ...)."""
+class PackDataRow(_Base):
+    """An item of an assistant pack's own table (its tables are declared by the pack: see
+    :mod:`luma.store.packdata`, which makes one bound model per table)."""
 
     class Meta(_Base.Meta):
-        table_name = "luma-clinic"
+        abstract = True
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     kind = UnicodeAttribute()
     data = JSONAttribute(default=dict)
+    ttl = TTLAttribute(null=True)
 
 
 _TABLE_SETTING: dict[type[Model], str] = {
     ConnectionRow: "connections_table",
     ConversationRow: "conversations_table",
     UsageRow: "usage_table",
-    AssistantDataRow: "clinic_table",
 }
 
 ALL_MODELS: tuple[type[Model], ...] = tuple(_TABLE_SETTING)

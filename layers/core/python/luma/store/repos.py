@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
@@ -56,6 +57,18 @@ class IdempotencyRecord:
 
 
 @dataclass(frozen=True)
+class MediaClaim:
+    """The claim of a WhatsApp/SMS message with attachments.
+
+    ``state``: ``new`` (ours to process; ``work`` holds what an earlier, interrupted invocation
+    finished), ``done`` (recorded already: nothing to do) or ``busy`` (another invocation holds it).
+    """
+
+    state: str
+    work: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ChannelSession:
     """The current session of a WhatsApp/SMS address (``CHANNEL#<channel>`` item)."""
 
@@ -94,6 +107,7 @@ class InboundRecord:
     decision: RoutingDecision
     new_session: bool
     client_message_id: str | None = None
+    idempotency_ttl_s: int | None = None  # None: LUMA_IDEMPOTENCY_TTL_S
     close_session: Session | None = None  # a session restarted after inactivity
     # Raw DynamoDB ``Update`` bodies that ride in the same transaction (the rate-limit buckets).
     extra_updates: list[dict[str, Any]] = field(default_factory=list)
@@ -145,6 +159,17 @@ class ConversationRepository(Protocol):
     def get_decision(self, tenant_id: str, session_id: str, message_id: str) -> RoutingDecision | None: ...
     def get_channel_session(self, tenant_id: str, phone: str, channel: str) -> ChannelSession | None: ...
     def claim_idempotency(self, tenant_id: str, user_id: str, client_message_id: str) -> bool: ...
+    def claim_media(self, tenant_id: str, user_id: str, external_id: str, *, lease_s: int = 90) -> MediaClaim: ...
+    def save_media_work(
+        self,
+        tenant_id: str,
+        user_id: str,
+        external_id: str,
+        index: int,
+        ref: dict[str, Any],
+        *,
+        transcript: str | None = None,
+    ) -> None: ...
 
 
 class PhoneRepository(Protocol):
@@ -152,6 +177,22 @@ class PhoneRepository(Protocol):
 
     def get(self, tenant_id: str, phone: str) -> PhoneLink | None: ...
     def put(self, link: PhoneLink) -> None: ...
+
+
+def merge_state(base: dict[str, Any], changed: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """``current`` with the keys ``changed`` set or removed relative to ``base`` (a three-way merge)."""
+    if current == base:
+        return dict(changed)
+    out = dict(current)
+    for key in base.keys() - changed.keys():
+        out.pop(key, None)
+    for key, value in changed.items():
+        if base.get(key, _MISSING) != value:
+            out[key] = value
+    return out
+
+
+_MISSING = object()
 
 
 def _ttl(days: int) -> datetime:
@@ -301,7 +342,8 @@ class DynamoConversationRepository:
                         SessionRow.message_count.add(1),
                         SessionRow.version.add(1),
                     ],
-                    (SessionRow.user_id == session.user_id) & (SessionRow.status == SessionStatus.ACTIVE.value),
+                    (SessionRow.user_id == session.user_id)
+                    & SessionRow.status.is_in(SessionStatus.ACTIVE.value, SessionStatus.TAKEN_OVER.value),
                 )
             )
         if record.channel_pointer is not None:
@@ -319,9 +361,11 @@ class DynamoConversationRepository:
                 sk=keys.IDEMPOTENCY,
                 data={"session_id": session.session_id, "message_id": msg.message_id},
                 created_at=msg.created_at,
-                ttl=timedelta(seconds=self.settings.idempotency_ttl_s),
+                claim_state="done",
+                ttl=timedelta(seconds=record.idempotency_ttl_s or self.settings.idempotency_ttl_s),
             )
-            puts.append(("idempotency", idem, UsageRow.pk.does_not_exist()))
+            # A claim taken before media work is ours to complete; a recorded message is a duplicate.
+            puts.append(("idempotency", idem, UsageRow.pk.does_not_exist() | (UsageRow.claim_state == "processing")))
         if record.close_session is not None:
             old = record.close_session
             updates.append(
@@ -392,6 +436,46 @@ class DynamoConversationRepository:
             return None
         return ChannelSession(session_id=row.session_id, user_id=row.user_id)
 
+    def claim_media(self, tenant_id: str, user_id: str, external_id: str, *, lease_s: int = 90) -> MediaClaim:
+        """Claim a message with attachments before any media work (see :class:`MediaClaim`)."""
+        now = time.time()
+        pk = keys.idempotency_pk(tenant_id, user_id, external_id)
+        row = UsageRow(pk=pk, sk=keys.IDEMPOTENCY)
+        try:
+            row.update(
+                actions=[
+                    UsageRow.claim_state.set("processing"),
+                    UsageRow.lease_until.set(now + lease_s),
+                    UsageRow.created_at.set(datetime.now(UTC)),
+                    UsageRow.ttl.set(datetime.now(UTC) + timedelta(seconds=self.settings.twilio_idempotency_ttl_s)),
+                ],
+                condition=UsageRow.pk.does_not_exist()
+                | ((UsageRow.claim_state == "processing") & (UsageRow.lease_until < now)),
+            )
+        except UpdateError:
+            try:
+                current = UsageRow.get(pk, keys.IDEMPOTENCY, consistent_read=True)
+            except DoesNotExist:
+                return self.claim_media(tenant_id, user_id, external_id, lease_s=lease_s)
+            return MediaClaim("busy" if current.claim_state == "processing" else "done")
+        return MediaClaim("new", dict(row.work or {}))
+
+    def save_media_work(
+        self,
+        tenant_id: str,
+        user_id: str,
+        external_id: str,
+        index: int,
+        ref: dict[str, Any],
+        *,
+        transcript: str | None = None,
+    ) -> None:
+        """Keep one attachment's finished work on the claim (a retried invocation reuses it)."""
+        row = UsageRow.get(keys.idempotency_pk(tenant_id, user_id, external_id), keys.IDEMPOTENCY, consistent_read=True)
+        work = dict(row.work or {})
+        work[str(index)] = {"ref": ref, **({"transcript": transcript} if transcript else {})}
+        row.update(actions=[UsageRow.work.set(work)], condition=UsageRow.claim_state == "processing")
+
     def claim_idempotency(self, tenant_id: str, user_id: str, client_message_id: str) -> bool:
         """Record an id as processed outside a turn's transaction; False when it already was."""
         row = UsageRow(
@@ -432,23 +516,39 @@ class DynamoConversationRepository:
         state: dict[str, Any] | None = None,
         status: SessionStatus | None = None,
     ) -> None:
-        """Persist an assistant reply (and any session state change) before it is delivered."""
+        """Persist an assistant reply (and any session state change) before it is delivered.
+
+        A state change is conditional on ``session.version``: when the session changed meanwhile
+        (another message, a tool), the keys this reply changed are applied to the fresh state and
+        the write is tried again, so neither writer's changes are lost.
+        """
         row = self._message_row(reply)
         if state is None and status is None:
             row.save()
             return
-        actions: list[Any] = [SessionRow.version.add(1)]
-        if state is not None:
-            actions.append(SessionRow.state.set(state))
-        if status is not None:
-            actions.append(SessionRow.status.set(status.value))
-        with TransactWrite(connection=self._connection) as tx:
-            tx.save(row)
-            tx.update(
-                SessionRow(pk=keys.session_pk(session.tenant_id, session.session_id), sk=keys.META),
-                actions=actions,
-                condition=SessionRow.pk.exists(),
-            )
+        base, current = session.state, session
+        for _ in range(5):
+            actions: list[Any] = [SessionRow.version.add(1)]
+            if state is not None:
+                actions.append(SessionRow.state.set(merge_state(base, state, current.state)))
+            if status is not None:
+                actions.append(SessionRow.status.set(status.value))
+            try:
+                with TransactWrite(connection=self._connection) as tx:
+                    tx.save(row)
+                    tx.update(
+                        SessionRow(pk=keys.session_pk(session.tenant_id, session.session_id), sk=keys.META),
+                        actions=actions,
+                        condition=SessionRow.pk.exists() & (SessionRow.version == current.version),
+                    )
+                return
+            except TransactWriteError:
+                fresh = self.get_session(session.tenant_id, session.session_id)
+                if fresh is None:
+                    row.save()
+                    return
+                current = fresh
+        raise SessionConflictError("the session kept changing while a reply was saved")
 
     # -- reads ------------------------------------------------------------------------------
     def list_messages(

@@ -16,9 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from luma.agent.tools import Tool, ToolContext, ToolError, ToolRegistry
 from luma.assistants.clinic import parsing
 from luma.assistants.clinic.info import WEEKDAYS, clinic_data, doctors, locations, timezone
-from luma.assistants.clinic.repo import Appointment, ClinicRepository, DynamoClinicRepository, upcoming
-from luma.config import Settings, get_settings
-from luma.domain.models import Session, SessionStatus
+from luma.assistants.clinic.repo import Appointment, ClinicRepository, upcoming
+from luma.config import Settings
+from luma.domain.models import Session
+from luma.errors import LumaError
+from luma.identity import IdentityAttempts
+from luma.operators.escalations import EscalationRepository
 
 PARTS: dict[str, tuple[int, int]] = {"morning": (0, 12), "afternoon": (12, 17), "evening": (17, 24), "any": (0, 24)}
 LANGUAGE_NAMES = {
@@ -100,9 +103,19 @@ def _view(appt: Appointment) -> dict[str, Any]:
 class ClinicTools:
     """The clinic's tools over its repository; ``now`` is injectable for tests."""
 
-    def __init__(self, repo: ClinicRepository, settings: Settings, *, now: datetime | None = None) -> None:
+    def __init__(
+        self,
+        repo: ClinicRepository,
+        settings: Settings,
+        *,
+        attempts: IdentityAttempts | None = None,
+        escalations: EscalationRepository | None = None,
+        now: datetime | None = None,
+    ) -> None:
         self.repo = repo
         self.settings = settings
+        self.attempts = attempts or IdentityAttempts(settings)
+        self.escalations = escalations or EscalationRepository(settings)
         self._now = now
 
     def now(self) -> datetime:
@@ -145,29 +158,35 @@ class ClinicTools:
 
     # -- tools -------------------------------------------------------------------------------
     def verify_identity(self, ctx: ToolContext, args: VerifyIdentityArgs) -> dict[str, Any]:
+        tenant, user = ctx.principal.tenant_id, ctx.principal.user_id
         parsed = parsing.parse_identity(f"{args.full_name}, {args.date_of_birth}")
+        claim = f"{parsed[0]}|{parsed[1].isoformat()}" if parsed is not None else None
+        try:
+            left = self.attempts.reserve(tenant, user, claim)  # before any lookup, atomic per attempt
+        except LumaError as err:
+            minutes = err.text_values.get("minutes", 60)
+            raise ToolError(
+                "IDENTITY_LOCKED",
+                f"Too many failed identity checks: no more attempts for {minutes} minutes. Tell the user to wait "
+                f"or to call the clinic on {clinic_data()['clinic']['phone']}; do not ask for their details again.",
+            ) from err
         patient = None
         if parsed is not None:
-            patient = self.repo.find_patient(ctx.principal.tenant_id, parsed[0], parsed[1])
-            if patient is not None and patient.user_id not in (None, ctx.principal.user_id):
-                patient = None
+            patient = self.repo.find_patient(tenant, parsed[0], parsed[1])
+            if patient is not None and patient.user_id != user:
+                patient = None  # only a record linked to this account verifies
         if patient is None:
-            attempts = int(ctx.state.get("identity_attempts", 0)) + 1
-            ctx.state_updates["identity_attempts"] = attempts
-            left = self.settings.identity_max_attempts - attempts
             if left <= 0:
-                ctx.state_updates["locked"] = True
                 raise ToolError(
                     "IDENTITY_LOCKED",
-                    "Too many failed attempts: the conversation is now locked. Tell the user to call the clinic on "
-                    f"{clinic_data()['clinic']['phone']}.",
+                    "No patient matches, and that was the last attempt: identity checks are now paused. Tell the "
+                    f"user to call the clinic on {clinic_data()['clinic']['phone']}.",
                 )
             raise ToolError(
                 "IDENTITY_MISMATCH", f"No patient matches that name and date of birth. {left} attempt(s) left."
             )
-        ctx.state_updates.update(
-            verified_patient_id=patient.patient_id, verified_name=patient.name, identity_attempts=0
-        )
+        self.attempts.succeeded(tenant, user)
+        ctx.state_updates.update(verified_patient_id=patient.patient_id, verified_name=patient.name)
         return {"verified": True, "first_name": patient.name.split()[0]}
 
     def list_appointments(self, ctx: ToolContext, args: NoArgs) -> dict[str, Any]:
@@ -214,10 +233,17 @@ class ClinicTools:
         return {"appointment": _view(self.repo.reschedule(appt, new_start)), "previous": when(appt.start)}
 
     def escalate_to_human(self, ctx: ToolContext, args: EscalateArgs) -> dict[str, Any]:
-        escalation_id = self.repo.record_escalation(
-            ctx.principal.tenant_id, ctx.session.session_id, ctx.principal.user_id, args.reason
-        )
-        return {"escalation_id": escalation_id, "phone": clinic_data()["clinic"]["phone"]}
+        escalation = self.escalations.open(ctx.session, args.reason)
+        return {"escalation_id": escalation.escalation_id, "phone": clinic_data()["clinic"]["phone"]}
+
+    def cancel_prompt(self, ctx: ToolContext, args: AppointmentArgs) -> str:
+        """What the user is asked to approve before a cancellation."""
+        try:
+            appt = self._appointment(ctx, args.appointment_id)
+        except ToolError:
+            return "Cancel this appointment?"
+        doctor = doctors().get(appt.doctor_id, {}).get("name", "your doctor")
+        return f"Cancel your appointment with {doctor} on {when(appt.start)}?"
 
     def reschedule_prompt(self, ctx: ToolContext, args: RescheduleArgs) -> str:
         """What the user is asked to approve."""
@@ -242,8 +268,9 @@ def registry(tools: ClinicTools) -> ToolRegistry:
                  tools.find_available_slots, requires_identity=True),
             Tool("confirm_appointment", "Confirm one of the user's appointments.", AppointmentArgs,
                  tools.confirm_appointment, read_only=False, requires_identity=True),
-            Tool("cancel_appointment", "Cancel one of the user's appointments (ask the user first).",
-                 AppointmentArgs, tools.cancel_appointment, read_only=False, requires_identity=True),
+            Tool("cancel_appointment", "Cancel one of the user's appointments. The user is asked to approve "
+                 "before it happens.", AppointmentArgs, tools.cancel_appointment, read_only=False,
+                 requires_identity=True, requires_approval=True, approval_prompt=tools.cancel_prompt),
             Tool("reschedule_appointment", "Move one of the user's appointments to a free slot from "
                  "find_available_slots. The user is asked to approve before it happens.", RescheduleArgs,
                  tools.reschedule_appointment, read_only=False, requires_identity=True, requires_approval=True,
@@ -265,9 +292,10 @@ def system_prompt(session: Session, *, now: datetime | None = None) -> str:
         "Rules:\n"
         "- Use the tools for anything about the patient's appointments; never invent appointments, times or ids.\n"
         "- Patient data needs a verified identity: if a tool answers IDENTITY_NOT_VERIFIED, ask for the full name "
-        "and date of birth, then call verify_identity.\n"
-        "- Before cancelling, make sure the user asked for it. Rescheduling asks the user to approve; if they "
-        "decline, keep the appointment and say so.\n"
+        "and date of birth, then call verify_identity. Once verified, carry on with what the user asked for "
+        "before; don't ask them what they want again.\n"
+        "- Cancelling and rescheduling ask the user to approve; if they decline, keep the appointment and say so. "
+        "If an approval times out, say nothing was changed and that they can ask again.\n"
         "- You give no medical advice or diagnosis. For anything urgent tell them to call the clinic, and 112 in "
         "an emergency; offer escalate_to_human when you can't help.\n"
         "- Be brief: two or three short sentences, plain text, no markdown tables.\n"
@@ -279,15 +307,3 @@ def system_prompt(session: Session, *, now: datetime | None = None) -> str:
     dynamic = f"\n\nNow: {today} (clinic time). Answer in {language}."
     dynamic += f" The user is verified as {verified.split()[0]}." if verified else " The user is not verified yet."
     return static + dynamic
-
-
-def build(settings: Settings | None = None, *, repo: ClinicRepository | None = None) -> ToolRegistry:
-    """The clinic agent's tool registry."""
-    settings = settings or get_settings()
-    return registry(ClinicTools(repo or DynamoClinicRepository(settings), settings))
-
-
-def apply_state(session: Session, updates: dict[str, Any]) -> tuple[dict[str, Any], SessionStatus | None]:
-    """The session state after a tool's updates, and the new status if the tool locked the session."""
-    state = {**session.state, **{k: v for k, v in updates.items() if k != "locked"}}
-    return state, SessionStatus.LOCKED if updates.get("locked") else None

@@ -1,8 +1,9 @@
 """The clinic's fast paths: deterministic answers with no LLM.
 
-Appointment data is shown only after identity verification (name + date of birth, limited attempts).
-Confirm and cancel run here only when the target appointment is unambiguous; otherwise the turn is
-handed to the agent.
+Appointment data is shown only after identity verification: name + date of birth of a patient
+record linked to the caller's account, with attempts limited per user and per claimed identity
+(:class:`luma.identity.IdentityAttempts`, checked before any lookup). Confirm and cancel run here
+only when the target appointment is unambiguous; otherwise the turn is handed to the agent.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from luma.assistants.base import FastPathResult
 from luma.assistants.clinic import parsing
 from luma.assistants.clinic.info import WEEKDAYS, clinic_data, doctors, locations, timezone
 from luma.assistants.clinic.repo import Appointment, ClinicRepository, upcoming
 from luma.assistants.clinic.templates import format_when, name_suffix, render, weekday_name
+from luma.assistants.contract import FastPathResult
 from luma.config import Settings
-from luma.domain.models import SessionStatus, Turn
+from luma.domain.models import Turn
+from luma.identity import IdentityAttempts
+from luma.operators.escalations import EscalationRepository
 
 NEEDS_IDENTITY = frozenset({"list_appointments", "confirm_appointment", "cancel_appointment"})
 
@@ -38,9 +41,19 @@ def _when(start: datetime, lang: str = "en") -> str:
 class ClinicFastPaths:
     """Handlers keyed by intent; each takes a turn and returns a :class:`FastPathResult`."""
 
-    def __init__(self, repo: ClinicRepository, settings: Settings, *, now: datetime | None = None) -> None:
+    def __init__(
+        self,
+        repo: ClinicRepository,
+        settings: Settings,
+        *,
+        attempts: IdentityAttempts | None = None,
+        escalations: EscalationRepository | None = None,
+        now: datetime | None = None,
+    ) -> None:
         self.repo = repo
         self.settings = settings
+        self.attempts = attempts or IdentityAttempts(settings)
+        self.escalations = escalations or EscalationRepository(settings)
         self._now = now
 
     def now(self) -> datetime:
@@ -71,49 +84,57 @@ class ClinicFastPaths:
         return FastPathResult("\n".join(lines))
 
     def escalate_to_human(self, turn: Turn) -> FastPathResult:
-        escalation_id = self.repo.record_escalation(
-            turn.principal.tenant_id, turn.session.session_id, turn.principal.user_id, reason="user_request"
-        )
+        escalation = self.escalations.open(turn.session, "user_request")
         phone = clinic_data()["clinic"]["phone"]
-        return FastPathResult(render("escalated", _lang(turn), phone=phone), meta={"escalationId": escalation_id})
+        return FastPathResult(
+            render("escalated", _lang(turn), phone=phone), meta={"escalationId": escalation.escalation_id}
+        )
 
     # -- identity -----------------------------------------------------------------------------
     def _ask_identity(self, turn: Turn, intent: str) -> FastPathResult:
+        self.attempts.check(turn.principal.tenant_id, turn.principal.user_id)  # locked: IDENTITY_LOCKED
         state = dict(turn.session.state)
         state.update(awaiting="identity", pending_intent=intent, pending_text=turn.message.text)
         return FastPathResult(render("ask_identity", _lang(turn)), state=state, meta={"awaiting": "identity"})
 
     def verify_identity(self, turn: Turn) -> FastPathResult:
         state = dict(turn.session.state)
+        tenant, user = turn.principal.tenant_id, turn.principal.user_id
         parsed = parsing.parse_identity(turn.message.text)
+        claim = f"{parsed[0]}|{parsed[1].isoformat()}" if parsed is not None else None
+        left = self.attempts.reserve(tenant, user, claim)  # before any lookup; IDENTITY_LOCKED when locked
         patient = None
         if parsed is not None:
-            patient = self.repo.find_patient(turn.principal.tenant_id, parsed[0], parsed[1])
-            # An account linked to a patient can only verify as that patient.
-            if patient is not None and patient.user_id not in (None, turn.principal.user_id):
+            patient = self.repo.find_patient(tenant, parsed[0], parsed[1])
+            # Only a record linked to the caller's account verifies (an unlinked record is nobody's to claim).
+            if patient is not None and patient.user_id != user:
                 patient = None
         if patient is None:
-            attempts = int(state.get("identity_attempts", 0)) + 1
-            state["identity_attempts"] = attempts
-            max_attempts = self.settings.identity_max_attempts
-            if attempts >= max_attempts:
+            if left <= 0:
                 state.pop("awaiting", None)
                 phone = clinic_data()["clinic"]["phone"]
+                minutes = max(1, self.settings.identity_lockout_s // 60)
                 return FastPathResult(
-                    render("identity_locked", _lang(turn), max=max_attempts, phone=phone),
+                    render(
+                        "identity_locked",
+                        _lang(turn),
+                        max=self.settings.identity_max_attempts,
+                        phone=phone,
+                        minutes=minutes,
+                    ),
                     state=state,
-                    status=SessionStatus.LOCKED,
                     meta={"identity": "locked"},
                 )
             return FastPathResult(
-                render("identity_failed", _lang(turn), left=max_attempts - attempts),
+                render("identity_failed", _lang(turn), left=left),
                 state=state,
                 meta={"identity": "failed"},
             )
+        self.attempts.succeeded(tenant, user)
         pending_intent = state.pop("pending_intent", None)
         pending_text = state.pop("pending_text", None)
         state.pop("awaiting", None)
-        state.update(verified_patient_id=patient.patient_id, verified_name=patient.name, identity_attempts=0)
+        state.update(verified_patient_id=patient.patient_id, verified_name=patient.name)
         verified = turn.model_copy(update={"session": turn.session.model_copy(update={"state": state})})
         intro = render("identity_ok", _lang(turn), first=patient.name.split()[0])
         if pending_intent in NEEDS_IDENTITY:

@@ -1,16 +1,16 @@
-"""The clinic's own data (patients, appointments, escalations) in its table."""
+"""The clinic's own data (patients and their identity index, appointments) in its ``data`` table."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel
 from pynamodb.exceptions import DoesNotExist
 
 from luma.config import Settings, get_settings
-from luma.ids import new_id
-from luma.store.models import AssistantDataRow, bind_models
+from luma.store.models import PackDataRow
+from luma.store.packdata import pack_table
 
 
 class Patient(BaseModel):
@@ -37,7 +37,6 @@ class ClinicRepository(Protocol):
     def find_patient(self, tenant_id: str, normalized_name: str, dob: date) -> Patient | None: ...
     def list_appointments(self, tenant_id: str, patient_id: str) -> list[Appointment]: ...
     def set_status(self, appointment: Appointment, status: str) -> Appointment: ...
-    def record_escalation(self, tenant_id: str, session_id: str, user_id: str, reason: str) -> str: ...
     def reschedule(self, appointment: Appointment, start: datetime) -> Appointment: ...
 
 
@@ -68,26 +67,26 @@ class DynamoClinicRepository:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
-        bind_models(self.settings)
+        self.table: type[PackDataRow] = pack_table("clinic", "data", self.settings)
 
     def find_patient(self, tenant_id: str, normalized_name: str, dob: date) -> Patient | None:
         try:
-            row = AssistantDataRow.get(identity_pk(tenant_id, normalized_name, dob), "IDENT")
+            row = self.table.get(identity_pk(tenant_id, normalized_name, dob), "IDENT")
         except DoesNotExist:
             return None
         return Patient.model_validate(row.data)
 
     def put_patient(self, patient: Patient, normalized_name: str) -> None:
         data = patient.model_dump(mode="json")
-        AssistantDataRow(
+        self.table(
             pk=patient_pk(patient.tenant_id, patient.patient_id), sk="PROFILE", kind="patient", data=data
         ).save()
-        AssistantDataRow(
+        self.table(
             pk=identity_pk(patient.tenant_id, normalized_name, patient.dob), sk="IDENT", kind="identity", data=data
         ).save()
 
     def put_appointment(self, appt: Appointment) -> None:
-        AssistantDataRow(
+        self.table(
             pk=patient_pk(appt.tenant_id, appt.patient_id),
             sk=appointment_sk(appt),
             kind="appointment",
@@ -95,18 +94,18 @@ class DynamoClinicRepository:
         ).save()
 
     def list_appointments(self, tenant_id: str, patient_id: str) -> list[Appointment]:
-        rows = AssistantDataRow.query(
-            patient_pk(tenant_id, patient_id), range_key_condition=AssistantDataRow.sk.startswith("APPT#")
+        rows = self.table.query(
+            patient_pk(tenant_id, patient_id), range_key_condition=self.table.sk.startswith("APPT#")
         )
         return [Appointment.model_validate(r.data) for r in rows]
 
     def set_status(self, appointment: Appointment, status: str) -> Appointment:
         updated = appointment.model_copy(update={"status": status})
-        row = AssistantDataRow(
+        row = self.table(
             pk=patient_pk(appointment.tenant_id, appointment.patient_id), sk=appointment_sk(appointment)
         )
         row.update(
-            actions=[AssistantDataRow.data.set(updated.model_dump(mode="json"))], condition=AssistantDataRow.pk.exists()
+            actions=[self.table.data.set(updated.model_dump(mode="json"))], condition=self.table.pk.exists()
         )
         return updated
 
@@ -117,24 +116,10 @@ class DynamoClinicRepository:
 
         moved = appointment.model_copy(update={"start": start, "status": "scheduled"})
         pk = patient_pk(appointment.tenant_id, appointment.patient_id)
-        old = AssistantDataRow(pk=pk, sk=appointment_sk(appointment))
-        new = AssistantDataRow(pk=pk, sk=appointment_sk(moved), kind="appointment", data=moved.model_dump(mode="json"))
+        old = self.table(pk=pk, sk=appointment_sk(appointment))
+        new = self.table(pk=pk, sk=appointment_sk(moved), kind="appointment", data=moved.model_dump(mode="json"))
         connection = DdbConnection(region=self.settings.region, host=self.settings.dynamodb_endpoint_url)
         with TransactWrite(connection=connection) as tx:
-            tx.delete(old, condition=AssistantDataRow.pk.exists())
-            tx.save(new, condition=AssistantDataRow.pk.does_not_exist())
+            tx.delete(old, condition=self.table.pk.exists())
+            tx.save(new, condition=self.table.pk.does_not_exist())
         return moved
-
-    def record_escalation(self, tenant_id: str, session_id: str, user_id: str, reason: str) -> str:
-        escalation_id = new_id()
-        data: dict[str, Any] = {
-            "session_id": session_id,
-            "user_id": user_id,
-            "reason": reason,
-            "status": "open",
-            "created_at": datetime.now(UTC).isoformat(),
-        }
-        AssistantDataRow(
-            pk=f"T#{tenant_id}#ESCALATIONS", sk=f"ESC#{escalation_id}", kind="escalation", data=data
-        ).save()
-        return escalation_id

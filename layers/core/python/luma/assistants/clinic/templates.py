@@ -33,8 +33,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
             "date of birth. {left} attempt(s) left."
         ),
         "identity_locked": (
-            "I couldn't verify your identity after {max} attempts, so I've locked this conversation to protect "
-            "your data. Please call the clinic on {phone}."
+            "I couldn't verify your identity after {max} attempts, so identity checks are paused for {minutes} "
+            "minutes to protect your data. Please call the clinic on {phone}."
         ),
         "identity_ok": "Thank you, {first}, you're verified.",
         "no_appointments": "You have no upcoming appointments.",
@@ -73,8 +73,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
             "date de naissance. Tentatives restantes : {left}."
         ),
         "identity_locked": (
-            "Je n'ai pas pu vérifier votre identité après {max} tentatives : j'ai donc verrouillé cette "
-            "conversation pour protéger vos données. Merci d'appeler la clinique au {phone}."
+            "Je n'ai pas pu vérifier votre identité après {max} tentatives : les vérifications sont suspendues "
+            "pendant {minutes} minutes pour protéger vos données. Merci d'appeler la clinique au {phone}."
         ),
         "identity_ok": "Merci, {first}, votre identité est vérifiée.",
         "no_appointments": "Vous n'avez aucun rendez-vous à venir.",
@@ -115,8 +115,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
             "nacimiento. Intentos restantes: {left}."
         ),
         "identity_locked": (
-            "No he podido verificar su identidad tras {max} intentos, así que he bloqueado esta conversación "
-            "para proteger sus datos. Llame a la clínica al {phone}."
+            "No he podido verificar su identidad tras {max} intentos, así que las comprobaciones quedan en pausa "
+            "durante {minutes} minutos para proteger sus datos. Llame a la clínica al {phone}."
         ),
         "identity_ok": "Gracias, {first}, su identidad está verificada.",
         "no_appointments": "No tiene ninguna cita próxima.",
@@ -155,8 +155,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
             "nascimento. Tentativas restantes: {left}."
         ),
         "identity_locked": (
-            "Não consegui verificar a sua identidade após {max} tentativas, por isso bloqueei esta conversa para "
-            "proteger os seus dados. Ligue para a clínica: {phone}."
+            "Não consegui verificar a sua identidade após {max} tentativas, por isso as verificações ficam em pausa "
+            "durante {minutes} minutos para proteger os seus dados. Ligue para a clínica: {phone}."
         ),
         "identity_ok": "Obrigado, {first}, a sua identidade está verificada.",
         "no_appointments": "Não tem consultas marcadas.",
@@ -195,8 +195,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
             "Namens und Ihr Geburtsdatum. Verbleibende Versuche: {left}."
         ),
         "identity_locked": (
-            "Ich konnte Ihre Identität nach {max} Versuchen nicht bestätigen und habe dieses Gespräch zum Schutz "
-            "Ihrer Daten gesperrt. Bitte rufen Sie die Klinik unter {phone} an."
+            "Ich konnte Ihre Identität nach {max} Versuchen nicht bestätigen; zum Schutz Ihrer Daten sind weitere "
+            "Prüfungen für {minutes} Minuten gesperrt. Bitte rufen Sie die Klinik unter {phone} an."
         ),
         "identity_ok": "Danke, {first}, Ihre Identität ist bestätigt.",
         "no_appointments": "Sie haben keine anstehenden Termine.",
@@ -235,8 +235,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
             "data di nascita. Tentativi rimasti: {left}."
         ),
         "identity_locked": (
-            "Non sono riuscito a verificare la sua identità dopo {max} tentativi, quindi ho bloccato questa "
-            "conversazione per proteggere i suoi dati. Chiami la clinica al numero {phone}."
+            "Non sono riuscito a verificare la sua identità dopo {max} tentativi, quindi le verifiche sono sospese "
+            "per {minutes} minuti per proteggere i suoi dati. Chiami la clinica al numero {phone}."
         ),
         "identity_ok": "Grazie, {first}, la sua identità è verificata.",
         "no_appointments": "Non ha appuntamenti in programma.",
@@ -275,8 +275,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
             "Încercări rămase: {left}."
         ),
         "identity_locked": (
-            "Nu v-am putut verifica identitatea după {max} încercări, așa că am blocat această conversație pentru "
-            "a vă proteja datele. Vă rugăm să sunați la clinică la {phone}."
+            "Nu v-am putut verifica identitatea după {max} încercări, așa că verificările sunt suspendate timp de "
+            "{minutes} minute pentru a vă proteja datele. Vă rugăm să sunați la clinică la {phone}."
         ),
         "identity_ok": "Mulțumesc, {first}, identitatea dumneavoastră a fost verificată.",
         "no_appointments": "Nu aveți programări viitoare.",
@@ -315,8 +315,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
             "datę urodzenia. Pozostałe próby: {left}."
         ),
         "identity_locked": (
-            "Nie udało się potwierdzić tożsamości po {max} próbach, dlatego ta rozmowa została zablokowana, "
-            "aby chronić dane. Prosimy zadzwonić do przychodni: {phone}."
+            "Nie udało się potwierdzić tożsamości po {max} próbach, dlatego weryfikacja jest wstrzymana na "
+            "{minutes} minut, aby chronić dane. Prosimy zadzwonić do przychodni: {phone}."
         ),
         "identity_ok": "Dziękuję, {first}, tożsamość została potwierdzona.",
         "no_appointments": "Brak nadchodzących wizyt.",
@@ -355,7 +355,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
             "المحاولات المتبقية: {left}."
         ),
         "identity_locked": (
-            "لم أتمكن من التحقق من هويتك بعد {max} محاولات، لذا أغلقت هذه المحادثة لحماية بياناتك. "
+            "لم أتمكن من التحقق من هويتك بعد {max} محاولات، لذا أوقفت التحقق لمدة {minutes} دقيقة لحماية بياناتك. "
             "يرجى الاتصال بالعيادة على الرقم {phone}."
         ),
         "identity_ok": "شكرا يا {first}، تم التحقق من هويتك.",

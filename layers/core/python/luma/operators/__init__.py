@@ -1,0 +1,1 @@
+"""People in the loop: escalations, the operators' inbox, takeover."""

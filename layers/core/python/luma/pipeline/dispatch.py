@@ -1,0 +1,116 @@
+"""The dispatcher: tell the client what happened to its message, then hand the turn on.
+
+A recorded message gets, in order: a ``session_started``/``session_restarted`` status when a session
+began, an ``error`` when it was refused (rate limit, quota, unsupported attachment), else its turn
+goes to the fast path (asynchronous invoke of the ``fast_path`` function) or to the agent. A session
+an operator has taken over gets no bot reply: the message is relayed to the operators instead.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from luma import metrics_names as mn
+from luma.agent.entry import AgentEntry
+from luma.config import Settings
+from luma.domain.models import DeliveryTarget, Route, SessionStatus, Turn
+from luma.invoke import Invoker
+from luma.observability import emit, logger
+from luma.pipeline.frames import error_frame, status_frame
+from luma.pipeline.intake import Inbound
+
+if TYPE_CHECKING:
+    from luma.channels.websocket import Delivery
+    from luma.pipeline.recorder import Recorded
+
+
+class TakeoverRelay:
+    """Where the messages of a taken-over session go (the operators' side)."""
+
+    def relay(self, turn: Turn) -> None:
+        """Hand the user's message to the operator who holds the session."""
+        logger.info("message in a taken-over session", extra={"session_id": turn.session.session_id})
+
+
+class Dispatcher:
+    """Status and error frames for a recorded message, then the fast path or the agent."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        invoker: Invoker,
+        delivery: Delivery,
+        agent: AgentEntry,
+        relay: TakeoverRelay | None = None,
+    ) -> None:
+        self.settings = settings
+        self.invoker = invoker
+        self.delivery = delivery
+        self.agent = agent
+        self.relay = relay or TakeoverRelay()
+
+    def announce(self, recorded: Recorded, inbound: Inbound, target: DeliveryTarget) -> None:
+        """``session_started`` / ``session_restarted`` when the message began a session."""
+        resolved = recorded.resolved
+        if not resolved.new:
+            return
+        previous = resolved.closed.session_id if resolved.closed else resolved.previous_id
+        self.delivery.send(
+            target,
+            status_frame(
+                "session_restarted" if previous else "session_started",
+                recorded.session.session_id,
+                previousSessionId=previous,
+                clientMessageId=inbound.client_message_id,
+                assistant=recorded.session.assistant,
+            ),
+        )
+
+    def refuse(self, recorded: Recorded, inbound: Inbound, target: DeliveryTarget, *, scope: str | None) -> None:
+        """Tell the client its (stored) message was not processed, and why."""
+        assert recorded.refusal is not None
+        reason, err = recorded.refusal
+        session = recorded.session
+        emit(mn.ERRORS, 1, dimensions={mn.DIM_CODE: err.code.value})
+        logger.info(
+            "turn refused",
+            extra={"code": err.code.value, "reason": reason, "scope": scope, "session_id": session.session_id},
+        )
+        self.delivery.send(
+            target,
+            error_frame(
+                err,
+                client_message_id=inbound.client_message_id,
+                session_id=session.session_id,
+                language=session.language,
+                assistant=session.assistant,
+            ),
+        )
+
+    def dispatch(self, turn: Turn) -> None:
+        """Route the turn: the relay of a taken-over session, the fast path, or the agent."""
+        decision, session = turn.decision, turn.session
+        emit(mn.CLASSIFY_LATENCY_MS, decision.latency_ms, MetricUnit.Milliseconds)
+        emit(mn.TURNS, 1, dimensions={mn.DIM_ROUTE: decision.route.value})
+        logger.info(
+            "turn routed",
+            extra={
+                "route": decision.route.value,
+                "intent": decision.intent,
+                "confidence": decision.confidence,
+                "reason": decision.reason,
+                "session_id": session.session_id,
+                "assistant": session.assistant,
+                "channel": session.channel,
+                "language": session.language,
+            },
+        )
+        if session.status is SessionStatus.TAKEN_OVER:
+            self.relay.relay(turn)
+        elif decision.route in (Route.FAST_PATH, Route.FLOW):
+            self.invoker.invoke_async(self.settings.fast_path_function, turn.model_dump(mode="json"))
+        else:
+            self.agent.start(turn, reason=decision.reason)
