@@ -348,6 +348,7 @@ class LocalStack:
             self.app = create_app(self.runtime, web_dir=self.web_dir, stage=STAGE, dev_info=self.dev_info)
             self.server = AppServer(self.app, sock)
             self._start_sweeper()
+            self._start_streams()
             self._prepared = True
         except BaseException:
             if sock is not None and self.server is None:
@@ -505,6 +506,19 @@ class LocalStack:
 
         threading.Thread(target=loop, name="session-sweeper", daemon=True).start()
 
+    def _start_streams(self) -> None:
+        """Stream consumers and dead-letter queues as CDK wires them (local/streams.py); ``self.event_sources``.
+
+        Tests wait for the consumers with ``stack.event_sources.wait_idle()``.
+        """
+        from local.streams import start_local_event_sources
+
+        assert self.runtime is not None
+        self.progress.begin("starting stream consumers")
+        self.event_sources = start_local_event_sources(self.runtime, self.moto.endpoint, stage=STAGE)
+        self.dev_info["streams"] = self.event_sources.info()
+        self.progress.done(f"({', '.join(self.event_sources.info()['consumers']) or 'none yet'})")
+
     def _deploy_state_machines(self) -> None:
         """Switch moto's Step Functions to its interpreter and deploy ``statemachines/*.asl.json``."""
         enable_execution(self.moto.endpoint)
@@ -540,6 +554,9 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop uvicorn, then the handler pool, then moto; restore the environment. Idempotent."""
+        event_sources, self.event_sources = getattr(self, "event_sources", None), None
+        if event_sources is not None:  # stream consumers first: they invoke through the runtime
+            event_sources.stop()
         server, self.server = self.server, None
         if server is not None:
             server.stop()

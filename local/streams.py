@@ -275,8 +275,15 @@ class StreamPoller:
             with self._cond:
                 self._waiters -= 1
 
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Per mapping: invocations, records delivered (retries included), records given up on."""
+        return {
+            m.consumer.function: {"batches": m.batches, "records": m.records, "deadLettered": m.dead_lettered}
+            for m in self.mappings
+        }
+
     def info(self) -> dict[str, Any]:
-        """The mappings' settings and counters (for ``/dev/info`` and logs)."""
+        """The mappings' settings (for ``/dev/info``)."""
         out: dict[str, Any] = {}
         for mapping in self.mappings:
             c = mapping.consumer
@@ -290,9 +297,6 @@ class StreamPoller:
                 "retryAttempts": c.retry_attempts,
                 "maxRecordAgeS": c.max_record_age_s,
                 "bisectBatchOnError": c.bisect_batch_on_error,
-                "batches": mapping.batches,
-                "records": mapping.records,
-                "deadLettered": mapping.dead_lettered,
             }
         return out
 
@@ -343,9 +347,10 @@ class StreamPoller:
                 log.info("stream of %s is now %s", stream.table_name, arn)
             stream.arn, stream.shards = arn, {}
         start = self.starting_position if first else "TRIM_HORIZON"
-        for shard in self._describe_shards(arn):
-            if shard["ShardId"] not in stream.shards:
-                stream.shards[shard["ShardId"]] = _Shard(shard["ShardId"], shard.get("ParentShardId"), start)
+        for described in self._describe_shards(arn):
+            shard_id = described["ShardId"]
+            if shard_id not in stream.shards:
+                stream.shards[shard_id] = _Shard(shard_id, described.get("ParentShardId"), start)
         if first:  # pin the starting position now: records written after start() are delivered
             for shard in stream.readable():
                 shard.iterator = self._iterator(arn, shard)
@@ -640,7 +645,7 @@ def start_local_event_sources(
     retries a failed async invocation about 1 and 2 minutes later; here ``async_retry_delays_s``.
     """
     from luma.aws import client
-    from luma.ops.dlq import DeadLetterQueues
+    from luma.ops.dlq import DeadLetterQueues, Kind
 
     config = infra_config()
     specs = dict(config.FUNCTIONS if functions is None else functions)
@@ -648,7 +653,11 @@ def start_local_event_sources(
     queues = DeadLetterQueues(client("sqs", region=REGION, endpoint_url=endpoint_url), stage)
     urls: dict[str, dict[str, str]] = {}
     for name, spec in present.items():
-        kinds = (["async"] if spec.async_invoked else []) + (["stream"] if spec.stream else [])
+        kinds: list[Kind] = []
+        if spec.async_invoked:
+            kinds.append("async")
+        if spec.stream is not None:
+            kinds.append("stream")
         for kind in kinds:
             urls.setdefault(name, {})[kind] = queues.ensure(name, kind)
 

@@ -125,6 +125,8 @@ class Target:
     lambda_: Any
     region: str
     functions: Mapping[str, Any] = field(default_factory=dict)  # config.FUNCTIONS, when the checkout has it
+    # Long polling asks every SQS server, so one empty answer means empty; the local emulator answers exactly.
+    receive_wait_s: int = 1
 
     def function_name(self, function: str) -> tuple[str, str | None]:
         """``(FunctionName, Qualifier)``: the folder name locally; ``luma-<stage>-<name>`` (alias ``live``) in AWS."""
@@ -171,12 +173,12 @@ class Message:
         )
 
 
-def _receive(sqs: Any, url: str, count: int, visibility_s: int) -> list[Message]:
+def _receive(sqs: Any, url: str, count: int, visibility_s: int, wait_s: int) -> list[Message]:
     response = sqs.receive_message(
         QueueUrl=url,
         MaxNumberOfMessages=max(1, min(10, count)),
         VisibilityTimeout=visibility_s,
-        WaitTimeSeconds=1,
+        WaitTimeSeconds=wait_s,
         MessageSystemAttributeNames=["All"],
         MessageAttributeNames=["All"],
     )
@@ -193,27 +195,22 @@ def _release(sqs: Any, url: str, messages: Sequence[Message]) -> None:
         )
 
 
-def _messages(sqs: Any, url: str, limit: int | None, visibility_s: int) -> Iterator[Message]:
+def _messages(sqs: Any, url: str, limit: int | None, visibility_s: int, wait_s: int) -> Iterator[Message]:
     """Receive up to ``limit`` distinct messages, each hidden for ``visibility_s`` from other readers."""
     seen: set[str] = set()
-    empty = 0
     while limit is None or len(seen) < limit:
-        batch = _receive(sqs, url, 10 if limit is None else limit - len(seen), visibility_s)
+        batch = _receive(sqs, url, 10 if limit is None else limit - len(seen), visibility_s, wait_s)
         fresh = [m for m in batch if m.message_id not in seen]
         if not fresh:
-            empty += 1
-            if empty >= 2:  # short polling samples a subset of SQS's servers: one empty answer is not enough
-                return
-            continue
-        empty = 0
+            return
         for message in fresh:
             seen.add(message.message_id)
             yield message
 
 
-def peek(sqs: Any, url: str, limit: int) -> list[Message]:
+def peek(sqs: Any, url: str, limit: int, wait_s: int = 1) -> list[Message]:
     """Up to ``limit`` messages, looked at and released (visible again) at once."""
-    messages = list(_messages(sqs, url, limit, visibility_s=30))
+    messages = list(_messages(sqs, url, limit, 30, wait_s))
     _release(sqs, url, messages)
     return messages
 
@@ -258,7 +255,7 @@ def list_queues(target: Target, function: str | None, sample: int, scan: int) ->
             QueueUrl=queue.url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         )["Attributes"]
         depth = int(attrs.get("ApproximateNumberOfMessages", 0))
-        messages = peek(target.sqs, queue.url, scan) if depth else []
+        messages = peek(target.sqs, queue.url, scan, target.receive_wait_s) if depth else []
         sent = [m.sent_at for m in messages if m.sent_at]
         out.append(
             {
@@ -393,7 +390,7 @@ def redrive(
         hide_s = min(_MAX_VISIBILITY_S, target.timeout_s(queue.function) + 60)
         kept: list[Message] = []
         try:
-            for message in _messages(target.sqs, queue.url, max_messages, hide_s):
+            for message in _messages(target.sqs, queue.url, max_messages, hide_s, target.receive_wait_s):
                 outcome = _redrive_one(target, queue, message, dry_run=dry_run)
                 if outcome.status == "redriven" or (outcome.status == "expired" and drop_expired):
                     _delete(target.sqs, queue.url, message, outcome)
@@ -520,6 +517,7 @@ def build_target(args: argparse.Namespace) -> Target:
         lambda_=make("lambda", lambda_endpoint, invoke),
         region=region,
         functions=functions,
+        receive_wait_s=0 if local else 1,
     )
 
 
