@@ -223,7 +223,8 @@ class StreamPoller:
             raise RuntimeError("a poller starts once")
         from luma.aws import client
 
-        self._stop.clear()
+        if not self.mappings:  # no consumer folder yet: nothing to read
+            return self
         self._client = client("dynamodbstreams", region=self.region, endpoint_url=self.endpoint_url)
         for stream in self._streams.values():
             try:
@@ -256,6 +257,8 @@ class StreamPoller:
         Idle means: a poll round that started after the call, and after the last delivery ended, found
         nothing new, and no mapping holds or delivers records.
         """
+        if not self.mappings:
+            return True
         deadline = time.monotonic() + timeout
         with self._cond:
             mark = self._rounds_started

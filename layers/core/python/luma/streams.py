@@ -15,7 +15,8 @@ deliver at least once anyway, so logic must be idempotent. When every record of 
 handler raises, and Lambda retries (or bisects) the whole batch.
 
 Images are deserialized as boto3's ``TypeDeserializer`` does (Powertools' copy of it, which needs no
-boto3 import at cold start): numbers are ``Decimal``, sets are ``set``, binary values ``bytes``.
+boto3 import at cold start): numbers are ``Decimal``, sets ``set``, maps and lists ``dict`` and
+``list``; binary values stay the base64 text the event carries (no table of ours stores binary).
 """
 
 from __future__ import annotations

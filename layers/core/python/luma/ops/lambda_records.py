@@ -72,11 +72,6 @@ def stream_event_record(raw: Mapping[str, Any], *, stream_arn: str, region: str)
     return record
 
 
-def sequence_number(record: Mapping[str, Any]) -> int:
-    """A stream record's sequence number, as a number (they compare numerically, not as text)."""
-    return int(record["dynamodb"]["SequenceNumber"])
-
-
 def _arrival(record: Mapping[str, Any]) -> str:
     created = record["dynamodb"].get("ApproximateCreationDateTime")
     moment = datetime.fromtimestamp(float(created), UTC) if created is not None else datetime.now(UTC)
