@@ -1,29 +1,39 @@
 // Luma web chat: sign in, chat over the WebSocket protocol (docs/protocol.md), reconnect and catch up,
-// and a debug panel with one row per turn. Server text is only ever set through textContent.
+// approval cards and choices, client events, and a debug panel with one row per turn.
+// Server text is only ever set through textContent; the page's own texts come from i18n.js.
 import {
   MAX_TEXT_CHARS,
   CATCH_UP_PAGE,
+  afterPrefix,
+  apiBase,
   backoffDelay,
   buildSendMessage,
   countChars,
+  dayFirstDates,
   decodeJwt,
   formatConfidence,
   formatTime,
   laterId,
-  apiBase,
   newClientMessageId,
   parseFrame,
   tokenExpired,
   truncate,
   wsUrl,
 } from "./protocol.js";
+import { currentLang, isRtl, pickLang, setLang, t } from "./i18n.js";
+import { EventQueue } from "./events.js";
 
-const API = apiBase(window.location);
+const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content?.trim() || "";
+const CONFIG = { ws: meta("luma:ws"), api: meta("luma:api") };
+const API = apiBase(window.location, { configured: CONFIG.api });
+const PARAMS = new URLSearchParams(window.location.search);
+const ASSISTANT_RE = /^[a-z][a-z0-9_-]{0,39}$/;
 const KEYS = {
   token: "luma.token",
   identity: "luma.identity",
   session: "luma.sessionId",
   outbox: "luma.outbox",
+  lang: "luma.lang",
   debug: "luma.debugOpen",
 };
 
@@ -34,6 +44,7 @@ const KEYS = {
 const $ = (id) => document.getElementById(id);
 
 const ui = {
+  brandSub: $("brand-sub"),
   signin: $("signin"),
   demoBlock: $("demo-block"),
   demoUsers: $("demo-users"),
@@ -64,6 +75,8 @@ const ui = {
   debugClose: $("debug-close"),
   debugRows: $("debug-rows"),
   debugEmpty: $("debug-empty"),
+  debugAssistantLine: $("debug-assistant-line"),
+  debugAssistant: $("debug-assistant"),
 };
 
 const store = {
@@ -105,23 +118,35 @@ function authHeaders() {
 
 const state = {
   token: null,
-  identity: null, // {userId, tenantId, name, verifyWith, demo}
+  identity: null, // {userId, tenantId, name, identityHint, assistant, assistantName, demo}
   sessionId: null,
   lastSeenId: null, // newest messageId seen for the session (catch-up cursor)
   seen: new Set(), // messageIds rendered (dedupe live frames vs catch-up)
   turns: new Map(), // clientMessageId (or "srv:<messageId>" for history) -> turn
   byServerId: new Map(), // user messageId -> turn
   order: [], // turns, oldest first
-  streams: new Map(), // runId -> {el, textEl, parts, sessionId}
+  streams: new Map(), // runId -> stream (see "Streaming bubbles")
+  approvals: new Map(), // approvalId -> approval card
+  answering: [], // approval cards whose answer was sent and not yet recorded, oldest first
   cursorTurn: null, // last user turn seen while applying history items
   generation: 0, // bumped on sign-in/out and new conversation: stale async work is dropped
   heartbeatUntil: 0,
-  toolLabel: null, // what the agent is doing (status "tool"), shown in the activity line
+  toolLabel: null, // what the agent is doing (server-sent label), shown in the activity line
   refocus: false, // give the composer its focus back once reconnected
   abandoned: new Set(), // sessions left behind (restarted, forgotten): never adopted again
   discarded: new Set(), // sessions the user cleared with "New conversation": their frames are dropped
   maxChars: MAX_TEXT_CHARS, // lowered if the server says so (TEXT_TOO_LONG details.maxChars)
 };
+
+// ---------------------------------------------------------------------------------------------
+// Client events (POST /api/events): batched, best effort
+// ---------------------------------------------------------------------------------------------
+
+const events = new EventQueue({ url: `${API}/api/events`, token: () => state.token });
+
+function track(name, props = {}) {
+  events.track(name, props, state.sessionId);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Connection manager: one WebSocket, exponential backoff with jitter, state reporting
@@ -136,6 +161,7 @@ class ConnectionManager {
     this.stopped = true;
     this.everConnected = false;
     this.nextAttemptAt = 0;
+    this.downSince = 0;
   }
 
   get isOpen() {
@@ -153,16 +179,28 @@ class ConnectionManager {
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
-    if (this.ws) {
-      this.ws.onopen = this.ws.onmessage = this.ws.onclose = this.ws.onerror = null;
-      try {
-        this.ws.close(1000, "bye");
-      } catch {
-        /* already closed */
-      }
+    this.drop();
+    this.report("idle");
+  }
+
+  /** Forget the current socket without reacting to its close. */
+  drop() {
+    if (!this.ws) return;
+    this.ws.onopen = this.ws.onmessage = this.ws.onclose = this.ws.onerror = null;
+    try {
+      this.ws.close(1000, "bye");
+    } catch {
+      /* already closed */
     }
     this.ws = null;
-    this.report("idle");
+  }
+
+  /** The browser says the network is gone: a socket that looks open is not to be trusted. */
+  goOffline() {
+    if (this.stopped) return;
+    if (this.ws && !this.downSince) this.downSince = Date.now();
+    this.drop();
+    this.scheduleRetry(false);
   }
 
   reconnectNow() {
@@ -178,7 +216,7 @@ class ConnectionManager {
   }
 
   open() {
-    this.report(this.everConnected ? "reconnecting" : "connecting");
+    this.report(navigator.onLine === false ? "offline" : this.everConnected ? "reconnecting" : "connecting");
     const url = this.url();
     if (!url) return this.scheduleRetry(true); // no usable token: the failure handler sorts it out
     let opened = false;
@@ -186,10 +224,13 @@ class ConnectionManager {
     this.ws = ws;
     ws.onopen = () => {
       opened = true;
+      const info = { reconnected: this.everConnected, attempts: this.failures, downMs: 0 };
+      if (this.downSince) info.downMs = Date.now() - this.downSince;
       this.failures = 0;
+      this.downSince = 0;
       this.everConnected = true;
       this.report("connected");
-      this.onOpen();
+      this.onOpen(info);
     };
     ws.onmessage = (event) => {
       const frame = parseFrame(event.data);
@@ -199,6 +240,7 @@ class ConnectionManager {
       if (this.ws !== ws) return;
       this.ws = null;
       if (this.stopped) return;
+      if (opened && !this.downSince) this.downSince = Date.now();
       this.scheduleRetry(!opened, event.code);
     };
     ws.onerror = () => {
@@ -223,17 +265,27 @@ class ConnectionManager {
 }
 
 const conn = new ConnectionManager({
-  url: () => (state.token && !tokenExpired(state.token) ? wsUrl(window.location, state.token) : null),
+  url: () =>
+    state.token && !tokenExpired(state.token)
+      ? wsUrl(window.location, state.token, { configured: CONFIG.ws, assistant: state.identity?.assistant })
+      : null,
   onOpen: handleOpen,
   onFrame: handleFrame,
   onState: renderConnState,
   onHandshakeFailure: (failures) => {
     // The browser hides the handshake's HTTP status: ask the API whether the token is the problem.
-    if (failures === 1 || failures % 4 === 0) probeAuth();
+    if (failures === 1 || failures % 4 === 0) {
+      track("ws_error", { kind: "handshake", failures });
+      probeAuth();
+    }
   },
 });
 
-async function handleOpen() {
+async function handleOpen(info) {
+  track(info.reconnected ? "ws_reconnect" : "ws_connected", {
+    attempts: info.attempts,
+    downMs: info.reconnected ? info.downMs : undefined,
+  });
   const gen = state.generation;
   await catchUp();
   if (gen !== state.generation) return;
@@ -255,16 +307,20 @@ function scrollToEnd() {
   ui.messages.scrollTop = ui.messages.scrollHeight;
 }
 
-function appendMessage(node, { replace = null, forceScroll = false } = {}) {
+function appendMessage(node, { replace = null, before = null, forceScroll = false } = {}) {
   const stick = forceScroll || nearBottom();
   if (replace?.isConnected) replace.replaceWith(node);
+  else if (before?.isConnected) before.before(node);
   else ui.messages.append(node);
   if (stick) scrollToEnd();
 }
 
 function metaLine(createdAt, extra = []) {
   return h("div", { class: "meta" }, [
-    h("time", { text: formatTime(createdAt), attrs: { datetime: createdAt || new Date().toISOString() } }),
+    h("time", {
+      text: formatTime(createdAt, currentLang()),
+      attrs: { datetime: createdAt || new Date().toISOString() },
+    }),
     ...extra,
   ]);
 }
@@ -272,8 +328,8 @@ function metaLine(createdAt, extra = []) {
 function renderUserMessage(turn) {
   const tick = h("span", { class: "tick", testid: "tick", attrs: { role: "img" } });
   const li = h("li", { class: "msg msg-user", testid: "message-user" }, [
-    h("span", { class: "visually-hidden", text: "You said:" }),
-    h("div", { class: "bubble" }, [h("p", { class: "text", text: turn.text })]),
+    h("span", { class: "visually-hidden", text: t("msg.you") }),
+    h("div", { class: "bubble" }, [h("p", { class: "text", text: turn.text, attrs: { dir: "auto" } })]),
     metaLine(turn.createdAt, [tick]),
   ]);
   if (!turn.clientMessageId.startsWith("srv:")) li.dataset.clientMessageId = turn.clientMessageId;
@@ -282,48 +338,63 @@ function renderUserMessage(turn) {
   appendMessage(li, { forceScroll: !turn.historic });
 }
 
-function renderAssistantMessage(msg, replace = null) {
-  const li = h("li", { class: "msg msg-assistant", testid: "message-assistant" }, [
-    h("span", { class: "visually-hidden", text: "Assistant said:" }),
-    h("div", { class: "bubble" }, [h("p", { class: "text", text: msg.text ?? "" })]),
-    metaLine(msg.createdAt),
+function assistantBubble(text) {
+  const textEl = h("p", { class: "text", text, attrs: { dir: "auto" } });
+  const el = h("li", { class: "msg msg-assistant", testid: "message-assistant" }, [
+    h("span", { class: "visually-hidden", text: t("msg.assistant") }),
+    h("div", { class: "bubble" }, [textEl]),
   ]);
-  Object.assign(li.dataset, {
+  return { el, textEl };
+}
+
+function describeMessage(el, msg) {
+  Object.assign(el.dataset, {
     messageId: msg.messageId ?? "",
     route: msg.route ?? "",
     intent: msg.intent ?? "",
+    assistant: msg.assistant ?? "",
   });
-  appendMessage(li, { replace });
 }
 
-/** A system line: kind is "info", "warn" or "error". */
-function renderSystem(text, { kind = "info", code = null, hint = null, status = null } = {}) {
+function renderAssistantMessage(msg, { replace = null, text = msg.text ?? "" } = {}) {
+  const { el } = assistantBubble(text);
+  el.append(metaLine(msg.createdAt));
+  const choices = renderChoices(msg);
+  if (choices) el.append(choices);
+  describeMessage(el, msg);
+  appendMessage(el, { replace });
+  return el;
+}
+
+/** A system line: kind is "info", "warn" or "error"; `before` puts it above that element. */
+function renderSystem(text, { kind = "info", code = null, hint = null, status = null, before = null } = {}) {
   const li = h("li", { class: `sys sys-${kind}`, testid: kind === "error" ? "system-error" : "system-line" }, [
-    h("p", { class: "sys-text", text }),
+    h("p", { class: "sys-text", text, attrs: { dir: "auto" } }),
   ]);
   if (code) li.append(h("code", { class: "sys-code", text: code }));
-  if (hint) li.append(h("p", { class: "sys-hint", testid: "system-hint", text: hint }));
+  if (hint) li.append(h("p", { class: "sys-hint", testid: "system-hint", text: hint, attrs: { dir: "auto" } }));
   if (kind === "error") li.setAttribute("role", "alert");
   if (code) li.dataset.code = code;
   if (status) li.dataset.status = status;
-  appendMessage(li);
+  appendMessage(li, { before });
   return li;
 }
 
 const TICKS = {
-  queued: ["◷", "Queued: will be sent when the connection is back"],
-  pending: ["◷", "Sending"],
-  sent: ["✓", "Delivered"],
-  answered: ["✓✓", "Answered"],
-  failed: ["!", "Not delivered"],
+  queued: ["◷", "tick.queued"],
+  pending: ["◷", "tick.pending"],
+  sent: ["✓", "tick.sent"],
+  answered: ["✓✓", "tick.answered"],
+  failed: ["!", "tick.failed"],
 };
 
 function setTurnStatus(turn, status) {
   turn.status = status;
   if (!turn.el) return;
   turn.el.dataset.status = status;
-  const [glyph, label] = TICKS[status] || ["", ""];
-  turn.tickEl.textContent = status === "queued" ? `${glyph} Queued` : glyph;
+  const [glyph, key] = TICKS[status] || ["", null];
+  const label = key ? t(key) : "";
+  turn.tickEl.textContent = status === "queued" ? `${glyph} ${t("tick.queuedShort")}` : glyph;
   turn.tickEl.setAttribute("aria-label", label);
   turn.tickEl.title = label;
   turn.el.querySelector(".retry")?.remove();
@@ -331,40 +402,132 @@ function setTurnStatus(turn, status) {
     const retry = h("button", {
       class: "btn btn-link retry",
       testid: "retry",
-      text: "Retry",
-      attrs: { type: "button", "aria-label": `Retry sending: ${truncate(turn.text, 40)}` },
+      text: t("retry"),
+      attrs: { type: "button", "aria-label": t("retry.label", { text: truncate(turn.text, 40) }) },
     });
     retry.addEventListener("click", () => retryTurn(turn));
     turn.tickEl.after(retry);
   }
 }
 
-// Streaming bubbles (token frames), keyed by runId and replaced by the final message.
+// Choices: a message may offer answers as chips; picking one sends its label with its id.
+
+function renderChoices(msg) {
+  const offered = Array.isArray(msg.choices) ? msg.choices : [];
+  const valid = offered.filter((c) => c && typeof c.label === "string" && c.label.trim()).slice(0, 12);
+  if (!valid.length) return null;
+  const group = h("div", { class: "choices", testid: "choices", attrs: { role: "group", "aria-label": t("choices.label") } });
+  for (const choice of valid) {
+    const button = h("button", {
+      class: "chip",
+      testid: "choice",
+      text: choice.label,
+      attrs: { type: "button", dir: "auto", "aria-pressed": "false" },
+    });
+    button.dataset.choiceId = String(choice.id ?? "");
+    button.addEventListener("click", () => pickChoice(group, button, choice));
+    group.append(button);
+  }
+  return group;
+}
+
+function pickChoice(group, button, choice) {
+  if (group.dataset.used) return;
+  const id = choice.id == null ? null : String(choice.id);
+  if (!submitText(choice.label, { choice: id })) return;
+  group.dataset.used = "true";
+  for (const b of group.querySelectorAll("button")) b.disabled = true;
+  button.setAttribute("aria-pressed", "true");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming bubbles: token frames of a run, keyed by runId, replaced by the run's final message.
+// An approval card seals the bubble above it: what the run says after the card goes below it.
+// ---------------------------------------------------------------------------------------------
+
+function newStream(runId, sessionId) {
+  const stream = { runId, sessionId, segments: [], seqs: new Set(), floor: -Infinity, nextSeq: 0 };
+  state.streams.set(runId, stream);
+  return stream;
+}
+
+function openSegment(stream) {
+  const { el, textEl } = assistantBubble("");
+  el.dataset.testid = "message-streaming";
+  el.classList.add("streaming");
+  el.firstChild.textContent = t("msg.answering");
+  el.dataset.runId = stream.runId ?? "";
+  el.setAttribute("aria-busy", "true");
+  const segment = { el, textEl, parts: new Map(), sealed: false };
+  stream.segments.push(segment);
+  appendMessage(el);
+  return segment;
+}
+
+function segmentText(segment) {
+  return [...segment.parts.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([, text]) => text)
+    .join("");
+}
+
+function addStreamText(stream, seq, text) {
+  if (seq <= stream.floor || stream.seqs.has(seq)) return;
+  stream.seqs.add(seq);
+  let segment = stream.segments.at(-1);
+  if (!segment || segment.sealed) segment = openSegment(stream);
+  segment.parts.set(seq, text);
+  const stick = nearBottom();
+  segment.textEl.textContent = segmentText(segment);
+  if (stick) scrollToEnd();
+}
 
 function handleToken(frame) {
   adoptSession(frame.sessionId);
-  let stream = state.streams.get(frame.runId);
-  if (!stream) {
-    const textEl = h("p", { class: "text" });
-    const el = h("li", { class: "msg msg-assistant streaming", testid: "message-streaming" }, [
-      h("span", { class: "visually-hidden", text: "Assistant is answering:" }),
-      h("div", { class: "bubble" }, [textEl]),
-    ]);
-    el.dataset.runId = frame.runId ?? "";
-    el.setAttribute("aria-busy", "true");
-    stream = { el, textEl, parts: new Map(), sessionId: frame.sessionId };
-    state.streams.set(frame.runId, stream);
-    appendMessage(el);
-  }
-  const seq = Number.isFinite(frame.seq) ? frame.seq : stream.parts.size;
-  if (!stream.parts.has(seq)) stream.parts.set(seq, String(frame.text ?? frame.delta ?? ""));
-  const stick = nearBottom();
-  stream.textEl.textContent = [...stream.parts.entries()]
-    .sort((a, b) => a[0] - b[0])
-    .map(([, delta]) => delta)
-    .join("");
-  if (stick) scrollToEnd();
+  const stream = state.streams.get(frame.runId) || newStream(frame.runId, frame.sessionId);
+  state.toolLabel = null; // the run is writing again
+  const seq = Number.isFinite(frame.seq) ? frame.seq : stream.nextSeq;
+  stream.nextSeq = Math.max(stream.nextSeq, seq + 1);
+  addStreamText(stream, seq, String(frame.text ?? frame.delta ?? ""));
   updateActivity();
+}
+
+/** Close the run's open bubble: it stays where it is, complete, and later text starts a new one. */
+function sealStream(runId) {
+  const segment = state.streams.get(runId)?.segments.at(-1);
+  if (!segment || segment.sealed) return;
+  segment.sealed = true;
+  segment.el.classList.remove("streaming");
+  segment.el.removeAttribute("aria-busy");
+  segment.el.dataset.testid = "message-assistant";
+  segment.el.dataset.partial = "true";
+  segment.el.firstChild.textContent = t("msg.assistant");
+}
+
+/** The run restarts a step: drop what it streamed since `fromSeq` (else the open bubble). */
+function resetStream(runId, fromSeq) {
+  const stream = state.streams.get(runId);
+  if (!stream) return;
+  for (const segment of [...stream.segments]) {
+    if (Number.isFinite(fromSeq)) {
+      for (const seq of [...segment.parts.keys()]) {
+        if (seq < fromSeq) continue;
+        segment.parts.delete(seq);
+        stream.seqs.delete(seq);
+      }
+      if (segment.parts.size) {
+        segment.textEl.textContent = segmentText(segment);
+        continue;
+      }
+    } else if (segment.sealed) {
+      continue;
+    } else {
+      for (const seq of segment.parts.keys()) stream.seqs.delete(seq);
+    }
+    segment.el.remove();
+    stream.segments.splice(stream.segments.indexOf(segment), 1);
+  }
+  if (!stream.segments.length) state.streams.delete(runId);
 }
 
 function takeStream(msg) {
@@ -383,6 +546,139 @@ function takeStream(msg) {
   return stream;
 }
 
+/**
+ * Show a run's final message in place of its stream: bubbles sealed above an approval card keep
+ * their text, and the rest of the message goes below the card.
+ */
+function renderFinalMessage(msg, stream) {
+  const open = stream?.segments.find((s) => !s.sealed) || null;
+  const sealed = stream ? stream.segments.filter((s) => s.sealed) : [];
+  let text = msg.text ?? "";
+  if (sealed.length) {
+    const rest = afterPrefix(text, sealed.map(segmentText).join(""));
+    if (rest !== null) {
+      text = rest;
+    } else {
+      for (const segment of sealed) segment.el.remove(); // the final text differs: it alone counts
+      sealed.length = 0;
+    }
+  }
+  if (sealed.length && !text) {
+    open?.el.remove();
+    describeMessage(sealed.at(-1).el, msg);
+    return;
+  }
+  renderAssistantMessage(msg, { replace: open?.el, text });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Approval cards: the run waits until the person approves or declines (or the request expires)
+// ---------------------------------------------------------------------------------------------
+
+const APPROVAL_STATES = {
+  pending: { title: "approval.needed", note: null },
+  sending: { title: "approval.needed", note: "approval.sending" },
+  approved: { title: "approval.approved", note: null },
+  declined: { title: "approval.declined", note: null },
+  timed_out: { title: "approval.timedOut", note: "approval.timedOutNote" },
+  closed: { title: "approval.closed", note: "approval.closedNote" },
+};
+
+function renderApproval({ approvalId, runId, sessionId, prompt, expiresAt = null, status = "pending" }) {
+  const existing = state.approvals.get(approvalId);
+  if (existing) {
+    if (status !== "pending") existing.set(status);
+    return existing;
+  }
+  const title = h("p", { class: "approval-title", testid: "approval-title" });
+  const approve = h("button", { class: "btn btn-primary", testid: "approve", attrs: { type: "button" } });
+  const decline = h("button", { class: "btn btn-ghost", testid: "decline", attrs: { type: "button" } });
+  const actions = h("div", { class: "approval-actions" }, [approve, decline]);
+  const note = h("p", { class: "muted approval-note", testid: "approval-note", attrs: { role: "status" } });
+  const card = h("li", { class: "msg msg-approval", testid: "approval-request" }, [
+    h("div", { class: "bubble" }, [
+      title,
+      h("p", { class: "text", testid: "approval-prompt", text: prompt || t("approval.fallback"), attrs: { dir: "auto" } }),
+      actions,
+      note,
+    ]),
+  ]);
+  Object.assign(card.dataset, { approvalId, runId: runId ?? "" });
+  approve.textContent = t("approval.approve");
+  decline.textContent = t("approval.decline");
+
+  const ctl = {
+    card,
+    runId,
+    expiresAt,
+    status: null,
+    set(next) {
+      const settled = ctl.status && ctl.status !== "pending" && ctl.status !== "sending";
+      if (settled) return; // an outcome is final
+      ctl.status = next;
+      card.dataset.state = next;
+      const look = APPROVAL_STATES[next] || APPROVAL_STATES.closed;
+      title.textContent = t(look.title);
+      note.textContent = look.note ? t(look.note) : "";
+      approve.disabled = decline.disabled = next !== "pending";
+      actions.hidden = next !== "pending" && next !== "sending";
+      if (next !== "pending") clearTimeout(ctl.timer);
+      updateActivity();
+    },
+    timer: null,
+  };
+  const answer = (approved) => {
+    if (ctl.status !== "pending") return;
+    track("approval_clicked", { approved, approvalId });
+    if (!conn.send({ action: "approve", approvalId, approved })) {
+      note.textContent = t("approval.offline");
+      return;
+    }
+    ctl.answer = approved;
+    state.answering.push(ctl);
+    ctl.set("sending");
+  };
+  approve.addEventListener("click", () => answer(true));
+  decline.addEventListener("click", () => answer(false));
+  ctl.set(status);
+  if (status === "pending" && expiresAt) {
+    const left = expiresAt - Date.now();
+    if (left <= 0) ctl.set("timed_out");
+    else ctl.timer = setTimeout(() => ctl.status === "pending" && ctl.set("timed_out"), left);
+  }
+  state.approvals.set(approvalId, ctl);
+  if (sessionId) adoptSession(sessionId);
+  sealStream(runId);
+  appendMessage(card, { forceScroll: status === "pending" });
+  return ctl;
+}
+
+function handleApprovalRequest(frame) {
+  if (!frame.approvalId) return;
+  state.toolLabel = null;
+  const expiresAt = Number.isFinite(frame.expiresInS) ? Date.now() + frame.expiresInS * 1000 : null;
+  const ctl = renderApproval({ ...frame, expiresAt });
+  if (ctl.status === "pending") ctl.card.querySelector("[data-testid=approve]").focus({ preventScroll: true });
+  updateActivity();
+}
+
+/** The run is over: a card of it still open can no longer be answered. */
+function closeApprovals(runId) {
+  for (const ctl of state.approvals.values()) {
+    if (ctl.runId !== runId || ctl.status !== "pending") continue;
+    ctl.set(ctl.expiresAt && Date.now() >= ctl.expiresAt - 2000 ? "timed_out" : "closed");
+  }
+}
+
+function approvalRecorded(frame) {
+  const ctl = state.approvals.get(frame.approvalId);
+  if (ctl) {
+    state.answering = state.answering.filter((c) => c !== ctl);
+    ctl.set(frame.approved ? "approved" : "declined");
+  }
+  state.toolLabel = frame.label || t("activity.working");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Activity indicator: typing while a turn awaits its reply, "still working" on heartbeats
 // ---------------------------------------------------------------------------------------------
@@ -397,18 +693,22 @@ function updateActivity() {
   clearTimeout(activityTimer);
   const now = Date.now();
   const waiting = awaitingTurns().some((t) => !t.historic);
+  const streaming = [...state.streams.values()].some((s) => s.segments.some((seg) => !seg.sealed));
+  const askingPerson = [...state.approvals.values()].some((c) => c.status === "pending");
   let kind = null;
-  if (state.heartbeatUntil > now && (waiting || state.streams.size)) kind = "heartbeat";
-  else if (waiting && state.streams.size === 0) kind = "typing";
+  if (conn.status !== "connected" || askingPerson) kind = null; // we cannot hear, or the run waits for the person
+  else if (state.heartbeatUntil > now && (waiting || state.streams.size)) kind = "heartbeat";
+  else if (state.toolLabel && (waiting || state.streams.size)) kind = "tool";
+  else if (waiting && !streaming) kind = "typing";
   ui.activity.hidden = !kind;
   ui.activity.dataset.kind = kind || "";
-  ui.activityText.textContent =
-    kind === "heartbeat" ? "Still working on it…" : state.toolLabel || "Assistant is typing…";
+  const texts = { heartbeat: t("activity.heartbeat"), tool: state.toolLabel };
+  ui.activityText.textContent = texts[kind] || t("activity.typing");
   if (state.heartbeatUntil > now) activityTimer = setTimeout(updateActivity, state.heartbeatUntil - now + 50);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Debug panel: one row per turn
+// Debug panel: one row per turn, and the assistant the server says answered
 // ---------------------------------------------------------------------------------------------
 
 const debugPanel = {
@@ -422,6 +722,7 @@ const debugPanel = {
       cell("debug-ms", "…", "num"),
     ]);
     row.cells[0].title = turn.text;
+    row.cells[0].dir = "auto";
     row.dataset.status = "pending";
     ui.debugRows.append(row);
     ui.debugEmpty.hidden = true;
@@ -430,18 +731,19 @@ const debugPanel = {
     turn.row = row;
   },
 
-  fill(turn, { intent, confidence, route, ms, via = "live" }) {
+  fill(turn, { intent, confidence, route, ms, via = "live", assistant = null }) {
     const row = turn.row;
     if (!row) return;
     row.dataset.status = "done";
     row.dataset.via = via;
+    if (assistant) row.dataset.assistant = assistant;
     row.cells[1].replaceChildren(...breakable(intent || "—"));
     row.cells[2].textContent = formatConfidence(confidence);
     row.cells[3].replaceChildren(
       route ? h("span", { class: `route route-${String(route).replace(/[^a-z_]/gi, "")}`, text: route }) : "—",
     );
     row.cells[4].textContent = ms == null ? "—" : String(ms);
-    if (via === "catch-up" && ms != null) row.cells[4].title = "reply received through catch-up";
+    if (via === "catch-up" && ms != null) row.cells[4].title = t("debug.viaCatchUp");
   },
 
   mark(turn, note) {
@@ -453,9 +755,17 @@ const debugPanel = {
     if (turn.row.cells[4].textContent === "…") turn.row.cells[4].textContent = "—";
   },
 
+  assistant(name) {
+    if (typeof name !== "string" || !name) return;
+    ui.debugAssistant.textContent = name;
+    ui.debugAssistantLine.hidden = false;
+  },
+
   clear() {
     ui.debugRows.replaceChildren();
     ui.debugEmpty.hidden = false;
+    ui.debugAssistant.textContent = "";
+    ui.debugAssistantLine.hidden = true;
   },
 };
 
@@ -470,17 +780,24 @@ function setDebugOpen(open, remember = false) {
   ui.debugPanel.hidden = !open;
   ui.debugToggle.setAttribute("aria-expanded", String(open));
   ui.chat.classList.toggle("with-debug", open);
-  if (remember) localStorage.setItem(KEYS.debug, open ? "1" : "0");
+  if (remember) {
+    try {
+      localStorage.setItem(KEYS.debug, open ? "1" : "0");
+    } catch {
+      /* not remembered */
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Turns: send, queue, complete
 // ---------------------------------------------------------------------------------------------
 
-function createTurn({ clientMessageId, text, createdAt, status, historic = false }) {
+function createTurn({ clientMessageId, text, createdAt, status, choice = null, historic = false }) {
   const turn = {
     clientMessageId,
     text,
+    choice,
     createdAt: createdAt || new Date().toISOString(),
     historic,
     status,
@@ -503,6 +820,7 @@ function transmit(turn) {
     text: turn.text,
     clientMessageId: turn.clientMessageId,
     sessionId: state.sessionId,
+    choice: turn.choice,
   });
   if (!conn.send(frame)) {
     setTurnStatus(turn, "queued");
@@ -531,17 +849,23 @@ function flushOutbox() {
 function saveOutbox() {
   const pending = state.order
     .filter((t) => !t.historic && (t.status === "queued" || t.status === "pending"))
-    .map(({ clientMessageId, text, createdAt }) => ({ clientMessageId, text, createdAt }));
+    .map(({ clientMessageId, text, createdAt, choice }) => ({ clientMessageId, text, createdAt, choice }));
   store.set(KEYS.outbox, pending.length ? pending : null);
 }
 
+/** Queue a message (sent at once when connected); false when it cannot be sent at all. */
+function submitText(text, { choice = null } = {}) {
+  if (!text.trim() || countChars(text) > state.maxChars) return false;
+  createTurn({ clientMessageId: newClientMessageId(), text, status: "queued", choice });
+  track("message_sent", { chars: countChars(text), choice: choice ?? undefined, connected: conn.isOpen });
+  flushOutbox();
+  return true;
+}
+
 function submitComposer() {
-  const text = ui.composer.value;
-  if (!text.trim() || countChars(text) > state.maxChars) return;
-  createTurn({ clientMessageId: newClientMessageId(), text, status: "queued" });
+  if (!submitText(ui.composer.value)) return;
   ui.composer.value = "";
   updateComposer();
-  flushOutbox();
 }
 
 function retryTurn(turn) {
@@ -556,7 +880,15 @@ function completeTurn(turn, msg, via) {
   turn.replied = true;
   const ms = turn.sentAt == null ? null : Math.round(performance.now() - turn.sentAt);
   setTurnStatus(turn, "answered");
-  debugPanel.fill(turn, { intent: msg.intent, confidence: msg.confidence, route: msg.route, ms, via });
+  debugPanel.fill(turn, {
+    intent: msg.intent,
+    confidence: msg.confidence,
+    route: msg.route,
+    ms,
+    via,
+    assistant: msg.assistant,
+  });
+  if (via === "live") track("message_shown", { route: msg.route ?? undefined, ms: ms ?? undefined });
   saveOutbox();
 }
 
@@ -587,11 +919,11 @@ function forgetSession() {
 
 function renderSessionLabel() {
   const id = state.sessionId;
-  ui.sessionLabel.textContent = id ? `Conversation …${id.slice(-6)}` : "New conversation";
+  ui.sessionLabel.textContent = id ? t("session.id", { id: id.slice(-6) }) : t("session.new");
   ui.sessionLabel.title = id || "";
-  const verify = state.identity?.verifyWith;
-  if (verify) {
-    ui.sessionLabel.append(h("span", { class: "verify-hint", testid: "verify-hint", text: `Verify with: ${verify}` }));
+  const hint = state.identity?.identityHint;
+  if (hint) {
+    ui.sessionLabel.append(h("span", { class: "verify-hint", testid: "verify-hint", text: hint, attrs: { dir: "auto" } }));
   }
 }
 
@@ -601,8 +933,12 @@ function resetConversationView() {
   state.byServerId.clear();
   state.order = [];
   state.streams.clear();
+  for (const ctl of state.approvals.values()) clearTimeout(ctl.timer);
+  state.approvals.clear();
+  state.answering = [];
   state.cursorTurn = null;
   state.heartbeatUntil = 0;
+  state.toolLabel = null;
   ui.messages.replaceChildren();
   debugPanel.clear();
   updateActivity();
@@ -630,50 +966,6 @@ const frameHandlers = {
   approval_request: handleApprovalRequest,
 };
 
-// Tool activity shown while an agent run works (status frames "tool").
-const TOOL_TEXT = {
-  verify_identity: "Checking your details…",
-  list_appointments: "Looking up your appointments…",
-  find_available_slots: "Looking for free slots…",
-  confirm_appointment: "Confirming your appointment…",
-  cancel_appointment: "Cancelling your appointment…",
-  reschedule_appointment: "Moving your appointment…",
-  escalate_to_human: "Contacting our staff…",
-};
-
-/** An approval card: the run waits until the user approves or declines (or it expires). */
-function handleApprovalRequest(frame) {
-  adoptSession(frame.sessionId);
-  state.toolLabel = null;
-  const approve = h("button", { class: "btn btn-primary", testid: "approve", text: "Approve", attrs: { type: "button" } });
-  const decline = h("button", { class: "btn btn-ghost", testid: "decline", text: "Decline", attrs: { type: "button" } });
-  const note = h("p", { class: "muted approval-note", testid: "approval-note" });
-  const card = h("li", { class: "msg msg-approval", testid: "approval-request" }, [
-    h("div", { class: "bubble" }, [
-      h("p", { class: "approval-title", text: "Your approval is needed" }),
-      h("p", { class: "text", testid: "approval-prompt", text: frame.prompt || "Allow this action?" }),
-      h("div", { class: "approval-actions" }, [approve, decline]),
-      note,
-    ]),
-  ]);
-  card.dataset.approvalId = frame.approvalId;
-  const answer = (approved) => {
-    if (!conn.send({ action: "approve", approvalId: frame.approvalId, approved })) {
-      note.textContent = "Not connected: try again in a moment.";
-      return;
-    }
-    approve.disabled = true;
-    decline.disabled = true;
-    note.textContent = approved ? "Approved." : "Declined.";
-    card.dataset.answered = approved ? "approved" : "declined";
-  };
-  approve.addEventListener("click", () => answer(true));
-  decline.addEventListener("click", () => answer(false));
-  appendMessage(card, { forceScroll: true });
-  approve.focus();
-  updateActivity();
-}
-
 function handleFrame(frame) {
   if (frame.sessionId && state.discarded.has(frame.sessionId)) return;
   frameHandlers[frame.type]?.(frame);
@@ -693,25 +985,23 @@ function noteSeen(messageId, { advance = true } = {}) {
 
 function handleMessage(frame) {
   adoptSession(frame.sessionId);
+  followLanguage(frame.language);
+  debugPanel.assistant(frame.assistant);
   const stream = takeStream(frame);
   state.heartbeatUntil = 0;
   state.toolLabel = null;
   if (noteSeen(frame.messageId)) {
-    stream?.el.remove();
+    for (const segment of stream?.segments || []) if (!segment.sealed) segment.el.remove();
   } else if (frame.role === "user") {
     applyItem(frame, "live");
   } else {
-    renderAssistantMessage(frame, stream?.el);
+    renderFinalMessage(frame, stream);
   }
+  if (frame.runId) closeApprovals(frame.runId);
   const turn = frame.replyTo && state.turns.get(frame.replyTo);
   if (turn && frame.role !== "user") completeTurn(turn, frame, "live");
   updateActivity();
 }
-
-const STATUS_TEXT = {
-  session_started: "New conversation started",
-  session_restarted: "Your previous conversation was closed after a period of inactivity. New conversation started.",
-};
 
 function handleStatus(frame) {
   const turn = frame.clientMessageId ? state.turns.get(frame.clientMessageId) : null;
@@ -720,7 +1010,9 @@ function handleStatus(frame) {
     case "session_restarted":
       acknowledge(turn);
       if (frame.sessionId !== state.sessionId) {
-        renderSystem(frame.message || STATUS_TEXT[frame.status], { status: frame.status });
+        // The divider goes above the message that started the conversation.
+        const key = frame.status === "session_started" ? "status.sessionStarted" : "status.sessionRestarted";
+        renderSystem(frame.message || t(key), { status: frame.status, before: turn?.el });
         if (frame.status === "session_restarted") state.lastSeenId = null;
         if (frame.previousSessionId) state.abandoned.add(frame.previousSessionId);
       }
@@ -737,28 +1029,20 @@ function handleStatus(frame) {
       if (turn) debugPanel.fill(turn, { intent: frame.intent, confidence: frame.confidence, route: "agent", ms: null });
       break;
     case "tool":
-      state.toolLabel = TOOL_TEXT[frame.tool] || "Working on it…";
+      state.toolLabel = frame.label || t("activity.working");
       break;
-    case "stream_reset": {
-      // The run retries a step: drop the partial answer; the retried step streams it again.
-      const stream = state.streams.get(frame.runId);
-      if (stream) {
-        stream.el.remove();
-        state.streams.delete(frame.runId);
-      }
+    case "stream_reset":
+      track("stream_reset", { runId: frame.runId });
+      resetStream(frame.runId, frame.fromSeq);
       break;
-    }
     case "approval_recorded":
-      state.toolLabel = frame.approved ? TOOL_TEXT.reschedule_appointment : null;
+      approvalRecorded(frame);
       break;
     case "agent_unavailable":
     case "session_locked": {
       // The server stores the agent_unavailable answer as a message: never render it twice.
       if (frame.messageId && noteSeen(frame.messageId, { advance: false })) break;
-      const fallback =
-        frame.status === "agent_unavailable"
-          ? "The assistant cannot answer this question right now."
-          : "This conversation is locked.";
+      const fallback = frame.status === "agent_unavailable" ? t("status.unavailable") : t("status.locked");
       renderSystem(frame.message || fallback, {
         kind: frame.status === "session_locked" ? "error" : "warn",
         hint: frame.hint,
@@ -786,20 +1070,28 @@ function handleStatus(frame) {
 }
 
 const ERROR_HINTS = {
-  SESSION_NOT_FOUND: "Retry to start a new conversation.",
-  SESSION_LOCKED: "Please contact the clinic. You can start a new conversation later.",
-  TEXT_TOO_LONG: "Shorten the message and send it again.",
-  RATE_LIMITED: "Wait a moment, then retry.",
-  INTERNAL: "Retry in a moment.",
-  GATEWAY_ERROR: "Retry in a moment.",
+  SESSION_NOT_FOUND: "hint.SESSION_NOT_FOUND",
+  SESSION_LOCKED: "hint.SESSION_LOCKED",
+  TEXT_TOO_LONG: "hint.TEXT_TOO_LONG",
+  RATE_LIMITED: "hint.RATE_LIMITED",
+  INTERNAL: "hint.retryLater",
+  GATEWAY_ERROR: "hint.retryLater",
 };
 
 function handleError(frame) {
+  const code = frame.code || "ERROR";
+  track("ws_error", { code });
   let turn = frame.clientMessageId ? state.turns.get(frame.clientMessageId) : null;
+  // An error naming no message while an approval answer is on its way is that answer's refusal.
+  if (!turn && !frame.gateway && state.answering.length) {
+    state.answering.shift().set("closed");
+    return;
+  }
   // The gateway's own error names no message: frames are handled in order, so it is the oldest one sent.
   if (frame.gateway) turn = state.order.find((t) => t.status === "pending" && !t.replied) || null;
-  const code = frame.code || "ERROR";
-  renderSystem(frame.message || "Something went wrong.", { kind: "error", code, hint: ERROR_HINTS[code] });
+  const text = frame.gateway ? t("error.gateway") : frame.message || t("error.generic");
+  const hint = ERROR_HINTS[code] ? t(ERROR_HINTS[code]) : null;
+  renderSystem(text, { kind: "error", code, hint });
   if (code.startsWith("AUTH_")) {
     handleAuthFailure();
     return;
@@ -837,6 +1129,7 @@ async function runCatchUp() {
   const { sessionId, generation } = state;
   if (!sessionId || !state.token) return;
   let after = state.lastSeenId;
+  let applied = 0;
   for (let page = 0; page < 40; page += 1) {
     const url = new URL(`/api/sessions/${encodeURIComponent(sessionId)}/messages`, `${API}/`);
     if (after) url.searchParams.set("after", after);
@@ -846,22 +1139,31 @@ async function runCatchUp() {
     if (res.status === 401) return handleAuthFailure();
     if (res.status === 404) {
       forgetSession();
-      renderSystem("Your previous conversation is no longer available. Your next message starts a new one.");
+      renderSystem(t("history.gone"));
       return;
     }
     if (!res.ok) return;
     const body = await res.json();
     const items = Array.isArray(body?.items) ? body.items : [];
     for (const item of items) applyItem(item, "catch-up");
+    applied += items.length;
     updateActivity();
-    if (!body.next || items.length === 0) return;
-    after = items[items.length - 1].messageId;
+    const cursor = items.findLast((i) => i?.messageId)?.messageId;
+    if (!body.next || !cursor) break;
+    after = cursor;
   }
+  if (applied) track("catch_up", { items: applied });
 }
 
-/** Apply one stored message (history or catch-up), at most once per messageId. */
+/** Apply one stored item (history or catch-up): a message at most once per messageId, or a run's state. */
 function applyItem(item, via) {
-  if (!item || (via === "catch-up" && noteSeen(item.messageId))) return;
+  if (!item || typeof item !== "object") return;
+  const kind = item.kind || "message";
+  if (kind === "approval_request") return applyApprovalItem(item);
+  if (kind === "run") return applyRunItem(item);
+  if (kind !== "message") return;
+  if (via === "catch-up" && noteSeen(item.messageId)) return;
+  followLanguage(item.language);
   if (item.role === "user") {
     const turn = matchUserTurn(item) || createHistoricTurn(item);
     turn.serverMessageId = item.messageId;
@@ -869,12 +1171,38 @@ function applyItem(item, via) {
     acknowledge(turn);
     state.cursorTurn = turn;
   } else if (item.role === "assistant") {
-    renderAssistantMessage(item, takeStream(item)?.el);
+    debugPanel.assistant(item.assistant);
+    renderFinalMessage(item, takeStream(item));
     const turn = replyTurn(item);
     if (turn) completeTurn(turn, item, turn.historic ? "history" : via);
   } else if (item.text) {
     renderSystem(item.text);
   }
+}
+
+const APPROVAL_STATUS = { pending: "pending", approved: "approved", declined: "declined", timed_out: "timed_out" };
+
+function applyApprovalItem(item) {
+  if (!item.approvalId) return;
+  const expiresAt = item.expiresAt ? Date.parse(item.expiresAt) : null;
+  renderApproval({
+    approvalId: item.approvalId,
+    runId: item.runId,
+    prompt: item.prompt,
+    status: APPROVAL_STATUS[item.approvalStatus] || "closed",
+    expiresAt: Number.isFinite(expiresAt) ? expiresAt : null,
+  });
+}
+
+/** A run still in progress: its text so far, continued by the live frames of the same runId. */
+function applyRunItem(item) {
+  if (!item.runId || item.status !== "running" || state.streams.has(item.runId)) return;
+  const stream = newStream(item.runId, state.sessionId);
+  const seq = Number.isFinite(item.seq) ? item.seq : -1;
+  if (item.text) addStreamText(stream, seq, String(item.text));
+  stream.floor = seq;
+  stream.nextSeq = seq + 1;
+  if (!stream.segments.length) openSegment(stream);
 }
 
 function matchUserTurn(item) {
@@ -919,26 +1247,20 @@ function pollCatchUp(delays = [800, 2000, 4000, 8000]) {
 // Connection state UI and composer
 // ---------------------------------------------------------------------------------------------
 
-const CONN_LABELS = {
-  idle: "Not connected",
-  connecting: "Connecting…",
-  connected: "Connected",
-  reconnecting: "Reconnecting…",
-  offline: "Offline",
-};
 let bannerTimer = null;
 
-function renderConnState(status, manager) {
+function renderConnState(status, manager = conn) {
   ui.connState.dataset.state = status;
-  ui.connLabel.textContent = CONN_LABELS[status] || status;
+  ui.connLabel.textContent = t(`conn.${status}`);
   const down = status === "reconnecting" || status === "offline";
   ui.connBanner.hidden = !down;
   clearInterval(bannerTimer);
   if (down) {
     const tick = () => {
       const s = Math.max(0, Math.ceil((manager.nextAttemptAt - Date.now()) / 1000));
-      const lead = status === "offline" ? "You appear to be offline." : "Connection lost.";
-      ui.connBannerText.textContent = manager.ws ? `${lead} Reconnecting…` : `${lead} Reconnecting in ${s} s…`;
+      const lead = status === "offline" ? t("banner.offline") : t("banner.lost");
+      const next = manager.ws ? t("banner.reconnecting") : t("banner.reconnectingIn", { s });
+      ui.connBannerText.textContent = `${lead} ${next}`;
     };
     tick();
     bannerTimer = setInterval(tick, 500);
@@ -947,6 +1269,7 @@ function renderConnState(status, manager) {
     for (const turn of state.order) if (turn.status === "pending") setTurnStatus(turn, "queued");
   }
   updateComposer();
+  updateActivity();
 }
 
 function updateComposer() {
@@ -955,14 +1278,15 @@ function updateComposer() {
   const n = countChars(text);
   const over = n > state.maxChars;
   const hadFocus = document.activeElement === ui.composer;
+  const numbers = `${currentLang()}-u-nu-latn`;
   ui.composer.disabled = !connected;
-  ui.composer.placeholder = connected ? "Type your message…" : CONN_LABELS[conn.status] || "Not connected";
+  ui.composer.placeholder = connected ? t("composer.placeholder") : t(`conn.${conn.status || "idle"}`);
   ui.send.disabled = !connected || !text.trim() || over;
-  ui.counter.textContent = `${n.toLocaleString("en")} / ${state.maxChars.toLocaleString("en")}`;
+  ui.counter.textContent = `${n.toLocaleString(numbers)} / ${state.maxChars.toLocaleString(numbers)}`;
   ui.counter.classList.toggle("over", over);
   ui.counter.classList.toggle("near", !over && n > state.maxChars * 0.9);
   ui.composer.toggleAttribute("aria-invalid", over);
-  if (over) ui.counter.textContent += " · too long";
+  if (over) ui.counter.textContent += ` · ${t("composer.tooLong")}`;
   if (hadFocus && !connected) state.refocus = true;
   if (connected && state.refocus) {
     state.refocus = false;
@@ -975,6 +1299,36 @@ function autosize() {
   if (ui.chat.hidden) return;
   ui.composer.style.height = "auto";
   ui.composer.style.height = `${Math.min(ui.composer.scrollHeight + 2, 180)}px`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Language: the page follows the session's language once the server names it
+// ---------------------------------------------------------------------------------------------
+
+function applyLanguage() {
+  const lang = currentLang();
+  document.documentElement.lang = lang;
+  document.documentElement.dir = isRtl(lang) ? "rtl" : "ltr";
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll("[data-i18n-aria-label]")) {
+    el.setAttribute("aria-label", t(el.dataset.i18nAriaLabel));
+  }
+  renderBrand();
+  renderSessionLabel();
+  renderConnState(conn.status || "idle");
+}
+
+function followLanguage(lang) {
+  if (typeof lang !== "string" || PARAMS.get("lang")) return;
+  if (!setLang(lang)) return;
+  store.set(KEYS.lang, lang);
+  applyLanguage();
+}
+
+function renderBrand() {
+  const name = state.identity?.assistantName;
+  ui.brandSub.textContent = name || t("brand.assistant");
+  document.title = name ? `${name} · Luma` : "Luma";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1008,19 +1362,27 @@ function initials(name) {
     .join("");
 }
 
+/** The hint the server wrote for a demo user (older servers: `verifyWith`, dates made day-first). */
+function identityHint(user) {
+  if (typeof user.identityHint === "string") return user.identityHint.trim();
+  return typeof user.verifyWith === "string" ? dayFirstDates(user.verifyWith) : "";
+}
+
 function renderDemoUser(user) {
+  const name = user.name || user.userId;
+  const hint = identityHint(user);
   const button = h("button", { class: "demo-user", testid: "demo-user", attrs: { type: "button" } }, [
-    h("span", { class: "avatar", text: initials(user.name || user.userId), attrs: { "aria-hidden": "true" } }),
+    h("span", { class: "avatar", text: initials(name), attrs: { "aria-hidden": "true" } }),
     h("span", { class: "demo-user-text" }, [
-      h("span", { class: "demo-user-name", text: user.name || user.userId }),
-      h("span", { class: "demo-user-hint" }, [
-        "Verify with: ",
-        h("strong", { text: user.verifyWith || "—" }),
-      ]),
+      h("span", { class: "demo-user-name", text: name, attrs: { dir: "auto" } }),
+      user.assistantName
+        ? h("span", { class: "demo-user-assistant", testid: "demo-user-assistant", text: user.assistantName })
+        : null,
+      hint ? h("span", { class: "demo-user-hint", testid: "demo-user-hint", text: hint, attrs: { dir: "auto" } }) : null,
     ]),
     h("span", { class: "chevron", text: "›", attrs: { "aria-hidden": "true" } }),
   ]);
-  button.dataset.userId = user.userId;
+  Object.assign(button.dataset, { userId: user.userId, assistant: user.assistant ?? "" });
   button.addEventListener("click", () => signInAs(user, button));
   return h("li", {}, [button]);
 }
@@ -1037,15 +1399,30 @@ async function fetchDevToken(userId, tenantId) {
   return body.token;
 }
 
+function pageAssistant() {
+  const name = PARAMS.get("assistant");
+  return name && ASSISTANT_RE.test(name) ? name : null;
+}
+
 async function signInAs(user, button) {
   showSignInError(null);
   button.disabled = true;
   button.setAttribute("aria-busy", "true");
   try {
     const token = await fetchDevToken(user.userId, user.tenantId);
-    startChat(token, { ...user, demo: true });
+    const assistant = typeof user.assistant === "string" && ASSISTANT_RE.test(user.assistant) ? user.assistant : null;
+    startChat(token, {
+      userId: user.userId,
+      tenantId: user.tenantId,
+      name: user.name,
+      identityHint: identityHint(user) || null,
+      assistant: assistant || pageAssistant(),
+      assistantName: typeof user.assistantName === "string" ? user.assistantName : null,
+      demo: true,
+    });
   } catch (err) {
-    showSignInError(`Could not sign in as ${user.name}: ${err.message}`);
+    track("client_error", { kind: "sign_in", message: String(err?.message || err) });
+    showSignInError(t("signin.failed", { name: user.name || user.userId }));
   } finally {
     button.disabled = false;
     button.removeAttribute("aria-busy");
@@ -1055,9 +1432,14 @@ async function signInAs(user, button) {
 function signInWithToken(raw) {
   const token = raw.trim().replace(/^Bearer\s+/i, "");
   const claims = decodeJwt(token);
-  if (!claims) return showSignInError("That does not look like a JWT (three base64url parts).");
-  if (tokenExpired(token)) return showSignInError("That token has expired.");
-  startChat(token, { userId: claims.sub, tenantId: claims.tenant || claims["custom:tenant"], name: claims.name });
+  if (!claims) return showSignInError(t("signin.notJwt"));
+  if (tokenExpired(token)) return showSignInError(t("signin.tokenExpired"));
+  startChat(token, {
+    userId: claims.sub,
+    tenantId: claims.tenant || claims["custom:tenant"],
+    name: claims.name,
+    assistant: pageAssistant(),
+  });
 }
 
 function startChat(token, identity) {
@@ -1078,7 +1460,7 @@ async function restoreConversation() {
   state.sessionId = store.get(KEYS.session);
   renderSessionLabel();
   if (state.sessionId) {
-    const loading = renderSystem("Loading your conversation…", { status: "loading" });
+    const loading = renderSystem(t("history.loading"), { status: "loading" });
     await catchUp();
     loading.remove();
   }
@@ -1116,7 +1498,7 @@ async function handleAuthFailure() {
       /* fall through */
     }
   }
-  signOut("Your sign-in was refused or has expired. Please sign in again.");
+  signOut(t("signin.refused"));
 }
 
 async function probeAuth() {
@@ -1140,6 +1522,7 @@ function showSignIn(message = null) {
   ui.chat.hidden = true;
   ui.signin.hidden = false;
   for (const el of [ui.who, ui.signOut, ui.connState, ui.debugToggle]) el.hidden = true;
+  renderBrand();
   showSignInError(message);
   loadDemoUsers();
   if (message || document.activeElement === document.body) $("signin-title").focus();
@@ -1150,8 +1533,9 @@ function showChat() {
   ui.chat.hidden = false;
   for (const el of [ui.who, ui.signOut, ui.connState, ui.debugToggle]) el.hidden = false;
   const id = state.identity || {};
-  ui.who.textContent = id.name || id.userId || "Signed in";
+  ui.who.textContent = id.name || id.userId || t("chat.signedIn");
   ui.who.title = [id.userId, id.tenantId].filter(Boolean).join(" · ");
+  renderBrand();
   renderSessionLabel();
   updateComposer();
 }
@@ -1191,16 +1575,40 @@ function wire() {
     }
   });
   window.addEventListener("online", () => conn.reconnectNow());
-  window.addEventListener("offline", () => conn.status !== "connected" && renderConnState("offline", conn));
+  window.addEventListener("offline", () => conn.goOffline());
+  window.addEventListener("pagehide", () => events.flush({ leaving: true }));
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") events.flush({ leaving: true });
+  });
+  window.addEventListener("error", (event) => {
+    track("client_error", { kind: "error", message: String(event.message || ""), line: event.lineno });
+  });
+  window.addEventListener("unhandledrejection", (event) => {
+    track("client_error", { kind: "promise", message: String(event.reason?.message || event.reason || "") });
+  });
+}
+
+function debugPreference() {
+  try {
+    return localStorage.getItem(KEYS.debug);
+  } catch {
+    return null;
+  }
 }
 
 function init() {
+  setLang(pickLang([PARAMS.get("lang"), store.get(KEYS.lang), ...(navigator.languages || [navigator.language])]));
   wire();
-  const pref = localStorage.getItem(KEYS.debug);
-  setDebugOpen(pref == null ? window.matchMedia("(min-width: 960px)").matches : pref === "1");
+  applyLanguage();
+  setDebugOpen(debugPreference() === "1"); // closed until the person opens it
+  track("page_view", {
+    lang: currentLang(),
+    mobile: window.matchMedia("(pointer: coarse)").matches,
+    width: window.innerWidth,
+  });
   const token = store.get(KEYS.token);
   if (token && !tokenExpired(token)) startChat(token, store.get(KEYS.identity) || {});
-  else if (token) signOut("Your sign-in has expired. Please sign in again.");
+  else if (token) signOut(t("signin.expired"));
   else showSignIn();
 }
 

@@ -29,10 +29,14 @@ export function countChars(text) {
   return n;
 }
 
-/** The `sendMessage` frame; `sessionId` is omitted until the server has given us one. */
-export function buildSendMessage({ text, clientMessageId, sessionId }) {
+/**
+ * The `sendMessage` frame; `sessionId` is omitted until the server has given us one, `choice` unless
+ * the text is the label of a choice the server offered.
+ */
+export function buildSendMessage({ text, clientMessageId, sessionId, choice }) {
   const frame = { action: "sendMessage", text, clientMessageId };
   if (sessionId) frame.sessionId = sessionId;
+  if (choice) frame.choice = choice;
   return frame;
 }
 
@@ -54,7 +58,7 @@ export function parseFrame(data) {
     return {
       type: "error",
       code: "GATEWAY_ERROR",
-      message: "The service could not handle that message. Please try again.",
+      message: null, // the page shows its own translated text
       gateway: true,
       details: { gatewayMessage: frame.message, requestId: frame.requestId },
     };
@@ -62,19 +66,46 @@ export function parseFrame(data) {
   return null;
 }
 
-/** WebSocket URL: `?ws=` in the page URL overrides `ws(s)://<host>/ws`; the token goes in the query. */
-export function wsUrl(loc, token) {
-  const override = new URLSearchParams(loc.search).get("ws");
+const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/** True when the page itself is served from this machine (where endpoint overrides are allowed). */
+export function isLocalPage(loc) {
+  return LOCAL_HOSTS.has(loc.hostname);
+}
+
+/**
+ * An endpoint override from the page URL (`?ws=`, `?api=`), honoured only on a local page and only
+ * with one of the expected schemes: on any other origin a crafted link must not redirect the token.
+ */
+function override(loc, name, schemes) {
+  if (!isLocalPage(loc)) return null;
+  const raw = new URLSearchParams(loc.search).get(name);
+  if (!raw) return null;
+  try {
+    const url = new URL(raw, loc.href);
+    return schemes.includes(url.protocol) ? url : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * WebSocket URL with the token (and the assistant, when chosen) in the query. Where: `?ws=` on a
+ * local page, else the configured endpoint (`<meta name="luma:ws">`), else `ws(s)://<host>/ws`.
+ */
+export function wsUrl(loc, token, { configured = "", assistant = "" } = {}) {
   const scheme = loc.protocol === "https:" ? "wss:" : "ws:";
-  const url = new URL(override || `${scheme}//${loc.host}/ws`, loc.href);
+  const url = override(loc, "ws", ["ws:", "wss:"]) || new URL(configured || `${scheme}//${loc.host}/ws`, loc.href);
   url.searchParams.set("token", token);
+  if (assistant) url.searchParams.set("assistant", assistant);
   return url.toString();
 }
 
-/** Base URL of the HTTP API (catch-up, dev endpoints): `?api=` overrides the page's origin. */
-export function apiBase(loc) {
-  const override = new URLSearchParams(loc.search).get("api");
-  return (override || loc.origin).replace(/\/+$/, "");
+/** Base URL of the HTTP routes (catch-up, events, dev endpoints): `?api=` on a local page, else configured, else the page's origin. */
+export function apiBase(loc, { configured = "" } = {}) {
+  const url = override(loc, "api", ["http:", "https:"]);
+  const base = url ? url.href : configured || loc.origin;
+  return base.replace(/\/+$/, "");
 }
 
 /** The JWT payload (unverified: only used for display and expiry), or null. */
@@ -111,8 +142,51 @@ export function formatConfidence(value) {
   return typeof value === "number" && Number.isFinite(value) ? value.toFixed(2) : "—";
 }
 
-export function formatTime(iso) {
+const timeFormats = new Map();
+
+/** "14:05": 24-hour time in the language's locale, with the Latin digits the server's texts use. */
+export function formatTime(iso, lang = "en") {
   const d = iso ? new Date(iso) : new Date();
   if (Number.isNaN(d.getTime())) return "";
-  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  if (!timeFormats.has(lang)) {
+    timeFormats.set(
+      lang,
+      new Intl.DateTimeFormat(`${lang}-u-nu-latn`, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
+    );
+  }
+  return timeFormats.get(lang).format(d);
+}
+
+/**
+ * `text` without its beginning `prefix`, where runs of whitespace count as equal (a run's final
+ * text joins its steps with single spaces); null when `text` does not begin with it.
+ */
+export function afterPrefix(text, prefix) {
+  const isSpace = (c) => /\s/.test(c);
+  let i = 0;
+  let j = 0;
+  const skip = (str, k) => {
+    while (k < str.length && isSpace(str[k])) k += 1;
+    return k;
+  };
+  i = skip(text, i);
+  j = skip(prefix, j);
+  while (j < prefix.length) {
+    if (i >= text.length) return null;
+    if (isSpace(text[i]) && isSpace(prefix[j])) {
+      i = skip(text, i);
+      j = skip(prefix, j);
+    } else if (text[i] === prefix[j]) {
+      i += 1;
+      j += 1;
+    } else {
+      return null;
+    }
+  }
+  return text.slice(skip(text, i));
+}
+
+/** ISO dates (1987-03-14) written the way people type them when asked: 14/03/1987. */
+export function dayFirstDates(text) {
+  return String(text).replace(/\b(\d{4})-(\d{2})-(\d{2})\b/g, "$3/$2/$1");
 }

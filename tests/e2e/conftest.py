@@ -51,6 +51,11 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # A document a test fulfils itself (to add a CSP header) has no address space of its own:
+    # Local Network Access checks would then refuse its loopback WebSocket.
+    "--disable-features=LocalNetworkAccessChecks",
+    # Pages served under other hostnames (e.g. http://chat.test:<port>/) reach the loopback servers.
+    "--host-resolver-rules=MAP *.test 127.0.0.1",
 ]
 
 FAKE_SECRET = "fake-gateway-secret-for-tests-only-32b"
@@ -64,25 +69,47 @@ CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 @pytest.fixture(scope="session")
-def chromium_browser() -> Iterator[Any]:
-    """One headless Chromium for the session (Debian's binary: browsers are not downloaded)."""
+def playwright_driver() -> Iterator[Any]:
+    """Playwright's sync driver for the session (needs Debian's chromium: browsers are not downloaded)."""
     if not CHROMIUM.exists():
         pytest.skip("chromium is not installed at /usr/bin/chromium (`make chromium` installs it)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def chromium_browser(playwright_driver: Any) -> Iterator[Any]:
+    """One headless Chromium for the session."""
+    browser = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+PHONE = "Pixel 7"  # Playwright's descriptor: viewport, deviceScaleFactor, isMobile, hasTouch, user agent
+
+
+@pytest.fixture(scope="session")
+def phone_device(playwright_driver: Any) -> dict[str, Any]:
+    """The phone the mobile tests emulate (touch, mobile viewport), as new_context keyword arguments."""
+    device = dict(playwright_driver.devices[PHONE])
+    device.pop("default_browser_type", None)
+    return device
 
 
 @pytest.fixture
 def new_page(chromium_browser: Any) -> Iterator[Any]:
-    """Factory for pages in fresh browser contexts; fails the test on uncaught page errors."""
+    """Factory for pages in fresh browser contexts; fails the test on uncaught page errors.
+
+    ``new_page()`` is a desktop window; ``new_page(device=phone_device)`` emulates a phone;
+    other keyword arguments go to ``browser.new_context`` (e.g. ``locale``).
+    """
     contexts: list[Any] = []
     errors: list[str] = []
 
-    def make(width: int = 1280, height: int = 800) -> Any:
-        context = chromium_browser.new_context(viewport={"width": width, "height": height})
+    def make(width: int = 1280, height: int = 800, *, device: dict[str, Any] | None = None, **options: Any) -> Any:
+        settings = dict(device) if device else {"viewport": {"width": width, "height": height}}
+        context = chromium_browser.new_context(**settings, **options)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)
@@ -110,6 +137,19 @@ class FakeSession:
     user_id: str
     messages: list[dict[str, Any]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    # Run and approval items, listed with the messages the way the catch-up route lists them.
+    extra: list[dict[str, Any]] = field(default_factory=list)
+    socket: WebSocket | None = None  # the session's current connection: a run's later frames go there
+
+
+@dataclass
+class FakeRun:
+    run_id: str
+    session: FakeSession
+    inbound: dict[str, Any]
+    approval_id: str
+    streamed: list[str] = field(default_factory=list)
+    seq: int = 0
 
 
 class FakeGateway:
@@ -138,6 +178,10 @@ class FakeGateway:
         self.redeliver: dict[str, list[dict[str, Any]]] = {}
         self.blackholed: set[str] = set()
         self.failed_once: set[str] = set()
+        self.events: list[list[dict[str, Any]]] = []  # POST /api/events bodies, parsed
+        self.ws_queries: list[dict[str, str]] = []  # query parameters of each WebSocket handshake
+        self.runs: dict[str, FakeRun] = {}  # approvalId -> the run waiting for it
+        self.approval_expires_s = 300
 
     def token(self, user_id: str, tenant_id: str = "demo", name: str | None = None, secret: str = FAKE_SECRET) -> str:
         now = int(time.time())
@@ -180,17 +224,40 @@ class FakeGateway:
         if not self.demo_users_enabled:
             return JSONResponse({"error": "not found"}, status_code=404)
         tenant = self.clinic["demo_tenant"]
-        return JSONResponse(
-            [
-                {
-                    "userId": p["user_id"],
-                    "tenantId": tenant,
-                    "name": p["name"],
-                    "verifyWith": f"{p['name']}, born {p['dob']}",
-                }
-                for p in self.clinic["patients"]
-            ]
+        users = [
+            {
+                "userId": p["user_id"],
+                "tenantId": tenant,
+                "name": p["name"],
+                "assistant": "clinic",
+                "assistantName": "Clinic assistant",
+                "identityHint": f"{p['name']}, {date.fromisoformat(p['dob']):%d/%m/%Y}",
+            }
+            for p in self.clinic["patients"]
+        ]
+        users.append(
+            {
+                "userId": "u-sam",
+                "tenantId": tenant,
+                "name": "Sam Okafor",
+                "assistant": "sitework",
+                "assistantName": "Site assistant",
+            }
         )
+        return JSONResponse(users)
+
+    async def client_events(self, request: Request) -> Response:
+        """``POST /api/events``: counted like the real route (always 202, ``accepted``)."""
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return JSONResponse({"accepted": 0, "dropped": "malformed_json"}, status_code=202)
+        batch = body if isinstance(body, list) else [body]
+        self.events.append(batch)
+        return JSONResponse({"accepted": len(batch), "dropped": None}, status_code=202)
+
+    def event_names(self) -> list[str]:
+        return [e.get("name") for batch in self.events for e in batch]
 
     async def dev_token(self, request: Request) -> Response:
         body = await request.json()
@@ -210,6 +277,8 @@ class FakeGateway:
         items = [m for m in session.messages if self.sloppy_catch_up or not after or m["messageId"] > after]
         page = items[:limit]
         more = len(items) > limit
+        if not more:
+            page = page + [dict(item) for item in session.extra]
         return JSONResponse({"items": page, "next": page[-1]["messageId"] if more else None})
 
     # -- WebSocket --------------------------------------------------------------------------------
@@ -223,6 +292,7 @@ class FakeGateway:
         await ws.accept()
         self.connects += 1
         self.sockets[ws] = user
+        self.ws_queries.append(dict(ws.query_params))
         for frame in self.redeliver.pop(user, []):  # a reply that missed its connection, delivered late
             asyncio.get_running_loop().call_later(0.2, lambda f=frame: asyncio.ensure_future(self._send(ws, f)))
         try:
@@ -249,6 +319,8 @@ class FakeGateway:
         if not isinstance(frame, dict):
             return await self._error(ws, "MALFORMED_JSON", "The message could not be read.")
         self.received.append(frame)
+        if frame.get("action") == "approve":
+            return await self._approve(ws, user, frame)
         if frame.get("action") != "sendMessage":
             return await self._error(ws, "UNKNOWN_ACTION", "Unknown action.")
         cmid, text, sid = frame.get("clientMessageId"), frame.get("text"), frame.get("sessionId")
@@ -270,6 +342,9 @@ class FakeGateway:
         else:
             session = FakeSession(self._new_id(), user)
             self.sessions[session.session_id] = session
+        session.socket = ws
+        session.state.setdefault("assistant", ws.query_params.get("assistant") or "clinic")
+        if not sid:
             await self._send(
                 ws,
                 {
@@ -316,10 +391,12 @@ class FakeGateway:
             await ws.close(code=code)
 
     def _store_reply(
-        self, session: FakeSession, inbound: dict[str, Any], text: str, intent: str | None, route: str
+        self, session: FakeSession, inbound: dict[str, Any], text: str, intent: str | None, route: str, **extra: Any
     ) -> dict[str, Any]:
         """Stored like the real HTTP API returns it: ``replyTo`` is the inbound messageId, no confidence."""
         reply = {
+            **extra,
+            "assistant": session.state.get("assistant", "clinic"),
             "messageId": self._new_id(),
             "sessionId": session.session_id,
             "role": "assistant",
@@ -356,7 +433,30 @@ class FakeGateway:
                     "route": "agent",
                 },
             )
+        if "move it" in lowered:
+            return await self._start_run(ws, session, inbound)
+        if "hold on" in lowered:
+            return None  # stored, never answered: the page keeps waiting
         reply_text, intent, confidence, route = self._reply(session, user, text)
+        extra: dict[str, Any] = {}
+        if "menu" in lowered:
+            reply_text, intent, confidence, route = "What would you like to do?", "greeting", 0.97, "fast_path"
+            extra["choices"] = [
+                {"id": "projects", "label": "My projects"},
+                {"id": "report", "label": "Report a problem"},
+            ]
+        if "bonjour" in lowered:
+            reply_text, extra["language"] = "Bonjour ! Comment puis-je vous aider ?", "fr"
+        if "reset" in lowered:
+            run_id = f"run-{cmid[:8]}"
+            for seq, piece in enumerate(["A first try ", "that fails."], start=1):
+                await self._send(ws, self._token(session, run_id, seq, piece))
+            await asyncio.sleep(0.3)
+            await self._send(ws, self._status(session, "stream_reset", runId=run_id))
+            for seq, piece in enumerate(["The second try ", "works."], start=1):
+                await self._send(ws, self._token(session, run_id, seq, piece))
+            reply_text, intent, confidence, route = "The second try works.", "general_question", 0.4, "agent"
+            extra["runId"] = run_id
         if "stream" in lowered:
             run_id = f"run-{cmid[:8]}"
             deltas = ["Streaming ", "an answer\n", "in parts."]
@@ -370,7 +470,7 @@ class FakeGateway:
             for _ in range(3):
                 await self._send(ws, {"type": "heartbeat", "ts": _now_iso()})
                 await asyncio.sleep(0.3)
-        stored = self._store_reply(session, inbound, reply_text, intent, route)
+        stored = self._store_reply(session, inbound, reply_text, intent, route, **extra)
         # The live frame names the clientMessageId it answers, and carries the confidence.
         frame = {"type": "message", **stored, "replyTo": cmid, "confidence": confidence}
         frame.pop("clientMessageId")
@@ -379,6 +479,131 @@ class FakeGateway:
             self.redeliver.setdefault(user, []).append(frame)
             return await self._close(ws, 1012)
         return await self._send(ws, frame)
+
+    # -- a scripted agent run that waits for the person's approval -------------------------------
+
+    @staticmethod
+    def _token(session: FakeSession, run_id: str, seq: int, text: str) -> dict[str, Any]:
+        return {"type": "token", "sessionId": session.session_id, "runId": run_id, "seq": seq, "text": text}
+
+    @staticmethod
+    def _status(session: FakeSession, status: str, **fields: Any) -> dict[str, Any]:
+        return {"type": "status", "status": status, "sessionId": session.session_id, **fields}
+
+    async def _run_send(self, run: FakeRun, frame: dict[str, Any]) -> None:
+        if run.session.socket is not None:
+            await self._send(run.session.socket, frame)
+
+    async def _stream(self, run: FakeRun, text: str) -> None:
+        for piece in re.findall(r"\S+\s*", text):
+            run.seq += 1
+            run.streamed.append(piece)
+            await self._run_send(run, self._token(run.session, run.run_id, run.seq, piece))
+            await asyncio.sleep(0.05)
+
+    def _run_items(self, run: FakeRun, status: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = [
+            {
+                "kind": "approval_request",
+                "approvalId": run.approval_id,
+                "runId": run.run_id,
+                "sessionId": run.session.session_id,
+                "prompt": "Move your visit to Tuesday at 14:00?",
+                "approvalStatus": status,
+            }
+        ]
+        if status == "pending":
+            items.insert(
+                0,
+                {
+                    "kind": "run",
+                    "runId": run.run_id,
+                    "status": "running",
+                    "text": "".join(run.streamed),
+                    "seq": run.seq,
+                },
+            )
+        return items
+
+    async def _start_run(self, ws: WebSocket, session: FakeSession, inbound: dict[str, Any]) -> None:
+        cmid = inbound["clientMessageId"]
+        run = FakeRun(run_id=f"run-{cmid[:8]}", session=session, inbound=inbound, approval_id=self._new_id()[-12:])
+        await self._send(
+            ws,
+            self._status(
+                session,
+                "thinking",
+                clientMessageId=cmid,
+                runId=run.run_id,
+                intent="move_visit",
+                confidence=0.5,
+                route="agent",
+            ),
+        )
+        await self._stream(run, "Let me look that up.")
+        await self._run_send(
+            run, self._status(session, "tool", runId=run.run_id, tool="find_slots", label="Looking for free times…")
+        )
+        await asyncio.sleep(0.8)
+        self.runs[run.approval_id] = run
+        session.extra = self._run_items(run, "pending")
+        await self._run_send(
+            run,
+            {
+                "type": "approval_request",
+                "sessionId": session.session_id,
+                "runId": run.run_id,
+                "approvalId": run.approval_id,
+                "tool": "move_visit",
+                "prompt": "Move your visit to Tuesday at 14:00?",
+                "expiresInS": self.approval_expires_s,
+            },
+        )
+        if self.approval_expires_s < 30:
+            asyncio.get_running_loop().call_later(
+                self.approval_expires_s, lambda: asyncio.ensure_future(self._expire(run))
+            )
+
+    async def _expire(self, run: FakeRun) -> None:
+        if self.runs.pop(run.approval_id, None) is None:
+            return
+        run.session.extra = self._run_items(run, "timed_out")
+        await self._finish(run, "I did not get an answer in time, so nothing was changed.")
+
+    async def _approve(self, ws: WebSocket, user: str, frame: dict[str, Any]) -> None:
+        run = self.runs.pop(str(frame.get("approvalId")), None)
+        if run is None or run.session.user_id != user:
+            return await self._error(ws, "BAD_REQUEST", "That approval request was not found or was already answered.")
+        approved = frame.get("approved") is True
+        run.session.socket = ws  # the run's later frames go to the session's current connection
+        run.session.extra = self._run_items(run, "approved" if approved else "declined")
+        label = "Making the change…" if approved else None
+        await self._send(
+            ws,
+            self._status(
+                run.session,
+                "approval_recorded",
+                approvalId=run.approval_id,
+                approved=approved,
+                runId=run.run_id,
+                label=label,
+            ),
+        )
+        await asyncio.sleep(0.2)
+        await self._finish(
+            run, "Done, your visit is now on Tuesday at 14:00." if approved else "Fine, nothing was changed."
+        )
+        return None
+
+    async def _finish(self, run: FakeRun, text: str) -> None:
+        await self._stream(run, " " + text)
+        full = "".join(run.streamed).strip()
+        stored = self._store_reply(run.session, run.inbound, full, "move_visit", "agent")
+        run.session.extra = [i for i in run.session.extra if i["kind"] != "run"]
+        frame = {"type": "message", **stored, "replyTo": run.inbound["clientMessageId"], "confidence": 0.5}
+        frame["runId"] = run.run_id
+        frame.pop("clientMessageId")
+        await self._run_send(run, frame)
 
     # -- scripted clinic answers (a stand-in for the fast path) ----------------------------------
 
@@ -446,6 +671,7 @@ class FakeGateway:
             routes=[
                 Route("/dev/demo-users", self.demo_users),
                 Route("/dev/token", self.dev_token, methods=["POST"]),
+                Route("/api/events", self.client_events, methods=["POST"]),
                 Route("/api/sessions/{session_id}/messages", self.messages),
                 WebSocketRoute("/ws", self.websocket),
                 Mount("/", StaticFiles(directory=WEB_DIR, html=True)),
