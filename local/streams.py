@@ -60,7 +60,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
 STARTING_POSITIONS = ("LATEST", "TRIM_HORIZON")
 # Describe the streams again this often: new shards, a stream re-created with its table.
-_RESOLVE_EVERY_S = 5.0
+_RESOLVE_EVERY_S = 2.0
 
 DeadLetterSink = Callable[[str, dict[str, Any]], None]  # (function, on-failure record)
 
@@ -111,6 +111,7 @@ class _Shard:
     iterator: str | None = None
     last_sequence: str | None = None
     closed: bool = False
+    errors: int = 0  # GetRecords failures in a row
 
 
 @dataclass
@@ -323,7 +324,7 @@ class StreamPoller:
                 found += self._poll_stream(stream)
             except Exception as exc:  # the emulator restarting, a table dropped by a test: retry next round
                 failed = True
-                stream.arn = None
+                stream.resolved_at = float("-inf")  # describe it again; a new stream starts afresh
                 self._warn(stream, f"reading the stream of {stream.table_name} failed: {type(exc).__name__}: {exc}")
         with self._cond:
             if not found and not failed:
@@ -397,6 +398,12 @@ class StreamPoller:
                 log.warning("%s: records of %s expired before they were read", stream.table_name, shard.shard_id)
                 shard.iterator, shard.last_sequence, shard.start = None, None, "TRIM_HORIZON"
                 continue
+            except Exception:
+                shard.errors += 1
+                if shard.errors > 1:  # not a passing hiccup: a new iterator from the checkpoint
+                    shard.iterator = None
+                raise
+            shard.errors = 0
             records = page.get("Records", [])
             for raw in records:
                 self._dispatch(stream, shard.shard_id, stream_event_record(raw, stream_arn=arn, region=self.region))

@@ -25,7 +25,7 @@ if str(REPO) not in sys.path:
 
 from local.devstack import MotoServer  # noqa: E402
 from local.runtime import LambdaRuntime  # noqa: E402
-from local.streams import LocalEventSources, infra_config, start_local_event_sources  # noqa: E402
+from local.streams import Consumer, LocalEventSources, StreamPoller, infra_config, start_local_event_sources  # noqa: E402
 
 FUNCTIONS_DIR = REPO / "tests" / "fixtures" / "functions"
 TABLE = "luma-conversations"  # config.TABLES["conversations"] with the default settings
@@ -382,3 +382,42 @@ def test_records_written_before_start_are_not_delivered(start: Start, ddb: Any, 
     put(ddb, pk, "M#after")
     assert sources.wait_idle(10)
     assert delivered(record_dir, "stream_echo", pk) == [["M#after"]]
+
+
+def test_a_recreated_table_is_followed_to_its_new_stream(
+    moto: MotoServer, runtime: LambdaRuntime, record_dir: Path
+) -> None:
+    """Tests drop and create tables: the poller finds the new stream and reads it from its start."""
+    ddb = _client("dynamodb", moto)
+    table = "luma-streams-recreated"
+
+    def create() -> None:
+        ddb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+        )
+
+    def write(sk: str) -> None:
+        ddb.put_item(TableName=table, Item={"pk": {"S": "T#demo#S#recreated"}, "sk": {"S": sk}})
+
+    create()
+    consumer = Consumer("stream_echo", table, max_batching_window_s=0.05)
+    poller = StreamPoller(runtime, moto.endpoint, [consumer], poll_interval_s=0.05, idle_poll_interval_s=0.1).start()
+    try:
+        write("M#1")
+        assert poller.wait_idle(10)
+        ddb.delete_table(TableName=table)
+        create()
+        write("M#2")
+        deadline = time.monotonic() + 15
+        while len(delivered(record_dir, "stream_echo", "T#demo#S#recreated")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert delivered(record_dir, "stream_echo", "T#demo#S#recreated") == [["M#1"], ["M#2"]]
+    finally:
+        poller.stop()

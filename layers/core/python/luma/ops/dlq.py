@@ -550,7 +550,7 @@ def _print_list(queues: list[dict[str, Any]]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``luma dlq list|redrive``; 0 when everything asked for succeeded, 1 otherwise, 2 for bad usage."""
+    """``luma dlq list|redrive``; 1 when a message had to stay queued (or the stage is unreachable), 2 for bad usage."""
     args = _parser().parse_args(argv)
     try:
         target = build_target(args)
@@ -583,4 +583,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps({"counts": counts, "messages": [o.__dict__ for o in outcomes]}, indent=2))
     else:
         print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing to redrive")
-    return 1 if any(o.status in ("failed", "unreadable") for o in outcomes) else 0
+    left = ("failed", "unreadable") if args.drop_expired else ("failed", "unreadable", "expired")
+    return 1 if any(o.status in left for o in outcomes) else 0
