@@ -46,6 +46,7 @@ MAX_TEXT_CHARS = 32_000
 MAX_K = 1_000
 BULK_CHUNK = 200  # documents per _bulk request (384 floats each: about 1 MB of JSON)
 SCAN_PAGE = 1_000
+NDJSON = {"Content-Type": "application/x-ndjson"}
 
 
 # The port ------------------------------------------------------------------------------------------
@@ -428,7 +429,7 @@ class OpenSearchVectorStore:
                 if not self.serverless:
                     meta["_id"] = self.doc_id(doc.tenant_id, doc.user_id, doc.memory_id)
                 lines += [{"index": meta}, self._source(doc, now)]
-            response = self._call("bulk index", self.client.bulk, body=lines)
+            response = self._call("bulk index", self.client.bulk, body=lines, headers=NDJSON)
             for doc, item in zip(chunk, response.get("items", []), strict=False):
                 result = item.get("index", {})
                 if "error" in result:
@@ -474,7 +475,7 @@ class OpenSearchVectorStore:
         deleted = 0
         for chunk in _chunks(list(doc_ids), SCAN_PAGE):
             lines = [{"delete": {"_index": self.index, "_id": doc_id}} for doc_id in chunk]
-            response = self._call("bulk delete", self.client.bulk, body=lines)
+            response = self._call("bulk delete", self.client.bulk, body=lines, headers=NDJSON)
             for item in response.get("items", []):
                 result = item.get("delete", {})
                 if result.get("result") == "deleted":
