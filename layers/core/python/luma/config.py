@@ -237,6 +237,32 @@ class Settings(BaseSettings):
     lambda_function_name: str | None = Field(None, validation_alias="AWS_LAMBDA_FUNCTION_NAME")
     # ------------------------------------------------------------------------------ Security end
 
+    # OpenSearch -----------------------------------------------------------------------------
+    # Long-term memory's search index (luma.memory.vectors); the memory items in DynamoDB are the
+    # source of truth. None: no index (memory retrieval off).
+    opensearch_url: str | None = None
+    # "es": a managed domain; "aoss": Serverless (no custom document ids, _refresh or _delete_by_query).
+    opensearch_service: Literal["es", "aoss"] = "es"
+    # SigV4 with the function's credentials; None: sign when the host ends in .amazonaws.com.
+    opensearch_sigv4: bool | None = None
+    opensearch_timeout_s: float = Field(5.0, gt=0)
+    opensearch_max_retries: int = Field(2, ge=0, le=10)
+    memory_index: str = Field("luma-memory", pattern=r"^[a-z0-9][a-z0-9_.-]{0,254}$")
+    # Hybrid retrieval: the search pipeline ensure_ready creates (min-max normalization, weighted mean of
+    # the BM25 and k-NN scores with these weights) and the k-NN engine of the index mapping.
+    memory_search_pipeline: str = Field("luma-memory-hybrid", pattern=r"^[A-Za-z0-9_.-]{1,128}$")
+    memory_hybrid_weights: tuple[float, float] = (0.3, 0.7)
+    memory_knn_engine: Literal["faiss", "lucene"] = "faiss"
+
+    @field_validator("memory_hybrid_weights")
+    @classmethod
+    def _hybrid_weights(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if any(not 0.0 <= w <= 1.0 for w in value) or abs(sum(value) - 1.0) > 0.01:
+            raise ValueError("LUMA_MEMORY_HYBRID_WEIGHTS: two weights in [0, 1] that sum to 1 (lexical, vector)")
+        return value
+
+    # ------------------------------------------------------------------------------ OpenSearch end
+
     # Metrics (Powertools' own switch; single EMF documents honour it too).
     metrics_disabled: bool = Field(False, validation_alias="POWERTOOLS_METRICS_DISABLED")
 
