@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import http.client
 import importlib
+import json
 import logging
 import os
 import secrets
@@ -341,8 +342,8 @@ class LocalStack:
             self._start_llm()
             self._start_twilio()
             self._apply_env()
-            self._create_and_seed()
             self._create_media_bucket()
+            self._create_and_seed()
             self._deploy_state_machines()
             self.runtime = LambdaRuntime(self.functions_dir, max_workers=self.max_workers)
             self.app = create_app(self.runtime, web_dir=self.web_dir, stage=STAGE, dev_info=self.dev_info)
@@ -413,27 +414,30 @@ class LocalStack:
 
     @staticmethod
     def _reset_settings() -> None:
-        reset = _optional("luma.config", "reset_settings")
-        if reset is not None:
-            reset()
+        from luma.assistants import registry
+        from luma.config import reset_settings
+
+        reset_settings()
+        registry.reset()
 
     def _create_and_seed(self) -> None:
+        """Create every table (the core's and the assistant packs'), then seed each pack's demo data."""
+        from luma.assistants.registry import available, get_pack
+        from luma.config import get_settings
+        from luma.store.tables import create_tables
+
+        settings = get_settings()
         self.progress.begin("creating tables")
-        create_tables = _optional("luma.store.tables", "create_tables")
-        if create_tables is None:
-            self.progress.skip("luma.store.tables.create_tables not found")
-        else:
-            create_tables()
-            self.progress.done()
+        create_tables()
+        self.progress.done()
+        self.dev_info["assistants"] = list(available())
+        self.dev_info["dynamodbEndpoint"] = self.moto.endpoint
         if not self.seed:
             return
-        self.progress.begin("seeding demo data")
-        seed = _optional("luma.assistants.clinic.seed", "seed_demo_data")
-        if seed is None:
-            self.progress.skip("luma.assistants.clinic.seed.seed_demo_data not found")
-        else:
-            seed()
-            self.progress.done()
+        for name in available():
+            self.progress.begin(f"seeding the {name} demo data")
+            written = get_pack(name).seed(settings)
+            self.progress.done(f"({written} items)")
 
     def _start_llm(self) -> None:
         """``llm="fake"``: start the demo model and point Anthropic at it; ``"none"``: no provider keys."""
@@ -455,6 +459,13 @@ class LocalStack:
         self.dev_info["fakeLlmUrl"] = self.fake_llm.url
         self.progress.done(f"({self.fake_llm.url})")
 
+    @property
+    def twilio_numbers(self) -> dict[str, str]:
+        """One demo WhatsApp number per served assistant (+14155238886, +14155238887, ... in name order)."""
+        from luma.assistants.registry import installed
+
+        return {name: f"+1415523{8886 + i}" for i, name in enumerate(sorted(installed()))}
+
     def _start_twilio(self) -> None:
         """The fake Twilio REST API on loopback, and the settings that make the stack use it.
 
@@ -475,11 +486,15 @@ class LocalStack:
             "LUMA_TWILIO_API_BASE_URL": self.fake_twilio.url,
             "LUMA_TWILIO_PUBLIC_BASE_URL": f"{self.url}/api",
             "LUMA_TWILIO_DEFAULT_TENANT": "demo",
+            "LUMA_TWILIO_NUMBERS": json.dumps(
+                {number: {"tenant": "demo", "assistant": name} for name, number in self.twilio_numbers.items()}
+            ),
             "LUMA_TWILIO_SECRET_ARN": None,
             "LUMA_MEDIA_BUCKET": MEDIA_BUCKET,
             "LUMA_S3_ENDPOINT_URL": self.moto.endpoint,
         }
         self.dev_info["fakeTwilioUrl"] = self.fake_twilio.url
+        self.dev_info["twilioNumbers"] = dict(self.twilio_numbers)
         self.progress.done(f"({self.fake_twilio.url})")
 
     def _create_media_bucket(self) -> None:
@@ -664,6 +679,7 @@ def _banner(stack: LocalStack) -> str:
             f"LLM        {_llm_line(stack)}",
             f"agent runs {', '.join(stack.state_machines) or 'none (no statemachines/*.asl.json)'}"
             + (" (Step Functions in moto)" if stack.state_machines else ""),
+            "assistants " + ", ".join(f"{name} (WhatsApp {number})" for name, number in stack.twilio_numbers.items()),
             f"WhatsApp   {stack.url}/api/twilio/whatsapp (SMS: /sms); replies: fake Twilio "
             + (stack.fake_twilio.url if stack.fake_twilio is not None else "-"),
             "",

@@ -1,7 +1,8 @@
 """WebSocket ``$connect`` REQUEST authorizer: verifies ``?token=`` and passes the principal on.
 
 What it returns as ``context`` travels in ``requestContext.authorizer`` of every later event of the
-connection: ``userId``, ``tenantId``, ``name``, ``role`` (``user``/``operator``) and, behind
+connection: ``userId``, ``tenantId``, ``name``, ``role`` (``user``/``operator``), ``assistant`` (the
+``?assistant=`` asked for, when the tenant may use it; another is refused) and, behind
 CloudFront, ``clientIp`` (the viewer's address; the event's own ``sourceIp`` is CloudFront's).
 A handshake that did not come through CloudFront (when the origin check is configured) is refused.
 """
@@ -9,6 +10,7 @@ A handshake that did not come through CloudFront (when the origin check is confi
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from luma.assistants.registry import resolve as resolve_assistant
 from luma.auth import verify_token
 from luma.config import get_settings
 from luma.errors import LumaError
@@ -30,8 +32,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except LumaError as err:
         logger.info("connect refused", extra={"code": err.code.value})
         raise Exception("Unauthorized") from None
-    policy = authorizer_policy(principal, event["methodArn"])
-    policy["context"]["role"] = principal.role
+    requested = (event.get("queryStringParameters") or {}).get("assistant")
+    try:
+        assistant = resolve_assistant(principal.tenant_id, requested, settings) if requested else None
+    except LumaError as err:
+        logger.info("connect refused", extra={"code": err.code.value})
+        raise Exception("Unauthorized") from None
+    policy = authorizer_policy(principal, event["methodArn"], assistant=assistant)
     client_ip = viewer_ip(headers, settings)
     if client_ip:
         policy["context"]["clientIp"] = client_ip

@@ -70,7 +70,13 @@ def test_authorizer_allows_a_valid_token_and_passes_the_principal() -> None:
     assert result["principalId"] == "u-alice"
     statement = result["policyDocument"]["Statement"][0]
     assert statement["Effect"] == "Allow" and statement["Resource"] == ev["methodArn"]
-    assert result["context"] == {"userId": "u-alice", "tenantId": "demo", "name": "Alice Martin", "role": "user"}
+    assert result["context"] == {
+        "userId": "u-alice",
+        "tenantId": "demo",
+        "name": "Alice Martin",
+        "role": "user",
+        "assistant": "",
+    }
 
 
 @pytest.mark.parametrize("token", [None, "", "garbage", "expired"])

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     service_name: str = "luma"
     # Assistant packs (entry points ``luma.assistants``): the default one, the ones served (empty:
     # every installed pack), and per tenant which ones it may use and its default, JSON
-    # {"<tenant>": {"allowed": ["clinic"], "default": "clinic"}}.
+    # {"<tenant>": {"allowed": ["shop", "support"], "default": "shop"}}.
     assistant: str | None = None
     assistants: list[str] = Field(default_factory=list)
     tenant_assistants: dict[str, TenantAssistants] = Field(default_factory=dict)
@@ -162,7 +162,7 @@ class Settings(BaseSettings):
     # The function the webhook hands turns to (async invoke; CDK sets LUMA_CLASSIFY_FUNCTION).
     classify_function: str = "classify"
     # Tenant and assistant of each of our Twilio numbers, JSON
-    # {"+14155238886": {"tenant": "demo", "assistant": "sitework"}} (E.164, no channel prefix; the
+    # {"+14155238886": {"tenant": "demo", "assistant": "support"}} (E.164, no channel prefix; the
     # older {"+14155238886": "demo"} means the tenant's default assistant); a number not listed
     # belongs to twilio_default_tenant (None: the webhook refuses it).
     twilio_numbers: dict[str, NumberRoute] = Field(default_factory=dict)

@@ -3,7 +3,7 @@
 One JSON document of the core (``texts.json`` beside this module: error messages, the agent's
 fixed answers, generic labels) and one per assistant pack (its ``texts.json``), both shaped
 ``{key: {language: text}}``. A pack's text wins over the core's for the same key, so a pack words
-``error.SESSION_LOCKED`` its own way ("call the clinic"). A missing language falls back to English.
+``error.SESSION_LOCKED`` its own way (naming its own phone line). A missing language falls back to English.
 Texts take ``{placeholders}`` filled from keyword arguments.
 """
 

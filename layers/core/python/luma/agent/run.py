@@ -426,7 +426,12 @@ class AgentService:
             },
         )
         self.conversations.save_reply(session, reply)
-        frame = {**message_frame(reply, turn.decision, turn.client_message_id), "runId": run.run_id}
+        frame = {
+            **message_frame(
+                reply, turn.decision, turn.client_message_id, assistant=session.assistant, language=session.language
+            ),
+            "runId": run.run_id,
+        }
         if not self.delivery.send(turn.delivery, frame):
             emit(mn.DELIVERY_GONE, 1)
 

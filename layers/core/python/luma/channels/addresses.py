@@ -27,16 +27,6 @@ def normalize_phone(address: str) -> str | None:
     return value if _E164.match(value) else None
 
 
-def tenant_for_number(settings: Settings, number: str) -> str | None:
-    """The tenant one of our numbers (the webhook's ``To``) serves, else the default tenant, else None."""
-    phone = normalize_phone(number)
-    if phone is not None:
-        for configured, tenant in settings.twilio_numbers.items():
-            if normalize_phone(configured) == phone:
-                return tenant
-    return settings.twilio_default_tenant
-
-
 def unknown_sender_policy(settings: Settings, tenant_id: str) -> UnknownSenderPolicy:
     """What a tenant does with a sender whose number is linked to no user."""
     return settings.twilio_unknown_sender_tenants.get(tenant_id, settings.twilio_unknown_sender)

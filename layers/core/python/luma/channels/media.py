@@ -27,13 +27,6 @@ from luma.errors import ErrorCode, LumaError
 
 TWILIO_API = "https://api.twilio.com"
 
-VOICE_NOTE_UNSUPPORTED = (
-    "Sorry, I can't listen to voice notes here. Please type your message and I'll answer right away."
-)
-VOICE_NOTE_UNCLEAR = "Sorry, I couldn't understand that voice note. Could you type your message instead?"
-MEDIA_ONLY_UNSUPPORTED = "Sorry, I can only read text, pictures and voice notes here. Please type your message."
-
-
 class MediaError(Exception):
     """A media file could not be fetched, stored or transcribed (retryable: the turn is retried)."""
 
@@ -87,7 +80,7 @@ class MediaProcessor:
         import requests
 
         if not self._allowed(url):
-            raise LumaError(ErrorCode.MEDIA_UNSUPPORTED, MEDIA_ONLY_UNSUPPORTED, reason="media_host")
+            raise LumaError(ErrorCode.MEDIA_UNSUPPORTED, text_key="media.only_unsupported", reason="media_host")
         account = self._account()
         auth = None
         if account.account_sid and account.auth_token:
@@ -96,7 +89,7 @@ class MediaProcessor:
         try:
             with requests.get(url, auth=auth, timeout=self.settings.twilio_timeout_s, stream=True) as resp:
                 if resp.status_code == 404 or resp.status_code == 403:
-                    raise LumaError(ErrorCode.MEDIA_UNSUPPORTED, MEDIA_ONLY_UNSUPPORTED, reason="media_gone")
+                    raise LumaError(ErrorCode.MEDIA_UNSUPPORTED, text_key="media.only_unsupported", reason="media_gone")
                 if resp.status_code >= 400:
                     raise MediaError(f"media fetch failed with HTTP {resp.status_code}")
                 chunks: list[bytes] = []
@@ -104,7 +97,9 @@ class MediaProcessor:
                 for chunk in resp.iter_content(64 * 1024):
                     size += len(chunk)
                     if size > limit:
-                        raise LumaError(ErrorCode.MEDIA_UNSUPPORTED, MEDIA_ONLY_UNSUPPORTED, reason="media_too_large")
+                        raise LumaError(
+                            ErrorCode.MEDIA_UNSUPPORTED, text_key="media.only_unsupported", reason="media_too_large"
+                        )
                     chunks.append(chunk)
         except requests.RequestException as exc:
             raise MediaError(f"media fetch failed: {type(exc).__name__}") from None
@@ -163,7 +158,9 @@ class MediaProcessor:
             )
         except openai.APIStatusError as exc:
             if 400 <= exc.status_code < 500 and exc.status_code not in (408, 409, 429):
-                refused = LumaError(ErrorCode.MEDIA_UNSUPPORTED, VOICE_NOTE_UNCLEAR, reason="transcription_refused")
+                refused = LumaError(
+                    ErrorCode.MEDIA_UNSUPPORTED, text_key="media.voice_unclear", reason="transcription_refused"
+                )
                 raise refused from None
             raise MediaError(f"transcription failed with HTTP {exc.status_code}") from None
         except openai.APIError as exc:

@@ -502,4 +502,7 @@ def create_app(
         page = conv.list_messages(caller.tenant_id, session_id, after=after, limit=limit)
         return MessagesPage(items=[MessageOut.of(m) for m in page.items], next=page.next)
 
+    from luma.mcp.server import mount_mcp
+
+    mount_mcp(app)
     return app

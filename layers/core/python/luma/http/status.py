@@ -44,8 +44,10 @@ def _dynamodb(settings: Settings) -> str:
         (models.ConnectionRow, ("T#_status#C#probe",)),
         (models.SessionRow, ("T#_status#S#probe", "META")),
         (models.UsageRow, ("T#_status#probe", "probe")),
-        (models.AssistantDataRow, ("T#_status#probe", "probe")),
     ]
+    from luma.store.packdata import pack_table_models
+
+    probes += [(model, ("T#_status#probe", "probe")) for model in pack_table_models(settings)]
     for model, key in probes:
         with contextlib.suppress(DoesNotExist):
             model.get(*key)

@@ -75,7 +75,12 @@ class FastPathService:
         state = _with_menu(turn, result)
         self.conversations.save_reply(turn.session, reply, state=state, status=result.status)
         frame = message_frame(
-            reply, turn.decision, turn.client_message_id, assistant=turn.session.assistant, choices=result.choices
+            reply,
+            turn.decision,
+            turn.client_message_id,
+            assistant=turn.session.assistant,
+            language=turn.session.language,
+            choices=result.choices,
         )
         delivered = self.delivery.send(turn.delivery, frame)
         if not delivered:

@@ -38,6 +38,7 @@ def message_frame(
     client_message_id: str | None,
     *,
     assistant: str | None = None,
+    language: str | None = None,
     choices: Sequence[Choice] = (),
 ) -> dict[str, Any]:
     """A complete assistant reply (with the menu options it offers, if any)."""
@@ -55,6 +56,8 @@ def message_frame(
     }
     if assistant:
         frame["assistant"] = assistant
+    if language:
+        frame["language"] = language
     if choices:
         frame["choices"] = [{"id": c.id, "label": c.label} for c in choices]
     return frame

@@ -74,6 +74,7 @@ class ConversationRow(_Base):
 
     class Meta(_Base.Meta):
         table_name = "luma-conversations"
+        stream_view_type = "NEW_IMAGE"  # the stream consumers' (infra config.TABLES["conversations"].stream)
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)

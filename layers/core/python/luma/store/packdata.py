@@ -3,7 +3,7 @@
 A pack lists its tables (:class:`luma.assistants.contract.TableSpec`); each is a plain ``pk``/``sk``
 table whose items carry a ``kind`` and a JSON ``data`` document, the tenant first in every ``pk``.
 Its name is ``LUMA_PACK_TABLES["<pack>.<table>"]`` (CDK sets it) or
-``<LUMA_PACK_TABLE_PREFIX>-<pack>-<table>`` (the local stack's ``luma-clinic-data``).
+``<LUMA_PACK_TABLE_PREFIX>-<pack>-<table>`` (locally, e.g. ``luma-shop-data``).
 """
 
 from __future__ import annotations

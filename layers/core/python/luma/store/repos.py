@@ -284,6 +284,15 @@ class DynamoConversationRepository:
         self._connection = DdbConnection(region=self.settings.region, host=self.settings.dynamodb_endpoint_url)
 
     # -- sessions -------------------------------------------------------------------------
+    def create_session(self, session: Session) -> bool:
+        """Write a new session (with its idle-index entry); False when it exists already."""
+        try:
+            self._session_row(session).save(condition=SessionRow.pk.does_not_exist())
+        except PutError:
+            return False
+        self._idle_row(session).save()
+        return True
+
     def get_session(self, tenant_id: str, session_id: str) -> Session | None:
         try:
             row = SessionRow.get(keys.session_pk(tenant_id, session_id), keys.META, consistent_read=True)

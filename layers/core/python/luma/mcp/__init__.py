@@ -1,0 +1,1 @@
+"""An assistant's tools served over the Model Context Protocol."""
