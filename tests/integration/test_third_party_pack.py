@@ -39,7 +39,7 @@ def _forget_packs() -> None:
 @pytest.fixture(scope="module")
 def echo_installed(local_stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     target = tmp_path_factory.mktemp("site")
-    subprocess.run(  # noqa: S603 - our interpreter, our arguments
+    subprocess.run(
         [
             sys.executable,
             "-m",
