@@ -768,7 +768,8 @@ class Engine:
         if texts is None:
             raise OpenSearchError(400, "action_request_validation_exception", "Validation Failed: 1: text is missing;")
         texts = texts if isinstance(texts, list) else [texts]
-        tokenizer, filters = "standard", ("lowercase",)
+        tokenizer: str = "standard"
+        filters: tuple[str, ...] = ("lowercase",)
         if "analyzer" in body:
             if body["analyzer"] not in ANALYZERS:
                 raise bad_request(f"failed to find global analyzer [{body['analyzer']}]")

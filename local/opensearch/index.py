@@ -77,9 +77,9 @@ class Segment:
                 count, total = seg.exact_stats.get(path, (0, 0))
                 seg.exact_stats[path] = (count + 1, total + len(set(values)))
             for path, vector in doc.indexed.vectors.items():
-                rows = vector_rows.setdefault(path, ([], []))
-                rows[0].append(pos)
-                rows[1].append(vector)
+                collected = vector_rows.setdefault(path, ([], []))
+                collected[0].append(pos)
+                collected[1].append(vector)
         for path, lengths in seg.text_lengths.items():
             seg.text_stats[path] = (len(lengths), sum(lengths.values()))
         for path, (positions, rows) in vector_rows.items():

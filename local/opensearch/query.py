@@ -7,9 +7,7 @@ BM25 for ``match``/``term`` on text and keyword fields, constant scores for ``te
 
 from __future__ import annotations
 
-import fnmatch
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -797,11 +795,3 @@ def _collect(node: Any, parts: list[str], out: list[Any]) -> None:
             _collect(item, parts, out)
     elif isinstance(node, dict) and parts[0] in node:
         _collect(node[parts[0]], parts[1:], out)
-
-
-def field_matches(pattern: str, path: str) -> bool:
-    """Glob match of a field path (``_source`` filtering, ``exists`` patterns)."""
-    return fnmatch.fnmatchcase(path, pattern)
-
-
-_WORD = re.compile(r"\S+")

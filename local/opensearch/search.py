@@ -14,7 +14,7 @@ from . import scoring
 from .errors import bad_request, parsing
 from .index import Index, Segment
 from .pipelines import Processor, fuse
-from .query import Context, Hybrid, Query, SourceLookup, parse_query
+from .query import Context, Hybrid, SourceLookup, parse_query
 
 MAX_RESULT_WINDOW = 10_000
 DEFAULT_TRACK_TOTAL_HITS = 10_000
@@ -77,10 +77,6 @@ class Hit:
     score: float
     sort: list[Any] | None = None
 
-    @property
-    def order(self) -> tuple[int, int]:
-        return (id(self.index), self.position)
-
 
 @dataclass
 class SortKey:
@@ -124,7 +120,7 @@ def search(
             hits.extend(Hit(index, segment, pos, score) for pos, score in query.evaluate(ctx).items())
         total = None
     if post_filter is not None:
-        kept = []
+        kept: list[Hit] = []
         for _, index, segment in segments:
             allowed = post_filter.evaluate(Context(segment, index.name, lookup, top_level=False))
             kept.extend(h for h in hits if h.index is index and h.position in allowed)
@@ -136,6 +132,8 @@ def search(
         total = len(hits)
 
     rank = {id(index): i for i, index in order}
+    for _, _, segment in segments:
+        _check_sort(sort_keys, segment)
     if sort_keys:
         for hit in hits:
             hit.sort = [_sort_value(hit, key) for key in sort_keys]
@@ -322,6 +320,25 @@ def _sort_key(name: str, direction: str | None, missing: Any) -> SortKey:
     return SortKey(name, descending, missing_last)
 
 
+def _check_sort(keys: list[SortKey], segment: Segment) -> None:
+    """Refuse sorting on text or unmapped fields, as OpenSearch does before looking at any document."""
+    for key in keys:
+        if key.field in ("_score", "_doc", "_id"):
+            continue
+        mapped = segment.mappings.fields.get(key.field)
+        if mapped is None:
+            raise bad_request(f"No mapping found for [{key.field}] in order to sort on")
+        if mapped.type in ("text", "knn_vector"):
+            raise bad_request(
+                f"Text fields are not optimised for operations that require per-document field data like "
+                f"aggregations and sorting, so these operations are disabled by default. Please use a keyword "
+                f"field instead. Alternatively, set fielddata=true on [{key.field}] in order to load field data "
+                f"by uninverting the inverted index. Note that this can use significant memory."
+                if mapped.type == "text"
+                else f"Field [{key.field}] of type [knn_vector] does not support sorting"
+            )
+
+
 def _sort_value(hit: Hit, key: SortKey) -> Any:
     if key.field == "_score":
         return scoring.float32(hit.score)
@@ -330,16 +347,6 @@ def _sort_value(hit: Hit, key: SortKey) -> Any:
     doc = hit.segment.docs[hit.position]
     if key.field == "_id":
         return doc.id
-    mapped = hit.segment.mappings.fields.get(key.field)
-    if mapped is None:
-        raise bad_request(f"No mapping found for [{key.field}] in order to sort on")
-    if mapped.type == "text":
-        raise bad_request(
-            f"Text fields are not optimised for operations that require per-document field data like aggregations "
-            f"and sorting, so these operations are disabled by default. Please use a keyword field instead. "
-            f"Alternatively, set fielddata=true on [{key.field}] in order to load field data by uninverting the "
-            f"inverted index. Note that this can use significant memory."
-        )
     values = doc.indexed.exact.get(key.field)
     if not values:
         return None
@@ -508,8 +515,3 @@ def _truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.lower() in ("true", "")
     return bool(value)
-
-
-def resolve_query(raw: Any) -> Query:
-    """Parse a query body (exposed for the engine's delete-by-query validation)."""
-    return parse_query(raw or {"match_all": {}})

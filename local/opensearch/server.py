@@ -394,9 +394,8 @@ class OpenSearchServer:
                     f"[{', '.join(sorted(set(allowed)))}]",
                     "status": 405,
                 }
-            return bad_request(f"no handler found for uri [{path}] and method [{method}]").status, bad_request(
-                f"no handler found for uri [{path}] and method [{method}]"
-            ).body()
+            missing = bad_request(f"no handler found for uri [{path}] and method [{method}]")
+            return missing.status, missing.body()
         if self.engine.serverless and (route.method, route.template) in SERVERLESS_EXCLUDED:
             return 404, None
         unknown = sorted(set(params) - route.params - GLOBAL_PARAMS)
@@ -410,8 +409,8 @@ class OpenSearchServer:
             status, payload = error.status, error.body()
         except Exception as exc:  # a bug in the server: answer like OpenSearch's 500, keep serving
             print(f"local OpenSearch: {type(exc).__name__}: {exc}", file=sys.stderr)
-            error = OpenSearchError(500, "exception", f"{type(exc).__name__}: {exc}")
-            status, payload = error.status, error.body()
+            failure = OpenSearchError(500, "exception", f"{type(exc).__name__}: {exc}")
+            status, payload = failure.status, failure.body()
         if method == "HEAD":
             payload = None
         return status, payload
