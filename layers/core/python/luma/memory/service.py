@@ -118,13 +118,14 @@ class MemoryService:
         for other in pending:
             if other.item.kind is candidate.kind and float(other.vector @ vector) >= threshold:
                 return other.item
-        hits = [h for h in self._similar(tenant_id, user_id, candidate.text, vector, 3) if h.kind == candidate.kind]
-        hits = [h for h in hits if h.memory_id not in {p.item.memory_id for p in pending}]
-        if not hits:
+        # The nearest neighbour by embedding alone (no keywords), then its exact cosine.
+        hits = self.store.search(
+            tenant_id, user_id, text="", vector=[float(x) for x in vector], k=1, kinds=[candidate.kind.value]
+        )
+        if not hits or any(hits[0].memory_id == p.item.memory_id for p in pending):
             return None
-        sims = self.embed([h.text for h in hits]) @ vector
-        best = int(np.argmax(sims))
-        return item_from_hit(tenant_id, user_id, hits[best]) if float(sims[best]) >= threshold else None
+        similarity = float(self.embed([hits[0].text])[0] @ vector)
+        return item_from_hit(tenant_id, user_id, hits[0]) if similarity >= threshold else None
 
     def _merge(self, item: MemoryItem, source_ids: tuple[str, ...]) -> MemoryItem | None:
         """Add provenance to a current item (re-read once if it changed meanwhile); None if it is gone."""

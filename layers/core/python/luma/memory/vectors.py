@@ -179,7 +179,7 @@ def _check_doc(doc: MemoryDoc) -> None:
     _check(ID_RE, doc.user_id, "user_id")
     _check(ID_RE, doc.memory_id, "memory_id")
     _check(KIND_RE, doc.kind, "kind")
-    if doc.session_id is not None:
+    if doc.session_id:  # None or "" mean no session
         _check(ID_RE, doc.session_id, "session_id")
     for source in doc.source_ids:
         _check(ID_RE, source, "source_ids")
@@ -406,7 +406,7 @@ class OpenSearchVectorStore:
             "tenant_id": doc.tenant_id,
             "user_id": doc.user_id,
             "kind": doc.kind,
-            "session_id": doc.session_id,
+            "session_id": doc.session_id or None,
             "source_ids": list(doc.source_ids),
             "created_at": _iso(doc.created_at),
             "indexed_at": _iso(now),

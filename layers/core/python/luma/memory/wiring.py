@@ -9,6 +9,7 @@ from luma.memory.repository import MemoryRepository
 from luma.memory.retrieval import MemoryRetriever
 from luma.memory.service import Mask, MemoryService
 from luma.memory.settings import MemorySettings
+from luma.memory.vectors import VectorStore
 
 _lock = threading.Lock()
 _services: dict[str, object] = {}
@@ -21,10 +22,10 @@ def pii_policy_mask(tenant_id: str, text: str) -> str:
     return mask(text)
 
 
-def _vector_store(settings: Settings) -> object:
-    from luma.memory.vectors import open_vector_store
+def _vector_store(settings: Settings) -> VectorStore:
+    from luma.memory.vectors import OpenSearchVectorStore
 
-    return open_vector_store(settings)
+    return OpenSearchVectorStore(settings)
 
 
 def get_memory_service(settings: Settings | None = None, *, mask: Mask = pii_policy_mask) -> MemoryService:
@@ -40,7 +41,7 @@ def get_memory_service(settings: Settings | None = None, *, mask: Mask = pii_pol
         mem = MemorySettings.from_settings(settings)
         service = MemoryService(
             repo=MemoryRepository(settings, retention_days=mem.memory_retention_days),
-            store=_vector_store(settings),  # type: ignore[arg-type]
+            store=_vector_store(settings),
             embed=get_embedder().embed,
             llm=get_provider(settings) if settings.agent_configured else None,
             mask=mask,
@@ -62,7 +63,7 @@ def get_memory_retriever(settings: Settings | None = None) -> MemoryRetriever:
         mem = MemorySettings.from_settings(settings)
         retriever = MemoryRetriever(
             repo=MemoryRepository(settings, retention_days=mem.memory_retention_days),
-            store=_vector_store(settings),  # type: ignore[arg-type]
+            store=_vector_store(settings),
             embed_one=get_embedder().embed_one,
             settings=mem,
         )
