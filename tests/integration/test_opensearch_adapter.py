@@ -171,6 +171,22 @@ def test_bulk_upsert_counts_and_replaces(store: OpenSearchVectorStore, opensearc
     assert hits[0].session_id == "s-1"
 
 
+def test_a_memory_without_a_session(store: OpenSearchVectorStore) -> None:
+    store.upsert([doc("m-1", "no session here", session_id=None), doc("m-2", "nor here", session_id="")])
+    store.refresh()
+    hits = store.search("demo", "u-alice", text="session here", vector=random_vector(5))
+    assert {(h.memory_id, h.session_id) for h in hits} == {("m-1", None), ("m-2", None)}
+
+
+def test_client_debug_logs_never_carry_request_bodies(opensearch_server: OpenSearchServer) -> None:
+    import logging
+
+    logging.getLogger("opensearch").setLevel(logging.DEBUG)
+    OpenSearchVectorStore(settings_for(opensearch_server.url)).client  # noqa: B018 (builds the client)
+    assert logging.getLogger("opensearch").getEffectiveLevel() >= logging.WARNING
+    assert logging.getLogger("opensearchpy.trace").getEffectiveLevel() >= logging.WARNING
+
+
 def test_same_memory_id_in_two_tenants_stays_two_documents(store: OpenSearchVectorStore) -> None:
     store.upsert([doc("m-1", "tenant a's memory", tenant="a"), doc("m-1", "tenant b's memory", tenant="b")])
     store.refresh()

@@ -298,8 +298,14 @@ def _signing(settings: Settings) -> bool:
 
 
 def build_client(settings: Settings) -> OpenSearch:
-    """An opensearch-py client: plain HTTP(S) locally, SigV4-signed (service es or aoss) in AWS."""
+    """An opensearch-py client: plain HTTP(S) locally, SigV4-signed (service es or aoss) in AWS.
+
+    opensearch-py logs request bodies (memory text) at DEBUG: its loggers are kept at WARNING or above.
+    """
     from opensearchpy import OpenSearch, Urllib3AWSV4SignerAuth
+
+    for name in ("opensearch", "opensearchpy.trace"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).level))
 
     if not settings.opensearch_url:
         raise VectorStoreError("LUMA_OPENSEARCH_URL is not set")
