@@ -3,6 +3,8 @@
 Context values (``-c key=value``):
 
 * ``stage``: ``dev`` | ``staging`` | ``production`` | ``all`` (default: the stages CI deploys).
+  Each stage is two stacks: ``Luma-<stage>`` and its us-east-1 ``Luma-<stage>-edge`` (the WAF web ACL),
+  a dependency that ``cdk deploy Luma-<stage>`` deploys first.
 * ``layers``: ``auto`` (default) | ``built`` | ``placeholder`` (see luma_infra/layers.py).
 * ``luma:extraFunctionsDir`` (tests): stub functions for configured names not in functions/ yet.
 * ``luma:extraStateMachinesDir`` (tests): sample ASL files used when statemachines/ has none.
@@ -17,6 +19,7 @@ from typing import Any
 from aws_cdk import App, Environment
 
 from luma_infra.config import DEFAULT_STAGES, STAGES, StageConfig
+from luma_infra.constructs.edge import EDGE_REGION, EdgeStack
 from luma_infra.discovery import FUNCTIONS_DIR, discover_functions, discover_state_machines
 from luma_infra.layers import resolve_deps_layer
 from luma_infra.nag import add_checks
@@ -67,13 +70,24 @@ def build_app(
     sources = collect_sources(app)
     stacks = {}
     for stage in selected_stages(app.node.try_get_context("stage")):
-        stacks[stage.name] = LumaStack(
+        env = environment(stage)
+        edge = EdgeStack(
+            app,
+            stage.edge_stack_name,
+            stage=stage,
+            env=Environment(account=env.account if env else None, region=EDGE_REGION),
+            description=f"Luma {stage.name}: the WAF web ACL of the CloudFront distributions (us-east-1)",
+        )
+        stack = LumaStack(
             app,
             stage.stack_name,
             stage=stage,
             sources=sources,
-            env=environment(stage),
+            env=env,
             description=f"Luma {stage.name}: serverless conversational-agent platform",
         )
+        stack.add_stack_dependency(edge, reason="the distributions use the edge stack's web ACL")
+        stack.edge_stack = edge
+        stacks[stage.name] = stack
     add_checks(app)
     return app, stacks, sources

@@ -16,7 +16,9 @@ from types import MappingProxyType
 from typing import Literal
 
 Access = Literal["r", "rw"]
-Secret = Literal["llm", "twilio"]
+# llm, twilio: provider credentials set by hand; signing (cursor and pseudonymous-id keys) and
+# origin_verify (the header CloudFront adds in front of both APIs): generated at creation.
+Secret = Literal["llm", "twilio", "signing", "origin_verify"]
 OpenSearchMode = Literal["serverless", "domain", "none"]
 
 PROJECT = "luma"
@@ -126,6 +128,7 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             description="WebSocket $connect REQUEST authorizer: validates ?token= (Cognito JWT)",
             memory_mb=256,
             timeout_s=5,
+            secrets=("origin_verify",),  # handshakes that went around CloudFront are refused
             p95_alarm_ms=1000,
         ),
         "ws_connect": FunctionSpec(
@@ -148,7 +151,8 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             invokes=("fast_path",),
             starts=("agent_run",),
             manage_connections=True,
-            secrets=("llm", "twilio"),  # llm: voice notes are transcribed with OpenAI's API
+            # llm: voice notes are transcribed with OpenAI's API; signing: pseudonymous sender ids
+            secrets=("llm", "twilio", "signing"),
             media="write",  # WhatsApp/SMS images
             async_invoked=True,  # the Twilio webhook hands turns on asynchronously
             p95_alarm_ms=1500,
@@ -170,7 +174,8 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             timeout_s=15,
             tables={"conversations": "rw", "connections": "r", "usage": "rw", "clinic": "r"},
             invokes=("classify",),
-            secrets=("twilio",),
+            # signing: page cursors; origin_verify: requests that went around CloudFront are refused
+            secrets=("twilio", "signing", "origin_verify"),
             p95_alarm_ms=2000,
         ),
         "agent_turn": FunctionSpec(
@@ -292,13 +297,39 @@ class AlarmThresholds:
 
 @dataclass(frozen=True)
 class CustomDomain:
-    """Optional API domains; the ACM certificate must already exist in the stack's region."""
+    """Optional API domains, served by the CloudFront distributions in front of the APIs.
+
+    CloudFront only takes ACM certificates from us-east-1, whatever the stack's region: the
+    certificate must cover both names.
+    """
 
     http_domain: str  # e.g. api.luma.example.com
     ws_domain: str  # e.g. ws.luma.example.com
-    certificate_arn: str
+    certificate_arn: str  # arn:aws:acm:us-east-1:...
     hosted_zone_id: str | None = None  # creates Route 53 alias records when set
     hosted_zone_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if ":us-east-1:" not in self.certificate_arn:
+            raise ValueError(
+                "custom_domain.certificate_arn must be a us-east-1 certificate (CloudFront takes no other): "
+                + self.certificate_arn
+            )
+
+
+@dataclass(frozen=True)
+class WafLimits:
+    """AWS WAF rate rules per client IP on both CloudFront distributions (requests per window)."""
+
+    window_s: Literal[60, 120, 300, 600] = 300
+    requests_per_ip: int = 1500  # everything but the Twilio webhooks
+    connects_per_ip: int = 100  # WebSocket handshakes (each one runs the authorizer)
+    twilio_per_ip: int = 15000  # Twilio sends every webhook from a small pool of addresses
+
+    def __post_init__(self) -> None:
+        for name in ("requests_per_ip", "connects_per_ip", "twilio_per_ip"):
+            if not 10 <= getattr(self, name) <= 2_000_000_000:
+                raise ValueError(f"WafLimits.{name} must be between 10 and 2e9 (AWS WAF's range)")
 
 
 @dataclass(frozen=True)
@@ -306,7 +337,7 @@ class StageConfig:
     name: str
     account: str | None = None  # None: from the CLI's credentials (CDK_DEFAULT_ACCOUNT)
     region: str | None = None  # None: CDK_DEFAULT_REGION
-    production: bool = False  # RETAIN data, deletion protection, no execution data in logs
+    production: bool = False  # RETAIN data, deletion protection
     assistant: str = "clinic"
     log_level: str = "INFO"
     log_retention_days: int = 30
@@ -314,22 +345,40 @@ class StageConfig:
     api_stage_name: str = "v1"  # the WebSocket stage: wss://<domain>/<api_stage_name>
     api_throttle_rate: int = 100  # requests per second, per stage
     api_throttle_burst: int = 200
-    cors_origins: tuple[str, ...] = ("*",)
+    # Browser origins the HTTP API answers CORS for: exact origins, never "*"; https only outside dev.
+    # Empty: no cross-origin browser access (mobile apps and servers are not affected by CORS).
+    cors_origins: tuple[str, ...] = ()
+    waf: WafLimits = field(default_factory=WafLimits)
+    cloudfront_price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = "PriceClass_100"
     opensearch_mode: OpenSearchMode = "serverless"
     opensearch_standby_replicas: bool = False  # serverless: redundancy doubles the OCU floor
     opensearch_instance_type: str = "t3.small.search"  # domain mode
     opensearch_instance_count: int = 1
     opensearch_volume_gb: int = 10
-    sfn_include_execution_data: bool = True  # False keeps message text out of the SFN logs
     cognito_threat_protection: bool = False  # Cognito Plus feature plan (billed per MAU)
     alarm_email: str | None = None  # subscribes to the alarm topic when set
     alarms: AlarmThresholds = field(default_factory=AlarmThresholds)
     function_overrides: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     custom_domain: CustomDomain | None = None
 
+    def __post_init__(self) -> None:
+        for origin in self.cors_origins:
+            local = origin.startswith(("http://localhost", "http://127.0.0.1"))
+            if "*" in origin or origin.endswith("/") or not (origin.startswith("https://") or local):
+                raise ValueError(
+                    f"stage {self.name}: cors_origins takes exact origins like https://app.example.com: {origin!r}"
+                )
+            if local and self.name != "dev":
+                raise ValueError(f"stage {self.name}: localhost origins are for the dev stage only: {origin!r}")
+
     @property
     def stack_name(self) -> str:
         return f"Luma-{self.name}"
+
+    @property
+    def edge_stack_name(self) -> str:
+        """The us-east-1 stack of the stage's WAF web ACL (CloudFront's WAF lives in us-east-1)."""
+        return f"Luma-{self.name}-edge"
 
     def prefix(self, name: str = "") -> str:
         """A physical name: ``luma-<stage>[-<name>]`` (hyphens, lower case)."""
@@ -351,6 +400,7 @@ STAGES: Mapping[str, StageConfig] = MappingProxyType(
             log_retention_days=7,
             api_throttle_rate=20,
             api_throttle_burst=40,
+            cors_origins=("http://localhost:8787", "http://127.0.0.1:8787"),  # `luma dev` serves web/ there
             # A single-node managed domain: the cheapest always-on vector store (see docs/deploy.md).
             opensearch_mode="domain",
         ),
@@ -369,7 +419,6 @@ STAGES: Mapping[str, StageConfig] = MappingProxyType(
             api_throttle_burst=1000,
             opensearch_mode="serverless",
             opensearch_standby_replicas=True,
-            sfn_include_execution_data=False,
             cognito_threat_protection=True,
             function_overrides={
                 "classify": {"reserved_concurrency": 200},

@@ -1,4 +1,5 @@
-"""One stack per stage: data, identity, functions, APIs, state machines, vectors, operations."""
+"""One stack per stage: data, identity, functions, APIs behind CloudFront + WAF, state machines,
+vectors, operations (the WAF web ACL itself is in the stage's us-east-1 edge stack)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from constructs import Construct
 from luma_infra.config import FUNCTIONS, StageConfig
 from luma_infra.constructs.apis import HTTP_FUNCTIONS, WEBSOCKET_FUNCTIONS, ApiGatewayAccount, HttpApi, WebSocketApi
 from luma_infra.constructs.data import Data
+from luma_infra.constructs.edge import Edge
 from luma_infra.constructs.functions import ARCHITECTURE, RUNTIME, Functions
 from luma_infra.constructs.identity import Secrets, UserPool
 from luma_infra.constructs.observability import Operations, load_metric_names
@@ -92,14 +94,25 @@ class LumaStack(Stack):
         if not missing_ws:
             account = ApiGatewayAccount(self, "ApiGatewayAccount")
             self.ws_api = WebSocketApi(self, "WebSocket", stage=stage, functions=self.functions, account=account)
-            CfnOutput(self, "WebSocketUrl", value=self.ws_api.url, description="wss://.../<stage>?token=<JWT>")
         else:
             sources.notes.append(f"WebSocket API not built: functions/{', functions/'.join(missing_ws)} missing")
         if all(n in fns for n in HTTP_FUNCTIONS):
             self.http_api = HttpApi(self, "Http", stage=stage, functions=self.functions, users=self.users)
-            CfnOutput(self, "HttpApiUrl", value=self.http_api.url)
         else:
             sources.notes.append("HTTP API not built: functions/http_api missing")
+        self.edge = Edge(
+            self,
+            "Edge",
+            stage=stage,
+            functions=self.functions,
+            origin_secret=self.secrets.by_name["origin_verify"],
+            http_api=self.http_api,
+            ws_api=self.ws_api,
+        )
+        if self.edge.ws is not None:
+            CfnOutput(self, "WebSocketUrl", value=self.edge.ws_url, description="wss://.../<stage>?token=<JWT>")
+        if self.edge.http is not None:
+            CfnOutput(self, "HttpApiUrl", value=self.edge.http_url)
 
         self.state_machines = StateMachines(
             self, "StateMachines", stage=stage, files=sources.state_machines, functions=self.functions, data=self.data

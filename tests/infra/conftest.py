@@ -41,6 +41,7 @@ class Synth:
     sources: Any
     outdir: Path
     templates: dict[str, dict[str, Any]]  # stage -> CloudFormation template (JSON)
+    edge_templates: dict[str, dict[str, Any]]  # stage -> its us-east-1 edge stack's template
     violations: list[dict[str, Any]]  # cdk-nag (policy validation) report
     stub_functions: set[str]
     fixture_state_machines: set[str]
@@ -52,6 +53,14 @@ class Synth:
 
     def resources(self, stage: str, type_: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.templates[stage]["Resources"].items() if v["Type"] == type_}
+
+    def edge_resources(self, stage: str, type_: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.edge_templates[stage]["Resources"].items() if v["Type"] == type_}
+
+    def template_files(self) -> list[Path]:
+        """Every stack's template: the stages' and their edge stacks'."""
+        names = [s.stack_name for s in self.stacks.values()] + [s.edge_stack.stack_name for s in self.stacks.values()]
+        return [self.outdir / f"{name}.template.json" for name in names]
 
 
 @pytest.fixture(scope="session")
@@ -97,4 +106,8 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     templates = {
         stage: json.loads((outdir / f"{stack.stack_name}.template.json").read_text()) for stage, stack in stacks.items()
     }
-    return Synth(app, stacks, sources, outdir, templates, violations, stub_names, fixture_machines)
+    edge_templates = {
+        stage: json.loads((outdir / f"{stack.edge_stack.stack_name}.template.json").read_text())
+        for stage, stack in stacks.items()
+    }
+    return Synth(app, stacks, sources, outdir, templates, edge_templates, violations, stub_names, fixture_machines)

@@ -52,7 +52,7 @@ def test_cfn_lint_passes_on_the_full_design(synth: Synth) -> None:
     import subprocess
     import sys
 
-    templates = [str(synth.outdir / f"{stack.stack_name}.template.json") for stack in synth.stacks.values()]
+    templates = [str(path) for path in synth.template_files()]
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
     result = subprocess.run(
         [

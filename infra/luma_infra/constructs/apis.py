@@ -1,20 +1,23 @@
-"""Ingress: the WebSocket API (web and mobile chat) and the HTTP API (REST + Twilio webhooks)."""
+"""Ingress: the WebSocket API (web and mobile chat) and the HTTP API (REST + Twilio webhooks).
+
+Clients reach both through CloudFront with an AWS WAF web ACL (:mod:`luma_infra.constructs.edge`):
+WAF cannot be attached to HTTP or WebSocket APIs. The APIs' own endpoints stay enabled (CloudFront's
+origin, and the ``@connections`` management endpoint), so requests that go around CloudFront are
+refused by the code: the authorizer (``$connect``) and the HTTP app check the origin-verify header
+CloudFront adds; on ``$connect`` API Gateway already answers 401 when the header is missing.
+"""
 
 from __future__ import annotations
 
 import json
 
 import jsii
-from aws_cdk import CfnOutput
 from aws_cdk import aws_apigateway as apigw_v1
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
-from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_route53 as route53
-from aws_cdk import aws_route53_targets as targets
 from constructs import Construct
 
 from luma_infra.config import StageConfig
@@ -58,6 +61,9 @@ HTTP_ACCESS_LOG_FIELDS = {
     "userAgent": "$context.identity.userAgent",
 }
 WS_TOKEN_SOURCE = "route.request.querystring.token"
+# The header CloudFront adds to every origin request (luma.secrets.ORIGIN_VERIFY_HEADER).
+ORIGIN_VERIFY_HEADER = "X-Luma-Origin-Verify"
+WS_ORIGIN_SOURCE = f"route.request.header.{ORIGIN_VERIFY_HEADER}"
 
 
 def _access_logs(scope: Construct, construct_id: str, stage: StageConfig, name: str) -> logs.LogGroup:
@@ -108,7 +114,7 @@ class WebSocketApi(Construct):
         authorizer = authorizers.WebSocketLambdaAuthorizer(
             "TokenAuthorizer",
             fns["ws_authorizer"].target,
-            identity_source=[WS_TOKEN_SOURCE],
+            identity_source=[WS_TOKEN_SOURCE, WS_ORIGIN_SOURCE],
         )
         self.api = apigw.WebSocketApi(
             self,
@@ -150,13 +156,6 @@ class WebSocketApi(Construct):
         self.stage.node.add_dependency(account)
         functions.wire_websocket(self.api.api_id, self.stage.stage_name)
 
-        if stage.custom_domain:
-            _domain(self, "Domain", stage, stage.custom_domain.ws_domain, self.stage)
-
-    @property
-    def url(self) -> str:
-        return self.stage.url
-
 
 class HttpApi(Construct):
     """Cognito JWT on everything (``ANY /{proxy+}``) except the public routes above."""
@@ -172,6 +171,13 @@ class HttpApi(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         handler = functions.by_name["http_api"].target
+        cors = None
+        if stage.cors_origins:
+            cors = apigw.CorsPreflightOptions(
+                allow_origins=list(stage.cors_origins),
+                allow_methods=[apigw.CorsHttpMethod.ANY],
+                allow_headers=["authorization", "content-type", "idempotency-key"],
+            )
         jwt = authorizers.HttpJwtAuthorizer(
             "CognitoJwt",
             users.issuer,
@@ -185,11 +191,7 @@ class HttpApi(Construct):
             description=f"Luma {stage.name}: REST API and Twilio webhooks",
             create_default_stage=False,
             default_authorizer=jwt,
-            cors_preflight=apigw.CorsPreflightOptions(
-                allow_origins=list(stage.cors_origins),
-                allow_methods=[apigw.CorsHttpMethod.ANY],
-                allow_headers=["authorization", "content-type", "idempotency-key"],
-            ),
+            cors_preflight=cors,
         )
         integration = integrations.HttpLambdaIntegration("HttpApi", handler)
         for method, path, reason in PUBLIC_HTTP_ROUTES:
@@ -212,12 +214,6 @@ class HttpApi(Construct):
             access_log_settings=AccessLogs(access_logs, HTTP_ACCESS_LOG_FIELDS),
             throttle=apigw.ThrottleSettings(rate_limit=stage.api_throttle_rate, burst_limit=stage.api_throttle_burst),
         )
-        if stage.custom_domain:
-            _domain(self, "Domain", stage, stage.custom_domain.http_domain, self.stage)
-
-    @property
-    def url(self) -> str:
-        return self.api.api_endpoint
 
 
 @jsii.implements(apigw.IAccessLogSettings)
@@ -235,37 +231,3 @@ class AccessLogs:
     @property
     def format(self) -> apigw_v1.AccessLogFormat:
         return self._format
-
-
-def _domain(scope: Construct, construct_id: str, stage: StageConfig, name: str, api_stage: apigw.IStage) -> None:
-    domain_config = stage.custom_domain
-    assert domain_config is not None
-    domain = apigw.DomainName(
-        scope,
-        construct_id,
-        domain_name=name,
-        certificate=acm.Certificate.from_certificate_arn(scope, f"{construct_id}Cert", domain_config.certificate_arn),
-    )
-    apigw.ApiMapping(scope, f"{construct_id}Mapping", api=api_stage.api, domain_name=domain, stage=api_stage)
-    CfnOutput(
-        scope,
-        f"{construct_id}Target",
-        value=domain.regional_domain_name,
-        description=f"DNS target for {name} (CNAME, or an alias A record)",
-    )
-    if domain_config.hosted_zone_id and domain_config.hosted_zone_name:
-        zone = route53.HostedZone.from_hosted_zone_attributes(
-            scope,
-            f"{construct_id}Zone",
-            hosted_zone_id=domain_config.hosted_zone_id,
-            zone_name=domain_config.hosted_zone_name,
-        )
-        route53.ARecord(
-            scope,
-            f"{construct_id}Alias",
-            zone=zone,
-            record_name=name,
-            target=route53.RecordTarget.from_alias(
-                targets.ApiGatewayv2DomainProperties(domain.regional_domain_name, domain.regional_hosted_zone_id)
-            ),
-        )

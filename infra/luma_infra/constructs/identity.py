@@ -1,4 +1,4 @@
-"""Who may call: the Cognito user pool (JWTs for web/mobile) and the provider-key secrets."""
+"""Who may call: the Cognito user pool (JWTs for web/mobile) and the stage's secrets."""
 
 from __future__ import annotations
 
@@ -11,19 +11,50 @@ from constructs import Construct
 from luma_infra.config import StageConfig
 from luma_infra.nag import acknowledge
 
+OPERATOR_GROUP = "operator"  # luma.auth.OPERATOR_GROUP
 # The JSON shape operators put into each secret (docs/deploy.md, "Secrets").
 SECRET_TEMPLATES = {
     "llm": '{"ANTHROPIC_API_KEY": "", "OPENAI_API_KEY": "", "OPENAI_BASE_URL": ""}',
     "twilio": '{"account_sid": "", "auth_token": "", "whatsapp_from": "", "sms_from": ""}',
 }
+# Secrets whose value Secrets Manager generates at creation: {name: (JSON key, description)}.
+GENERATED_SECRETS = {
+    "signing": ("key", "root key of the page-cursor and pseudonymous-id HMACs"),
+    "origin_verify": ("current", "header value CloudFront adds in front of both APIs (origin check)"),
+}
 
 
 class Secrets(Construct):
-    """One Secrets Manager secret per provider, encrypted with the stage key; values set by hand."""
+    """The stage's secrets, encrypted with the stage key: provider credentials (values set by hand)
+    and generated keys (signing, origin verification)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, stage: StageConfig, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
         self.by_name: dict[str, secretsmanager.Secret] = {}
+        for name, (json_key, what) in GENERATED_SECRETS.items():
+            secret = secretsmanager.Secret(
+                self,
+                "".join(part.capitalize() for part in name.split("_")),
+                secret_name=f"{stage.prefix()}/{name.replace('_', '-')}",
+                description=f"Luma {stage.name}: {what} (generated)",
+                encryption_key=key,
+                generate_secret_string=secretsmanager.SecretStringGenerator(
+                    secret_string_template="{}",
+                    generate_string_key=json_key,
+                    password_length=64,
+                    exclude_punctuation=True,  # travels in an HTTP header
+                ),
+                removal_policy=RemovalPolicy.RETAIN if stage.production else RemovalPolicy.DESTROY,
+            )
+            acknowledge(
+                secret,
+                "SMG4",
+                "Generated once, rotated by hand (docs/deploy.md, Secrets): the signing key keys the "
+                "pseudonymous sender ids, which a rotation would change, and CloudFront's copy of the "
+                "origin header changes only with a deploy (the functions accept the current and the "
+                "previous value meanwhile), which a rotation Lambda cannot do.",
+            )
+            self.by_name[name] = secret
         for name, template in SECRET_TEMPLATES.items():
             secret = secretsmanager.Secret(
                 self,
@@ -93,6 +124,14 @@ class UserPool(Construct):
                 f"The {stage.name} stage has no real users: the Plus feature plan (threat protection, "
                 "billed per monthly active user) is enabled in production only.",
             )
+        # Members get role "operator" in their tokens (cognito:groups): escalations, takeover.
+        cognito.CfnUserPoolGroup(
+            self,
+            "Operators",
+            user_pool_id=self.pool.user_pool_id,
+            group_name=OPERATOR_GROUP,
+            description="Staff of the tenant: escalations, takeover, operator-only routes",
+        )
         self.client = self.pool.add_client(
             "WebClient",
             user_pool_client_name=stage.prefix("web"),

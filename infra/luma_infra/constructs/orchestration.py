@@ -70,11 +70,9 @@ class StateMachines(Construct):
                 state_machine_type=sfn.StateMachineType.STANDARD,  # task tokens, runs > 5 min
                 definition_body=sfn.DefinitionBody.from_file(str(file.path)),
                 definition_substitutions={p: value for p, (_, _, value) in used.items()},
-                logs=sfn.LogOptions(
-                    destination=log_group,
-                    level=sfn.LogLevel.ALL,
-                    include_execution_data=stage.sfn_include_execution_data,
-                ),
+                # Every state transition is logged, never its input and output: they carry message
+                # text, personal data and task tokens (which would let a log reader answer approvals).
+                logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
                 tracing_enabled=True,
             )
             invoked = sorted({functions.by_name[n].invoke_arn for kind, n, _ in used.values() if kind == "function"})
