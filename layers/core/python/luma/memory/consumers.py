@@ -17,7 +17,9 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist
 
 from luma.memory.model import MemoryItem, SourceMessage
-from luma.memory.retrieval import MemoryContext
+from luma.memory.retrieval import MemoryContext, MemoryRetriever
+from luma.memory.service import MemoryService
+from luma.memory.wiring import get_memory_retriever, get_memory_service
 from luma.store import keys
 from luma.store.models import MessageRow, SessionRow
 
@@ -111,9 +113,12 @@ def session_owner(tenant_id: str, session_id: str) -> str | None:
     return str(row.user_id)
 
 
-def on_message_change(change: Any) -> None:
-    """``memory_extract``: remember what a new user message says (idempotent for redelivered records)."""
-    from luma.memory.wiring import get_memory_service
+def on_message_change(change: Any, service: MemoryService | None = None) -> None:
+    """``memory_extract``: remember what a new user message says (idempotent for redelivered records).
+
+    ``change`` is a :class:`luma.streams.Change` of the conversations table; ``service`` defaults to the
+    process-wide one.
+    """
 
     image = change.new_image
     if change.event_name != "INSERT" or not image:
@@ -126,35 +131,41 @@ def on_message_change(change: Any) -> None:
     if user_id is None:
         return
     preceding = previous_message(tenant_id, message.session_id, message.message_id)
-    result = get_memory_service().ingest(tenant_id, user_id, [message], preceding=preceding)
+    service = service or get_memory_service()
+    result = service.ingest(tenant_id, user_id, [message], preceding=preceding)
     log.info(
         "memory extracted",
         extra={"added": len(result.added), "merged": len(result.merged), "updated": len(result.updated)},
     )
 
 
-def summarize_closed_session(tenant_id: str, session_id: str, user_id: str | None = None) -> MemoryItem | None:
+def summarize_closed_session(
+    tenant_id: str, session_id: str, user_id: str | None = None, *, service: MemoryService | None = None
+) -> MemoryItem | None:
     """The summary of a closed session as a memory item (written once); its ``text`` goes in the report."""
-    from luma.memory.wiring import get_memory_service
 
     user_id = user_id or session_owner(tenant_id, session_id)
     if user_id is None:
         return None
     messages = list(session_messages(tenant_id, session_id))
-    return get_memory_service().summarize_session(tenant_id, user_id, session_id, messages)
+    return (service or get_memory_service()).summarize_session(tenant_id, user_id, session_id, messages)
 
 
 def memory_context_for_turn(
-    tenant_id: str, user_id: str, session_id: str, query: str, *, budget_tokens: int | None = None
+    tenant_id: str,
+    user_id: str,
+    session_id: str,
+    query: str,
+    *,
+    budget_tokens: int | None = None,
+    retriever: MemoryRetriever | None = None,
 ) -> MemoryContext:
     """The memory block of an agent step (place it after the cached prompt prefix) and the ids it used.
 
     Memory is an aid: when the store cannot answer, the step goes on without it (logged).
     """
-    from luma.memory.wiring import get_memory_retriever
-
     try:
-        return get_memory_retriever().context(
+        return (retriever or get_memory_retriever()).context(
             tenant_id, user_id, query, session_id=session_id, budget_tokens=budget_tokens
         )
     except Exception as exc:

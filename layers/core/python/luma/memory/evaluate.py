@@ -120,11 +120,11 @@ def _backends() -> Iterator[tuple[Any, str]]:
     finally:
         search.stop()
         moto.stop()
-        for key, value in saved.items():
-            if value is None:
+        for key, old in saved.items():
+            if old is None:
                 os.environ.pop(key, None)
             else:
-                os.environ[key] = value
+                os.environ[key] = old
         from luma.config import reset_settings
 
         reset_settings()

@@ -70,9 +70,11 @@ def statement_candidates(
             continue
         context = _context(previous, message)
         header = f"[{day_label(message.created_at)}] "
-        lead = f"{previous.who}: {context}\n" if context and previous is not None else ""
-        sources = (previous.message_id, message.message_id) if context and previous is not None else ()
-        sources = sources or (message.message_id,)
+        lead = ""
+        sources: tuple[str, ...] = (message.message_id,)
+        if context and previous is not None:
+            lead = f"{previous.who}: {context}\n"
+            sources = (previous.message_id, message.message_id)
         body = anchor_dates(message.text.strip(), message.created_at)
         for piece in _chunks(body, MAX_STATEMENT_CHARS):
             out.append(

@@ -59,7 +59,7 @@ def item_from_row(row: MemoryRow) -> MemoryItem:
         kind=MemoryKind(row.memory_kind),
         text=row.text,
         session_id=row.session_id,
-        source_ids=tuple(row.source_ids or ()),
+        source_ids=tuple(str(s) for s in row.source_ids or ()),
         created_at=row.created_at,
         occurred_at=row.occurred_at,
         valid_until=row.valid_until,
@@ -163,7 +163,7 @@ class MemoryRepository:
         key = MemoryRow(pk=memory_pk(item.tenant_id, item.user_id), sk=memory_sk(item.memory_id))
         try:
             key.update(
-                actions=[MemoryRow.source_ids.set(list(merged))],
+                actions=[MemoryRow.source_ids.set(list(merged))],  # type: ignore[arg-type]
                 condition=(MemoryRow.source_ids == list(item.source_ids)) & MemoryRow.valid_until.does_not_exist(),
             )
         except UpdateError as exc:
