@@ -267,7 +267,11 @@ class ConnectionManager {
 const conn = new ConnectionManager({
   url: () =>
     state.token && !tokenExpired(state.token)
-      ? wsUrl(window.location, state.token, { configured: CONFIG.ws, assistant: state.identity?.assistant })
+      ? wsUrl(window.location, state.token, {
+          configured: CONFIG.ws,
+          assistant: state.identity?.assistant,
+          sessionId: state.sessionId,
+        })
       : null,
   onOpen: handleOpen,
   onFrame: handleFrame,
@@ -1082,9 +1086,11 @@ function handleError(frame) {
   const code = frame.code || "ERROR";
   track("ws_error", { code });
   let turn = frame.clientMessageId ? state.turns.get(frame.clientMessageId) : null;
-  // An error naming no message while an approval answer is on its way is that answer's refusal.
-  if (!turn && !frame.gateway && state.answering.length) {
-    state.answering.shift().set("closed");
+  // An approval answer refused: the card it names, else the oldest answer on its way.
+  const card = state.approvals.get(frame.approvalId) || (!turn && !frame.gateway ? state.answering[0] : null);
+  if (card) {
+    state.answering = state.answering.filter((c) => c !== card);
+    card.set(code === "APPROVAL_EXPIRED" ? "timed_out" : "closed");
     return;
   }
   // The gateway's own error names no message: frames are handled in order, so it is the oldest one sent.

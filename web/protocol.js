@@ -90,14 +90,16 @@ function override(loc, name, schemes) {
 }
 
 /**
- * WebSocket URL with the token (and the assistant, when chosen) in the query. Where: `?ws=` on a
- * local page, else the configured endpoint (`<meta name="luma:ws">`), else `ws(s)://<host>/ws`.
+ * WebSocket URL with the token in the query, the assistant when one was chosen, and the session
+ * being continued (so a run still going can find this connection). Where: `?ws=` on a local page,
+ * else the configured endpoint (`<meta name="luma:ws">`), else `ws(s)://<host>/ws`.
  */
-export function wsUrl(loc, token, { configured = "", assistant = "" } = {}) {
+export function wsUrl(loc, token, { configured = "", assistant = "", sessionId = "" } = {}) {
   const scheme = loc.protocol === "https:" ? "wss:" : "ws:";
   const url = override(loc, "ws", ["ws:", "wss:"]) || new URL(configured || `${scheme}//${loc.host}/ws`, loc.href);
   url.searchParams.set("token", token);
   if (assistant) url.searchParams.set("assistant", assistant);
+  if (sessionId) url.searchParams.set("sessionId", sessionId);
   return url.toString();
 }
 

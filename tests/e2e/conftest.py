@@ -293,6 +293,9 @@ class FakeGateway:
         self.connects += 1
         self.sockets[ws] = user
         self.ws_queries.append(dict(ws.query_params))
+        resumed = self.sessions.get(ws.query_params.get("sessionId", ""))
+        if resumed is not None and resumed.user_id == user:
+            resumed.socket = ws  # the session continues here: its runs' frames follow
         for frame in self.redeliver.pop(user, []):  # a reply that missed its connection, delivered late
             asyncio.get_running_loop().call_later(0.2, lambda f=frame: asyncio.ensure_future(self._send(ws, f)))
         try:

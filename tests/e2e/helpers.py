@@ -131,8 +131,8 @@ def flush_events(page: Any) -> None:
     )
 
 
-def ws_frames(page: Any) -> list[dict[str, Any]]:
-    """Frames the page receives on its WebSockets, parsed (attach before the page connects)."""
+def ws_frames(page: Any, direction: str = "framereceived") -> list[dict[str, Any]]:
+    """Frames the page receives (or sends: ``framesent``) on its WebSockets, parsed; attach before it connects."""
     frames: list[dict[str, Any]] = []
 
     def on_socket(ws: Any) -> None:
@@ -140,7 +140,7 @@ def ws_frames(page: Any) -> list[dict[str, Any]]:
             with contextlib.suppress(TypeError, ValueError):
                 frames.append(json.loads(payload))
 
-        ws.on("framereceived", on_frame)
+        ws.on(direction, on_frame)
 
     page.on("websocket", on_socket)
     return frames

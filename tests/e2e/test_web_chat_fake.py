@@ -414,6 +414,7 @@ def test_reload_during_a_run_keeps_it(fake_stack: Any, new_page: Any) -> None:
     page.reload()
     card = page.get_by_test_id("approval-request")
     expect()(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "connected")
+    assert fake_stack.ws_queries[-1]["sessionId"] == session_storage(page, "luma.sessionId")
     expect()(card).to_have_attribute("data-state", "pending")
     expect()(page.get_by_test_id("messages")).to_contain_text("Let me look that up.")
     card.get_by_test_id("approve").click()
@@ -634,7 +635,7 @@ def test_protocol_helpers(fake_stack: Any, new_page: Any) -> None:
             chars: p.countChars('a😀b'),
             wsSite: p.wsUrl(site, 'T'),
             apiSite: p.apiBase(site),
-            wsLocal: p.wsUrl(local, 'T', {assistant: 'sitework'}),
+            wsLocal: p.wsUrl(local, 'T', {assistant: 'sitework', sessionId: 'S1'}),
             apiLocal: p.apiBase(local),
             wsConfigured: p.wsUrl(site, 'T', {configured: 'wss://api.example/prod'}),
             wsDefault: p.wsUrl(new URL('http://127.0.0.1:8787/'), 'T'),
@@ -667,7 +668,7 @@ def test_protocol_helpers(fake_stack: Any, new_page: Any) -> None:
     assert result["chars"] == 3
     assert result["wsSite"] == "wss://chat.example/ws?token=T"
     assert result["apiSite"] == "https://chat.example"
-    assert result["wsLocal"] == "ws://127.0.0.1:9999/ws?token=T&assistant=sitework"
+    assert result["wsLocal"] == "ws://127.0.0.1:9999/ws?token=T&assistant=sitework&sessionId=S1"
     assert result["apiLocal"] == "http://127.0.0.1:9999"
     assert result["wsConfigured"] == "wss://api.example/prod?token=T"
     assert result["wsDefault"] == "ws://127.0.0.1:8787/ws?token=T"
