@@ -174,7 +174,7 @@ def test_greeting_offers_the_menu_in_the_session_language(
     ]
     french = Chat(settings, repo, tenant, "u-worker", lang="fr").say("bonjour", "greeting")
     assert french.text.startswith("Bonjour Karim") and french.choices[0].label == "Mes chantiers"
-    assert all(len(c.label) <= 24 for c in french.choices)
+    assert all(len(c.label) <= 20 for c in french.choices)
 
 
 def test_a_menu_choice_routes_to_its_intent(settings: Settings, repo: SiteworkRepository, tenant: str) -> None:

@@ -35,7 +35,7 @@ TIMEZONE = "Europe/Paris"
 MAX_LINES = 10  # tasks listed in one message
 MAX_DOCUMENTS = 5  # presigned links in one message (they are long)
 MAX_CHOICES = 10  # a WhatsApp list picker shows at most ten rows
-LABEL_CHARS = 24  # a list row's title on WhatsApp
+LABEL_CHARS = 20  # a WhatsApp quick-reply title (a list row takes 24)
 CANCEL = "flow:cancel"
 SKIP = "incident:skip"
 
@@ -439,10 +439,10 @@ class SiteworkFastPaths:
             project_id=task.project_id, task_id=task.task_id, title=task.title, percent=percent, previous=task.progress
         )
         if percent is None:
-            state.wait_for("progress_percent", options=[Option(id=CANCEL, label=t("cancel", lang))])
+            # No buttons here: the core reads a typed "1" as the first option, and 1 is a percentage.
+            state.wait_for("progress_percent")
             return FastPathResult(
                 t("progress.ask_percent", lang, task=task.title, previous=task.progress),
-                choices=[self._cancel_choice(lang)],
                 meta={"awaiting": "progress_percent", "task": task.task_id},
             )
         return self._ask_confirm(lang, state)
@@ -486,9 +486,7 @@ class SiteworkFastPaths:
         if step == "progress_percent":
             percent = parsing.parse_percent(text, bare=True)
             if percent is None or draft.task_id is None:
-                return FastPathResult(
-                    t("progress.percent_again", lang), choices=[self._cancel_choice(lang)], meta={"awaiting": step}
-                )
+                return FastPathResult(t("progress.percent_again", lang), meta={"awaiting": step})
             draft.percent = percent
             return self._ask_confirm(lang, state)
         answer = choice_of(turn)
