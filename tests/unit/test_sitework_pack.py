@@ -548,3 +548,52 @@ def test_seed_is_repeatable_and_links_the_phones(settings: Settings, repo: Sitew
     assert next(t for t in tasks if t.task_id == "t-101").due == date(2026, 12, 4)
     body = repo.s3().get_object(Bucket=BUCKET, Key=f"sitework/{tenant}/p-4/access-plan.txt")["Body"].read()
     assert body.startswith(b"Deliveries through gate 2")
+
+
+# -- the scripted model of `luma dev --llm fake` ----------------------------------------------------
+
+
+def agent_loop(reg: Any, tenant: str, user: str, text: str, *, approve: bool = True) -> tuple[str, list[str]]:
+    """Drive :class:`SiteworkBrain` the way an agent run does (Anthropic-shaped messages, real tools)."""
+    from local.fake_llm_sitework import SiteworkBrain
+
+    brain = SiteworkBrain(chunk_delay_ms=0)
+    tools = [{"name": spec.name, "input_schema": spec.input_schema} for spec in reg.specs()]
+    messages: list[dict[str, Any]] = [{"role": "user", "content": text}]
+    called: list[str] = []
+    for _ in range(6):
+        script = brain({"tools": tools, "messages": messages})
+        if not script.tool_calls:
+            return "".join(script.text), called
+        uses = [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.input} for c in script.tool_calls]
+        messages.append({"role": "assistant", "content": uses})
+        results = []
+        for call in script.tool_calls:
+            called.append(call.name)
+            tool = reg.get(call.name)
+            result = run_tool(reg, call.name, call.input, tenant, user, approved=approve and tool.requires_approval)
+            results.append({"type": "tool_result", "tool_use_id": call.id, "content": result.content()})
+        messages.append({"role": "user", "content": results})
+    raise AssertionError("the scripted model did not answer within six steps")
+
+
+def test_the_scripted_model_plays_the_site_agent_with_the_real_tools(
+    settings: Settings, repo: SiteworkRepository, tenant: str
+) -> None:
+    reg = registry(SiteworkTools(repo, settings))
+    text, called = agent_loop(reg, tenant, "u-worker", "how is the scaffolding task going?")
+    assert called == ["search", "task_details"]
+    assert text == (
+        "Scaffolding east façade is in progress at 60%, due Friday 4 December. "
+        "The last update set it to 60% (from 40%)."
+    )
+    text, called = agent_loop(reg, tenant, "u-worker", "bump the waterproofing to 40%")
+    assert (
+        called == ["search", "update_progress"] and text == "Done: Basement waterproofing is now at 40% (it was 30%)."
+    )
+    text, _ = agent_loop(reg, tenant, "u-worker", "set the waterproofing to 90 percent", approve=False)
+    assert text == "No problem, I haven't changed anything."
+    assert repo.get_task(tenant, "p-1", "t-102").progress == 40  # type: ignore[union-attr]
+    text, called = agent_loop(reg, tenant, "u-worker", "any incidents lately?")
+    assert called == ["list_projects", "list_incidents"]
+    assert text == "Latest incidents on Riverside Apartments: INC-0001 (medium, closed)."
