@@ -5,6 +5,7 @@ lowercase/uppercase filters. Offsets are UTF-16 code units, as OpenSearch report
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,8 +69,36 @@ def _utf16_len(text: str) -> int:
     return sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
 
 
+# The same rules for ASCII text, as one regular expression: letters, digits and underscores join; ".:'"
+# joins two letters; ".,;'" joins two digits.
+_ASCII_WORD = re.compile(r"[A-Za-z0-9_]+(?:(?:(?<=[A-Za-z])[.:'](?=[A-Za-z])|(?<=[0-9])[.,;'](?=[0-9]))[A-Za-z0-9_]+)*")
+_ASCII_NUMBER = re.compile(r"[0-9.,;']+")
+_ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
+
+
+def _ascii_tokenize(text: str, max_token_length: int) -> list[Token]:
+    tokens: list[Token] = []
+    for match in _ASCII_WORD.finditer(text):
+        word = match.group()
+        if not _ASCII_ALNUM.search(word):
+            continue
+        token_type = "<NUM>" if _ASCII_NUMBER.fullmatch(word) else "<ALPHANUM>"
+        for piece in range(0, len(word), max_token_length):
+            start = match.start() + piece
+            end = min(start + max_token_length, match.end())
+            tokens.append(Token(text[start:end], start, end, len(tokens), token_type))
+    return tokens
+
+
 def standard_tokenize(text: str, max_token_length: int = MAX_TOKEN_LENGTH) -> list[Token]:
     """Split ``text`` the way Lucene's StandardTokenizer does for Latin, Greek, Cyrillic, Arabic, CJK text."""
+    if text.isascii():
+        return _ascii_tokenize(text, max_token_length)
+    return unicode_tokenize(text, max_token_length)
+
+
+def unicode_tokenize(text: str, max_token_length: int = MAX_TOKEN_LENGTH) -> list[Token]:
+    """The standard tokenizer's rules for any text, one character class at a time."""
     spans: list[tuple[int, int, str]] = []  # (start, end) in code points, token type
     i, n = 0, len(text)
     kinds = [_kind(ch) for ch in text]
@@ -147,6 +176,8 @@ def whitespace_tokenize(text: str) -> list[Token]:
 
 def lowercase(term: str) -> str:
     """Java's ``Character.toLowerCase`` per code point (one character in, one out)."""
+    if term.isascii():
+        return term.lower()
     out = []
     for ch in term:
         low = ch.lower()

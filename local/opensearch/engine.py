@@ -357,7 +357,7 @@ class Engine:
             return None
         if spec and (spec["includes"] or spec["excludes"]):
             return search_phase.filter_source(stored.source, spec["includes"], spec["excludes"])
-        return copy.deepcopy(stored.source)
+        return stored.source
 
     def delete_doc(self, index_name: str, doc_id: str, params: dict[str, str]) -> Response:
         self._check_serverless_refresh(params)
@@ -470,7 +470,7 @@ class Engine:
             "_seq_no": stored.seq_no,
             "_primary_term": stored.primary_term,
             "found": True,
-            "_source": copy.deepcopy(stored.source),
+            "_source": stored.source,
         }
         return result
 
@@ -816,10 +816,11 @@ def _auto_id() -> str:
 
 
 def _deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
+    """A new source: ``base`` with ``changes`` merged in (values are shared; stored sources are never mutated)."""
+    out = dict(base)
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _deep_merge(out[key], value)
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = value
     return out

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import copy
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ import numpy as np
 
 from .errors import bad_request
 from .mapping import IndexedDoc, Mappings
+from .scoring import int_to_byte4
 
 DEFAULT_REFRESH_INTERVAL_S = 1.0
 # Index settings this server accepts (after the ``index.`` prefix); others are refused like OpenSearch does.
@@ -53,6 +53,7 @@ class Segment:
     positions: dict[str, int] = field(default_factory=dict)
     text_postings: dict[str, dict[str, dict[int, int]]] = field(default_factory=dict)  # field → term → pos → tf
     text_lengths: dict[str, dict[int, int]] = field(default_factory=dict)  # field → pos → length
+    text_norms: dict[str, dict[int, int]] = field(default_factory=dict)  # field → pos → one-byte length norm
     text_stats: dict[str, tuple[int, int]] = field(default_factory=dict)  # field → (doc count, sum of lengths)
     exact_postings: dict[str, dict[Any, set[int]]] = field(default_factory=dict)  # field → value → positions
     exact_stats: dict[str, tuple[int, int]] = field(default_factory=dict)  # field → (doc count, sum of values)
@@ -82,6 +83,7 @@ class Segment:
                 collected[1].append(vector)
         for path, lengths in seg.text_lengths.items():
             seg.text_stats[path] = (len(lengths), sum(lengths.values()))
+            seg.text_norms[path] = {pos: int_to_byte4(length) for pos, length in lengths.items()}
         for path, (positions, rows) in vector_rows.items():
             seg.vectors[path] = (np.asarray(positions, dtype=np.int64), np.vstack(rows).astype(np.float32))
         return seg
@@ -156,7 +158,7 @@ class Index:
         previous = self.docs.get(doc_id)
         stored = StoredDoc(
             id=doc_id,
-            source=copy.deepcopy(source),
+            source=source,  # never mutated: updates build a new source
             seq_no=self.next_seq_no(),
             version=(previous.version if previous else self.tombstones.pop(doc_id, 0)) + 1,
             indexed=indexed,

@@ -426,15 +426,14 @@ class Mappings:
 
     @staticmethod
     def _vector(mapped: Field, value: Any, doc: IndexedDoc) -> None:
-        if not isinstance(value, list) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in value
-        ):
+        vector = np.array(value, dtype=None) if isinstance(value, list) and value else None
+        if vector is None or vector.ndim != 1 or vector.dtype.kind not in "iuf":
             raise mapper_parsing(
                 f"failed to parse field [{mapped.path}] of type [knn_vector]: expected an array of numbers"
             )
-        if len(value) != mapped.dimension:
-            raise mapper_parsing(f"Vector dimension mismatch. Expected: {mapped.dimension}, Given: {len(value)}")
-        vector = np.asarray(value, dtype=np.float32)
+        if len(vector) != mapped.dimension:
+            raise mapper_parsing(f"Vector dimension mismatch. Expected: {mapped.dimension}, Given: {len(vector)}")
+        vector = vector.astype(np.float32)
         if not np.all(np.isfinite(vector)):
             raise mapper_parsing("KNN vector values cannot be NaN or Infinity")
         if mapped.space_type == "cosinesimil" and not np.any(vector):

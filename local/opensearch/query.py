@@ -39,6 +39,11 @@ class Context:
     index: str
     lookup: SourceLookup
     top_level: bool = True
+    # Only these documents can match (the intersection of enclosing filters): queries may skip the others.
+    restrict: set[int] | None = None
+
+    def inner(self, restrict: set[int] | None = None) -> Context:
+        return Context(self.segment, self.index, self.lookup, top_level=False, restrict=restrict)
 
 
 class Query:
@@ -46,6 +51,10 @@ class Query:
 
     def evaluate(self, ctx: Context) -> Hits:
         raise NotImplementedError
+
+    def matches(self, ctx: Context) -> set[int]:
+        """The matching documents without their scores (filter context)."""
+        return set(self.evaluate(ctx))
 
 
 # Leaf queries -------------------------------------------------------------------------------------
@@ -108,7 +117,7 @@ class TermQuery(Query):
             term = str(self.value)
             if self.case_insensitive:
                 return _constant(_text_positions(ctx.segment, self.field, term, True), self.boost)
-            return _bm25(ctx.segment, self.field, [term], self.boost, required=0)
+            return _bm25(ctx.segment, self.field, [term], self.boost, required=0, restrict=ctx.restrict)
         if mapped.type == "keyword":
             if self.case_insensitive:
                 return _constant(_exact_positions(ctx.segment, mapped, [self.value], True), self.boost)
@@ -116,6 +125,12 @@ class TermQuery(Query):
         if mapped.type == "knn_vector":
             raise bad_request(f"Field [{self.field}] of type [knn_vector] does not support term queries")
         return _constant(_exact_positions(ctx.segment, mapped, [self.value], False), self.boost)
+
+    def matches(self, ctx: Context) -> set[int]:
+        mapped = ctx.segment.mappings.fields.get(self.field)
+        if self.field == "_id" or mapped is None or mapped.type in ("text", "knn_vector"):
+            return set(self.evaluate(ctx))
+        return _exact_positions(ctx.segment, mapped, [self.value], self.case_insensitive)
 
 
 @dataclass
@@ -215,7 +230,7 @@ class Match(Query):
             required = len(terms)
         else:
             required = _minimum_should_match(self.minimum_should_match, len(terms))
-        return _bm25(ctx.segment, self.field, terms, self.boost, required=max(required, 1))
+        return _bm25(ctx.segment, self.field, terms, self.boost, required=max(required, 1), restrict=ctx.restrict)
 
 
 @dataclass
@@ -245,13 +260,13 @@ class Knn(Query):
         if stored is None:
             return {}
         positions, matrix = stored
-        if self.filter is not None:
-            allowed = self.filter.evaluate(Context(ctx.segment, ctx.index, ctx.lookup, top_level=False))
-            keep = np.fromiter((int(p) in allowed for p in positions), dtype=bool, count=len(positions))
+        if self.filter is not None:  # efficient filtering: the k nearest among the documents the filter matches
+            allowed = self.filter.matches(ctx.inner())
+            keep = np.isin(positions, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
             positions, matrix = positions[keep], matrix[keep]
         if len(positions) == 0:
             return {}
-        dist = scoring.distances(mapped.space_type, query.astype(np.float64), matrix.astype(np.float64))
+        dist = scoring.distances(mapped.space_type, query, matrix).astype(np.float64)
         scores = scoring.scores_from_distances(mapped.space_type, dist)
         if self.max_distance is not None:
             chosen = np.nonzero(dist <= self.max_distance)[0]
@@ -278,20 +293,19 @@ class Bool(Query):
     boost: float = 1.0
 
     def evaluate(self, ctx: Context) -> Hits:
-        inner = Context(ctx.segment, ctx.index, ctx.lookup, top_level=False)
         if not (self.must or self.should or self.filter or self.must_not):
             return MatchAll(self.boost).evaluate(ctx)
-        candidates: set[int] | None = None
+        # Filters first: the scoring clauses then only look at the documents that can still match.
+        candidates: set[int] | None = ctx.restrict
+        for clause in self.filter:
+            found = clause.matches(ctx.inner(candidates))
+            candidates = found if candidates is None else candidates & found
         scores: dict[int, float] = {}
         for clause in self.must:
-            hits = clause.evaluate(inner)
+            hits = clause.evaluate(ctx.inner(candidates))
             candidates = set(hits) if candidates is None else candidates & set(hits)
             for pos, score in hits.items():
                 scores[pos] = scores.get(pos, 0.0) + score
-        for clause in self.filter:
-            hits = clause.evaluate(inner)
-            candidates = set(hits) if candidates is None else candidates & set(hits)
-        should_hits = [clause.evaluate(inner) for clause in self.should]
         default_msm = 0 if (self.must or self.filter) else 1
         required = (
             default_msm
@@ -300,8 +314,10 @@ class Bool(Query):
         )
         if self.should:
             counts: dict[int, int] = {}
-            for hits in should_hits:
-                for pos, score in hits.items():
+            for clause in self.should:
+                for pos, score in clause.evaluate(ctx.inner(candidates)).items():
+                    if candidates is not None and pos not in candidates:
+                        continue
                     counts[pos] = counts.get(pos, 0) + 1
                     scores[pos] = scores.get(pos, 0.0) + score
             if required > 0:
@@ -310,7 +326,7 @@ class Bool(Query):
         if candidates is None:
             candidates = ctx.segment.all_positions()
         for clause in self.must_not:
-            candidates -= set(clause.evaluate(inner))
+            candidates = candidates - clause.matches(ctx.inner(candidates))
         return {pos: scores.get(pos, 0.0) * self.boost for pos in candidates}
 
 
@@ -680,14 +696,20 @@ def _constant(positions: set[int], boost: float) -> Hits:
     return dict.fromkeys(positions, boost)
 
 
-def _bm25(segment: Segment, path: str, terms: list[str], boost: float, *, required: int) -> Hits:
-    """Sum of BM25 term scores (a Lucene BooleanQuery of SHOULD term clauses) with a minimum match count."""
+def _bm25(
+    segment: Segment, path: str, terms: list[str], boost: float, *, required: int, restrict: set[int] | None = None
+) -> Hits:
+    """Sum of BM25 term scores (a Lucene BooleanQuery of SHOULD term clauses) with a minimum match count.
+
+    Statistics (document frequency, average length) cover the whole segment; with ``restrict`` only those
+    documents are scored.
+    """
     postings = segment.text_postings.get(path, {})
     doc_count, total_length = segment.text_stats.get(path, (0, 0))
     if doc_count == 0:
         return {}
     avgdl = total_length / doc_count
-    lengths = segment.text_lengths[path]
+    norms = segment.text_norms[path]
     scores: dict[int, np.float32] = {}
     matched: dict[int, int] = {}
     for term in terms:
@@ -695,9 +717,21 @@ def _bm25(segment: Segment, path: str, terms: list[str], boost: float, *, requir
         if not docs:
             continue
         idf = scoring.bm25_idf(len(docs), doc_count)
-        for pos, tf in docs.items():
-            score = scoring.bm25_term(tf, lengths[pos], avgdl, idf, boost)
-            scores[pos] = np.float32(scores.get(pos, np.float32(0.0)) + np.float32(score))
+        if restrict is not None and len(restrict) < len(docs):
+            found = [pos for pos in restrict if pos in docs]
+        else:
+            found = [pos for pos in docs if restrict is None or pos in restrict]
+        if not found:
+            continue
+        values = scoring.bm25_scores(
+            np.fromiter((docs[p] for p in found), dtype=np.float32, count=len(found)),
+            np.fromiter((norms[p] for p in found), dtype=np.int64, count=len(found)),
+            avgdl,
+            idf,
+            boost,
+        )
+        for pos, value in zip(found, values, strict=True):
+            scores[pos] = np.float32(scores.get(pos, np.float32(0.0)) + value)
             matched[pos] = matched.get(pos, 0) + 1
     return {pos: float(score) for pos, score in scores.items() if matched[pos] >= required}
 

@@ -56,12 +56,29 @@ def bm25_idf(doc_freq: int, doc_count: int) -> float:
     return float(np.float32(math.log(1 + (doc_count - doc_freq + 0.5) / (doc_freq + 0.5))))
 
 
+_LENGTH_TABLE = np.array([byte4_to_int(i) for i in range(256)], dtype=np.float32)
+
+
+def norm_cache(avgdl: float) -> np.ndarray:
+    """Lucene's per-query table: ``1 / (k1·(1 - b + b·dl/avgdl))`` for each of the 256 norm bytes."""
+    avg = np.float32(avgdl)
+    return (np.float32(1.0) / (np.float32(K1) * ((np.float32(1 - B)) + np.float32(B) * _LENGTH_TABLE / avg))).astype(
+        np.float32
+    )
+
+
+def bm25_scores(freqs: np.ndarray, norms: np.ndarray, avgdl: float, idf: float, boost: float = 1.0) -> np.ndarray:
+    """BM25 of one term for many documents, in float32 as Lucene computes it:
+    ``weight - weight / (1 + freq·normInverse)`` with ``weight = boost·idf``."""
+    weight = np.float32(boost) * np.float32(idf)
+    inverse = norm_cache(avgdl)[norms]
+    return (weight - weight / (np.float32(1.0) + freqs.astype(np.float32) * inverse)).astype(np.float32)
+
+
 def bm25_term(freq: float, length: int, avgdl: float, idf: float, boost: float = 1.0) -> float:
     """One term's BM25 score: ``boost·idf·freq / (freq + k1·(1 - b + b·dl/avgdl))``, dl from the norm byte."""
-    dl = byte4_to_int(int_to_byte4(length))
-    norm_inverse = np.float32(1.0) / np.float32(K1 * ((1 - B) + B * dl / np.float32(avgdl)))
-    weight = np.float32(boost) * np.float32(idf)
-    return float(weight - weight / (np.float32(1.0) + np.float32(freq) * norm_inverse))
+    scores = bm25_scores(np.array([freq]), np.array([int_to_byte4(length)]), avgdl, idf, boost)
+    return float(scores[0])
 
 
 # k-NN spaces. Distances are what the engines compute; scores are what OpenSearch returns.

@@ -4,7 +4,6 @@ a search pipeline, post filter, sort, ``search_after``, paging, ``_source`` filt
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 import time
 from dataclasses import dataclass
@@ -476,7 +475,7 @@ def filter_source(source: dict[str, Any], includes: list[str], excludes: list[st
                     out[key] = child
         return out
 
-    return walk(copy.deepcopy(source), "")
+    return walk(source, "")
 
 
 def _exclude(value: Any, path: str, excludes: list[str]) -> Any:

@@ -14,10 +14,12 @@ import urllib.request
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from local.opensearch import Engine, OpenSearchError, start_opensearch
 from local.opensearch import pipelines as pl
-from local.opensearch.analysis import analyze, lowercase
+from local.opensearch.analysis import _ascii_tokenize, analyze, lowercase, unicode_tokenize
 from local.opensearch.scoring import bm25_idf, bm25_term, byte4_to_int, int_to_byte4
 
 
@@ -519,6 +521,12 @@ def test_standard_analyzer() -> None:
     assert [(t.term, t.start, t.end) for t in tokens] == [("a", 0, 1), ("b", 5, 6)]  # UTF-16 offsets
     assert lowercase("İSTANBUL") == "istanbul"
     assert terms("x" * 300) == ["x" * 255, "x" * 45]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="abcXY019_.,;:'- !\t", max_size=40), st.integers(min_value=1, max_value=8))
+def test_ascii_fast_path_tokenizes_like_the_general_rules(text: str, max_length: int) -> None:
+    assert _ascii_tokenize(text, max_length) == unicode_tokenize(text, max_length)
 
 
 # Serverless and concurrency -------------------------------------------------------------------------------
