@@ -429,7 +429,10 @@ function renderChoices(msg) {
       attrs: { type: "button", dir: "auto", "aria-pressed": "false" },
     });
     button.dataset.choiceId = String(choice.id ?? "");
-    button.addEventListener("click", () => pickChoice(group, button, choice));
+    button.addEventListener("click", (event) => {
+      pickChoice(group, button, choice);
+      if (event.detail === 0) ui.composer.focus(); // chosen from the keyboard: keep it there
+    });
     group.append(button);
   }
   return group;
@@ -594,7 +597,7 @@ function renderApproval({ approvalId, runId, sessionId, prompt, expiresAt = null
     if (status !== "pending") existing.set(status);
     return existing;
   }
-  const title = h("p", { class: "approval-title", testid: "approval-title" });
+  const title = h("p", { class: "approval-title", testid: "approval-title", attrs: { tabindex: "-1" } });
   const approve = h("button", { class: "btn btn-primary", testid: "approve", attrs: { type: "button" } });
   const decline = h("button", { class: "btn btn-ghost", testid: "decline", attrs: { type: "button" } });
   const actions = h("div", { class: "approval-actions" }, [approve, decline]);
@@ -624,8 +627,10 @@ function renderApproval({ approvalId, runId, sessionId, prompt, expiresAt = null
       const look = APPROVAL_STATES[next] || APPROVAL_STATES.closed;
       title.textContent = t(look.title);
       note.textContent = look.note ? t(look.note) : "";
+      const focusInside = card.contains(document.activeElement) || document.activeElement === document.body;
       approve.disabled = decline.disabled = next !== "pending";
       actions.hidden = next !== "pending" && next !== "sending";
+      if (actions.hidden && focusInside && ctl.answer !== undefined) title.focus({ preventScroll: true });
       if (next !== "pending") clearTimeout(ctl.timer);
       updateActivity();
     },

@@ -370,6 +370,7 @@ def test_approval_card_shows_the_outcome_and_the_answer_follows_it(fake_stack: A
     expect()(card).to_have_attribute("data-state", "approved")
     expect()(card.get_by_test_id("approval-title")).to_have_text("Approved")
     expect()(card.get_by_test_id("approve")).to_be_hidden()
+    expect()(card.get_by_test_id("approval-title")).to_be_focused()  # focus stays on the card, not lost
     approve = next(f for f in fake_stack.received if f.get("action") == "approve")
     assert approve == {"action": "approve", "approvalId": card.get_attribute("data-approval-id"), "approved": True}
 
@@ -452,6 +453,7 @@ def test_choices_are_chips_that_send_their_id(fake_stack: Any, new_page: Any) ->
     expect()(chips.first).to_be_disabled()
     expect()(chips.last).to_be_disabled()
     expect()(chips.last).to_have_attribute("aria-pressed", "true")
+    expect()(page.get_by_test_id("composer")).to_be_focused()  # the keyboard user can type on
     expect()(page.get_by_test_id("message-assistant")).to_have_count(2)
 
 
@@ -466,15 +468,37 @@ def test_client_events_are_batched_and_sent(fake_stack: Any, new_page: Any) -> N
     for name in ("page_view", "ws_connected", "message_sent", "message_shown"):
         assert name in names, names
     assert answers and all(status == 202 and answer["accepted"] == len(sent) for status, sent, answer in answers)
-    sent = next(e for batch in fake_stack.events for e in batch if e["name"] == "message_sent")
-    assert sent["props"]["chars"] == len("what are your opening hours?") and "text" not in sent["props"]
-    shown = next(e for batch in fake_stack.events for e in batch if e["name"] == "message_shown")
-    assert shown["sessionId"] == session_storage(page, "luma.sessionId") and shown["props"]["route"] == "fast_path"
+    # (Beacons of the previous test's closing pages may arrive too: look for this page's events.)
+    sent = [e for batch in fake_stack.events for e in batch if e["name"] == "message_sent"]
+    assert any(e["props"]["chars"] == len("what are your opening hours?") for e in sent), sent
+    assert all("text" not in e["props"] for batch in fake_stack.events for e in batch)
+    session_id = session_storage(page, "luma.sessionId")
+    shown = [e for batch in fake_stack.events for e in batch if e.get("sessionId") == session_id]
+    assert any(e["name"] == "message_shown" and e["props"]["route"] == "fast_path" for e in shown), shown
+
+    # A reconnect, a stream reset, an approval click and an error frame are reported too.
+    fake_stack.kick_all()
+    expect()(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "connected")
+    send(page, "reset please")
+    expect()(page.get_by_test_id("message-assistant")).to_have_count(2)
+    send(page, "move it to Tuesday please")
+    page.get_by_test_id("approval-request").get_by_test_id("approve").click()
+    expect()(page.get_by_test_id("message-assistant").last).to_contain_text("Done")
+    send(page, "boom")
+    expect()(page.get_by_test_id("system-error")).to_have_count(1)
+
+    def mine() -> set[str]:
+        return {e["name"] for batch in fake_stack.events for e in batch if e.get("sessionId") == session_id}
+
+    wait_until(page, lambda: "ws_error" in mine(), timeout_ms=8000)
+    assert {"ws_reconnect", "stream_reset", "approval_clicked", "ws_error"} <= mine(), mine()
+    clicked = [e for batch in fake_stack.events for e in batch if e["name"] == "approval_clicked"]
+    assert any(e["props"]["approved"] is True and e.get("sessionId") == session_id for e in clicked), clicked
 
     # Leaving the page sends what is queued with a beacon.
     fake_stack.events.clear()
     send(page, "stream an answer please")
-    expect()(page.get_by_test_id("message-assistant")).to_have_count(2)
+    expect()(page.get_by_test_id("message-assistant")).to_have_count(5)
     page.goto("about:blank")
     wait_until(page, lambda: "message_sent" in fake_stack.event_names())
 
