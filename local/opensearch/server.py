@@ -326,12 +326,15 @@ class SigV4:
 
 @dataclass
 class RecordedRequest:
+    """One request the server received, and its answer (tests inspect them)."""
+
     method: str
     path: str
     params: dict[str, str]
     headers: dict[str, str]
     body: bytes
     status: int = 0
+    response: Any = None
 
 
 @dataclass
@@ -376,7 +379,7 @@ class OpenSearchServer:
         recorded = RecordedRequest(method, split.path, params, headers, body)
         self.requests.append(recorded)
         status, payload = self._dispatch(method, split.path, params, headers, body, target)
-        recorded.status = status
+        recorded.status, recorded.response = status, payload
         return status, payload
 
     def _dispatch(

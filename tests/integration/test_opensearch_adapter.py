@@ -508,6 +508,7 @@ def test_serverless_search_keeps_the_newest_copy_of_a_memory(serverless: OpenSea
 
 
 def _spec_problems(server: OpenSearchServer) -> tuple[list[str], set[str]]:
+    """Each request's parameters and body, and each response, against the specification's schemas."""
     spec = load_spec(VERSION)
     problems: list[str] = []
     seen: set[str] = set()
@@ -516,33 +517,37 @@ def _spec_problems(server: OpenSearchServer) -> tuple[list[str], set[str]]:
         assert route is not None, request.path
         operation = spec.operation(route.method, route.template)
         assert operation is not None, route.template
-        seen.add(f"{route.method} {route.template}")
+        where = f"{route.method} {route.template}"
+        seen.add(where)
         for name, value in request.params.items():
             param = operation.parameters.get(name)
             if param is None:
-                problems.append(f"{route.template}: parameter {name} not in the spec")
+                problems.append(f"{where}: parameter {name} not in the spec")
                 continue
             schema = param.get("schema")
-            parsed: Any = value
-            if value in ("true", "false"):
-                parsed = value == "true"
-            error = spec.validate(schema, parsed) if schema else None
-            if error and spec.validate(schema, value):
-                problems.append(f"{route.template}: {name}={value}: {error}")
-        if not request.body:
-            continue
-        content_type = (_header(request.headers, "content-type") or "application/json").split(";")[0]
-        declared, schema = spec.request_schema(operation, content_type)
+            parsed: Any = (value == "true") if value in ("true", "false") else value
+            if schema and spec.validate(schema, parsed) and spec.validate(schema, value):
+                problems.append(f"{where}: {name}={value}: {spec.validate(schema, value)}")
+        if request.body:
+            content_type = (_header(request.headers, "content-type") or "application/json").split(";")[0]
+            declared, schema = spec.request_schema(operation, content_type)
+            if not declared:
+                problems.append(f"{where}: no {content_type} request body in the spec")
+            else:
+                if content_type == "application/x-ndjson":
+                    payload: Any = [json.loads(line) for line in request.body.decode().splitlines() if line.strip()]
+                else:
+                    payload = json.loads(request.body)
+                error = spec.validate(schema, payload)
+                if error:
+                    problems.append(f"{where} request: {error}")
+        declared, schema = spec.response_schema(operation, request.status, "application/json")
         if not declared:
-            problems.append(f"{route.template}: no {content_type} request body in the spec")
-            continue
-        if content_type == "application/x-ndjson":
-            payload: Any = [json.loads(line) for line in request.body.decode().splitlines() if line.strip()]
-        else:
-            payload = json.loads(request.body)
-        error = spec.validate(schema, payload)
-        if error:
-            problems.append(f"{request.method} {route.template}: {error}")
+            problems.append(f"{where}: no {request.status} response in the spec")
+        elif request.method != "HEAD":
+            error = spec.validate(schema, request.response)
+            if error:
+                problems.append(f"{where} {request.status} response: {error}")
     return problems, seen
 
 
@@ -554,8 +559,10 @@ def test_every_request_the_adapter_sends_matches_the_spec(service: str) -> None:
         adapter.ensure_ready()
         adapter.upsert([doc("m-1", "likes tea"), doc("m-2", "plays chess", kind="summary")])
         adapter.refresh()
+        eventually(lambda: adapter.count("demo", "u-alice") == 2)  # Serverless: after its refresh interval
         adapter.upsert([doc("m-1", "likes green tea")])
-        adapter.search("demo", "u-alice", text="tea", vector=random_vector(1), kinds=["fact"])
+        eventually(lambda: adapter.count("demo", "u-alice") == 2)
+        assert adapter.search("demo", "u-alice", text="tea", vector=random_vector(1), kinds=["fact"])
         adapter.search("demo", "u-alice", text="", vector=random_vector(2), include_invalid=True)
         adapter.count("demo", "u-alice")
         adapter.delete("demo", "u-alice", ["m-2"])
