@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from luma.config import Settings, get_settings
 from luma.memory.repository import MemoryRepository
@@ -11,15 +13,30 @@ from luma.memory.service import Mask, MemoryService
 from luma.memory.settings import MemorySettings
 from luma.memory.vectors import VectorStore
 
+if TYPE_CHECKING:
+    from luma.guard.policy import PiiPolicy
+
 _lock = threading.Lock()
 _services: dict[str, object] = {}
 
 
-def pii_policy_mask(tenant_id: str, text: str) -> str:
-    """Personal data masked before it is remembered (e-mails, phones, cards, IBANs, ids, dates of birth, secrets)."""
-    from luma.guard.pii import mask
+def policy_mask(resolve: Callable[[str], PiiPolicy | None]) -> Mask:
+    """A mask that follows each tenant's PII policy (``resolve(tenant_id)``; None: the default policy).
 
-    return mask(text)
+    The policy's ``kinds`` are masked unless its ``mask_memory`` is off.
+    """
+
+    def mask(tenant_id: str, text: str) -> str:
+        from luma.guard.pii import mask as pii_mask
+        from luma.guard.policy import PiiPolicy
+
+        policy = resolve(tenant_id) or PiiPolicy()
+        return pii_mask(text, kinds=policy.kinds) if policy.mask_memory else text
+
+    return mask
+
+
+pii_policy_mask: Mask = policy_mask(lambda _tenant: None)
 
 
 def _vector_store(settings: Settings) -> VectorStore:
