@@ -279,7 +279,10 @@ class Engine:
                 "action_request_validation_exception",
                 "Validation Failed: 1: ifSeqNo is set, but primary term is [0];",
             )
-        seq_no, term = int(if_seq_no), int(if_term)
+        try:
+            seq_no, term = int(if_seq_no), int(if_term)
+        except (TypeError, ValueError):
+            raise bad_request(f"Failed to parse if_seq_no [{if_seq_no}] or if_primary_term [{if_term}]") from None
         if existing is None:
             raise self._conflict(
                 index,

@@ -244,7 +244,7 @@ class Mappings:
             ):
                 raise bad_request(f"can't merge a non object mapping [{path}] with an object mapping")
             self.fields[path] = parsed
-            tree[name] = _field_json(spec)
+            tree[name] = copy.deepcopy(spec)
             for sub_name, sub_spec in (spec.get("fields") or {}).items():
                 if not isinstance(sub_spec, dict) or "type" not in sub_spec:
                     raise mapper_parsing(f"No type specified for field [{path}.{sub_name}]")
@@ -487,10 +487,6 @@ def _dynamic(value: Any) -> str:
     if text not in ("true", "false", "strict", "strict_allow_templates"):
         raise mapper_parsing(f"Could not convert [dynamic] to boolean: [{value}]")
     return "strict" if text == "strict_allow_templates" else text
-
-
-def _field_json(spec: dict[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(spec)
 
 
 def _parent(path: str) -> str:
