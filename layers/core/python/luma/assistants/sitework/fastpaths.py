@@ -170,12 +170,13 @@ class SiteworkFastPaths:
         if chosen is not None:
             state.current_project = chosen.project_id
             return chosen
-        options = [Option(id=f"project:{p.project_id}", label=label(p.name)) for p in projects[:MAX_CHOICES]]
+        # Options keep the full names (a typed answer is matched against them); buttons get short labels.
+        options = [Option(id=f"project:{p.project_id}", label=p.name) for p in projects[:MAX_CHOICES]]
         state.wait_for("project", options=options)
         state.pending_intent = intent
         return FastPathResult(
             t("ask_project", lang),
-            choices=[Choice(o.id, o.label) for o in options],
+            choices=[Choice(o.id, label(o.label)) for o in options],
             meta={"awaiting": "project"},
         )
 
@@ -416,13 +417,13 @@ class SiteworkFastPaths:
                 focus = named or current
                 where = focus.name if focus else ", ".join(p.name for p in projects)
                 return FastPathResult(t("progress.no_tasks", lang, project=where))
-            options = [Option(id=f"task:{x.project_id}:{x.task_id}", label=label(x.title)) for x in tasks]
-            options = options[:MAX_CHOICES]
+            options = [Option(id=f"task:{x.project_id}:{x.task_id}", label=x.title) for x in tasks]
+            options = options[: MAX_CHOICES - 1]  # and Cancel
             state.progress = ProgressDraft(project_id=candidates[0].project_id, percent=percent)
             state.wait_for("progress_task", options=options)
             return FastPathResult(
                 t("progress.ask_task", lang),
-                choices=[*(Choice(o.id, o.label) for o in options[: MAX_CHOICES - 1]), self._cancel_choice(lang)],
+                choices=[*(Choice(o.id, label(o.label)) for o in options), self._cancel_choice(lang)],
                 meta={"awaiting": "progress_task"},
             )
         return self._progress_for(turn, scope, state, task, percent)
@@ -478,7 +479,7 @@ class SiteworkFastPaths:
             except NotFoundError:
                 return FastPathResult(
                     t("choose", lang),
-                    choices=[Choice(o.id, o.label) for o in state.options],
+                    choices=[Choice(o.id, label(o.label)) for o in state.options],
                     meta={"awaiting": step},
                 )
             percent = draft.percent if draft.percent is not None else parsing.parse_percent(text)
