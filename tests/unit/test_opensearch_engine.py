@@ -523,6 +523,19 @@ def test_standard_analyzer() -> None:
     assert terms("x" * 300) == ["x" * 255, "x" * 45]
 
 
+def test_analyze_by_field_uses_the_field_analyzer() -> None:
+    engine = Engine()
+    engine.create_index("a", {"mappings": {"properties": {"t": {"type": "text"}, "k": {"type": "keyword"}}}})
+    status, body = engine.analyze("a", {"field": "t", "text": ["Green TEA", "x"]})
+    assert status == 200
+    assert [(t["token"], t["start_offset"], t["position"]) for t in body["tokens"]] == [
+        ("green", 0, 0),
+        ("tea", 6, 1),
+        ("x", 10, 102),
+    ]
+    assert [t["token"] for t in engine.analyze("a", {"field": "k", "text": "Green TEA"})[1]["tokens"]] == ["Green TEA"]
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.text(alphabet="abcXY019_.,;:'- !\t", max_size=40), st.integers(min_value=1, max_value=8))
 def test_ascii_fast_path_tokenizes_like_the_general_rules(text: str, max_length: int) -> None:
