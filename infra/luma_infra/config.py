@@ -126,7 +126,7 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
     {
         "ws_authorizer": FunctionSpec(
             description="WebSocket $connect REQUEST authorizer: validates ?token= (Cognito JWT)",
-            memory_mb=256,
+            memory_mb=512,  # its cold start imports boto3 to read the origin-verify secret: more CPU
             timeout_s=5,
             secrets=("origin_verify",),  # handshakes that went around CloudFront are refused
             p95_alarm_ms=1000,
