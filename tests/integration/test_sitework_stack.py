@@ -214,3 +214,63 @@ def test_a_whatsapp_incident_with_a_bare_photo_gets_its_number(local_stack: Any,
     severity = whatsapp.say("", NumMedia="1", MediaUrl0=url, MediaContentType0="image/jpeg")
     assert "How serious is it?" in severity.body
     _check_incident(local_stack, whatsapp.say("high"), jpeg)
+
+
+# -- agent runs ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sitework_model(local_stack: Any) -> Iterator[None]:
+    """The stack's fake model plays the sitework agent for the test (the clinic's brain is put back)."""
+    from local.fake_llm_sitework import SiteworkBrain
+
+    previous = local_stack.fake_llm.responder
+    local_stack.fake_llm.responder = SiteworkBrain(chunk_delay_ms=0)
+    yield
+    local_stack.fake_llm.responder = previous
+
+
+def frames_until(
+    ws: ClientConnection, done: Callable[[dict[str, Any]], bool], timeout: float = 30.0
+) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while not seen or not done(seen[-1]):
+        left = deadline - time.monotonic()
+        assert left > 0, f"no final frame in time; got {[f.get('type') for f in seen]}"
+        seen.append(json.loads(ws.recv(timeout=left)))
+    return seen
+
+
+def test_an_agent_run_uses_the_sitework_tools_and_asks_before_writing(local_stack: Any, sitework_model: None) -> None:
+    repo = SiteworkRepository(Settings())
+    before = repo.get_task(TENANT, "p-1", "t-102")
+    assert before is not None
+    target = min(before.progress + 5, 100)
+    with worker(local_stack) as ws:
+        cid = f"c-{uuid.uuid4().hex[:8]}"
+        send(ws, f"what's the latest on the waterproofing, and bump it to {target}% if it's behind", cid)
+        frames = frames_until(ws, lambda f: f["type"] in ("approval_request", "message", "error"))
+        request = frames[-1]
+        assert request["type"] == "approval_request", frames
+        assert request["tool"] == "update_progress"
+        assert request["prompt"] == f"Set \u201cBasement waterproofing\u201d to {target}% (now {before.progress}%)?"
+        assert repo.get_task(TENANT, "p-1", "t-102").progress == before.progress  # type: ignore[union-attr]
+        ws.send(json.dumps({"action": "approve", "approvalId": request["approvalId"], "approved": True}))
+        answer = frames_until(ws, lambda f: f["type"] == "message" and f.get("replyTo") == cid)[-1]
+    # The reply carries everything the run said, step by step; the outcome comes last.
+    assert answer["text"].endswith(f"Done: Basement waterproofing is now at {target}% (it was {before.progress}%).")
+    history = repo.list_progress(TENANT, "p-1", "t-102", limit=1)
+    assert history[0].percent == target and history[0].by == "u-worker"
+
+
+def test_an_agent_run_answers_a_question_about_a_task(local_stack: Any, sitework_model: None) -> None:
+    with worker(local_stack) as ws:
+        cid = f"c-{uuid.uuid4().hex[:8]}"
+        send(ws, "how is the scaffolding task going?", cid)
+        frames = frames_until(ws, lambda f: f["type"] == "message" and f.get("replyTo") == cid)
+    tools = [f["tool"] for f in frames if f["type"] == "status" and f.get("status") == "tool"]
+    assert tools == ["search", "task_details"], frames
+    answer = frames[-1]
+    assert answer["route"] == "agent" and answer.get("assistant") == "sitework"
+    assert "Scaffolding east façade is in progress at " in answer["text"], answer["text"]
