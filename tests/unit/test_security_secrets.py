@@ -133,6 +133,11 @@ def test_pseudonymous_ids_need_the_secret_pepper(secretsmanager: Any) -> None:
 def test_in_aws_there_is_no_fallback_pepper(secretsmanager: Any) -> None:
     with pytest.raises(SecretUnavailableError):
         signing_key("pseudonymous-id", aws_settings(dev_jwt_secret="d" * 40))
+    lambda_without_env = Settings(
+        auth_mode="cognito", cognito_jwks_url="https://example.invalid/jwks.json", dev_jwt_secret="d" * 40
+    )
+    with pytest.raises(SecretUnavailableError):  # the dev key is a dev-auth thing, whatever LUMA_ENV says
+        signing_key("pseudonymous-id", lambda_without_env)
     short = _secret(secretsmanager, "luma-test/short", {"key": "too-short"})
     with pytest.raises(SecretUnavailableError):
         signing_key("pseudonymous-id", aws_settings(signing_secret_arn=short))

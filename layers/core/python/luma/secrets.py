@@ -7,7 +7,7 @@ A rotated value reaches a function at its next cold start. Nothing here logs a s
 - :func:`read_json_secret`: one secret's JSON object, cached per process.
 - :func:`signing_key`: a key per purpose (page cursors, pseudonymous ids), derived with HMAC-SHA256
   from one root: ``LUMA_SIGNING_SECRET``, else the generated secret at ``LUMA_SIGNING_SECRET_ARN``,
-  else (local stack and tests only) the dev token key, itself generated into ``.luma/dev-secret``.
+  else, with dev auth (local stack and tests only), the dev token key, generated into ``.luma/dev-secret``.
 - :func:`origin_verified`: whether a request carries the header CloudFront adds in front of both APIs.
 """
 
@@ -69,7 +69,7 @@ def _root_key(settings: Settings) -> bytes:
         if not isinstance(key, str) or len(key) < 32:
             raise SecretUnavailableError("the signing secret has no 'key' of at least 32 characters")
         return key.encode()
-    if settings.env != "aws" and settings.dev_jwt_secret is not None:
+    if settings.auth_mode == "dev" and settings.dev_jwt_secret is not None:  # never in AWS (config refuses it)
         return settings.dev_jwt_secret.get_secret_value().encode()
     raise SecretUnavailableError(
         "no signing key: set LUMA_SIGNING_SECRET_ARN (AWS) or LUMA_SIGNING_SECRET / LUMA_DEV_JWT_SECRET (local)"
