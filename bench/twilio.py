@@ -23,6 +23,7 @@ import http.client
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -53,13 +54,25 @@ class Webhook:
         self.auth_token = auth_token
         self.our_number = our_number
 
-    def form(self, phone: str, text: str) -> dict[str, str]:
-        sid = "SM" + uuid.uuid4().hex
-        return {
+    def form(
+        self,
+        phone: str,
+        text: str,
+        *,
+        media: Sequence[tuple[str, str]] = (),
+        button: tuple[str, str] | None = None,
+        list_item: tuple[str, str] | None = None,
+    ) -> dict[str, str]:
+        """A WhatsApp message from ``phone`` as Twilio posts it: ``media`` as ``(url, content type)``
+        pairs, a pressed quick-reply ``button`` or a chosen ``list_item`` as ``(id, title)`` (the title
+        is also the body, as WhatsApp sends it)."""
+        sid = ("MM" if media else "SM") + uuid.uuid4().hex
+        kind = "button" if button else "interactive" if list_item else media[0][1].split("/")[0] if media else "text"
+        form = {
             "SmsMessageSid": sid,
-            "NumMedia": "0",
+            "NumMedia": str(len(media)),
             "ProfileName": "Bench",
-            "MessageType": "text",
+            "MessageType": kind,
             "SmsSid": sid,
             "WaId": phone.lstrip("+"),
             "SmsStatus": "received",
@@ -72,6 +85,14 @@ class Webhook:
             "From": f"whatsapp:{phone}",
             "ApiVersion": "2010-04-01",
         }
+        for n, (url, content_type) in enumerate(media):
+            form[f"MediaUrl{n}"] = url
+            form[f"MediaContentType{n}"] = content_type
+        if button:
+            form |= {"ButtonPayload": button[0], "ButtonText": button[1], "Body": text or button[1]}
+        if list_item:
+            form |= {"ListId": list_item[0], "ListTitle": list_item[1], "Body": text or list_item[1]}
+        return form
 
     def post(self, params: dict[str, str]) -> tuple[int, float]:
         """Status and milliseconds to the webhook's answer."""

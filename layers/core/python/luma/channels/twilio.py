@@ -8,7 +8,9 @@ Inbound (an API Gateway HTTP API payload 2.0 event)::
 
 :func:`verify_webhook` is :func:`public_url` + :func:`parse_form` + :func:`require_signature`.
 
-Outbound: :class:`TwilioSender` sends a reply as one message per :func:`split_message` part.
+Outbound: :class:`TwilioSender` sends a reply as one message per :func:`split_message` part, and an
+:class:`Interactive` message (quick-reply buttons or a list picker) through a generic Content API
+template whose texts are all variables (:func:`template_definition`).
 
 The auth token is ``LUMA_TWILIO_AUTH_TOKEN`` locally; in AWS the caller reads it from Secrets
 Manager and passes it in. Nothing here reads the environment. Importing this module loads only
@@ -19,11 +21,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import re
+import threading
 import unicodedata
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
@@ -38,6 +44,7 @@ MAX_FORM_FIELDS = 200
 # The SDK's HTTP client logs URLs and response bodies (message text) at INFO: keep it quiet.
 _sdk_logger = logging.getLogger("luma.twilio.sdk")
 _sdk_logger.setLevel(logging.WARNING)
+_log = logging.getLogger(__name__)
 
 
 # Errors ---------------------------------------------------------------------------------------
@@ -60,16 +67,18 @@ class TwilioSendError(LumaError):
     and network errors; ``details["sent_sids"]`` lists the parts delivered before the failure.
     """
 
-    def __init__(self, status: int | None, *, twilio_code: int | None, sent_sids: list[str], part: int) -> None:
+    def __init__(
+        self, status: int | None, *, twilio_code: int | None, sent_sids: list[str], part: int, what: str = "the reply"
+    ) -> None:
         self.status = status
         self.twilio_code = twilio_code
         self.retryable = status is None or status == 429 or status >= 500
         code = ErrorCode.RATE_LIMITED if status == 429 else ErrorCode.INTERNAL
-        what = f"HTTP {status}" if status is not None else "a network error"
+        failure = f"HTTP {status}" if status is not None else "a network error"
         suffix = f" (Twilio error {twilio_code})" if twilio_code is not None else ""
         super().__init__(
             code,
-            f"Sending the reply through Twilio failed with {what}{suffix}.",
+            f"Sending {what} through Twilio failed with {failure}{suffix}.",
             status=status,
             twilio_code=twilio_code,
             retryable=self.retryable,
@@ -379,14 +388,152 @@ def split_message(text: str, limit: int = MAX_BODY_CHARS) -> list[str]:
     return parts
 
 
-class TwilioSender:
-    """Sends replies with the ``twilio`` SDK's REST client, one message per part, in order.
+def truncate(text: str, limit: int) -> str:
+    """``text`` on one line, cut to ``limit`` UTF-16 units with an ellipsis when it is longer."""
+    flat = " ".join(text.split())
+    if _utf16_len(flat) <= limit:
+        return flat
+    cut = _fit(flat, max(1, limit - 1))
+    while cut > 1 and (_unsplittable(flat[cut]) or flat[cut - 1] in _GLUE):
+        cut -= 1
+    return flat[:cut].rstrip() + "…"
 
-    ``base_url`` replaces the scheme and host of ``https://api.twilio.com`` (the fake server in
-    tests and the local stack) through a custom ``TwilioHttpClient``, the extension point Twilio's
-    docs describe for proxies. The SDK does not retry; retrying is the caller's policy. The auth
-    token (``LUMA_TWILIO_AUTH_TOKEN`` locally, Secrets Manager in AWS, read by the caller) never
-    appears in an error or a log line.
+
+# Interactive messages (Content API) -----------------------------------------------------------
+
+# Limits of an in-session WhatsApp message (Twilio's twilio/quick-reply and twilio/list-picker).
+CONTENT_BODY_MAX = 1024
+QUICK_REPLY_MAX = 3
+BUTTON_TITLE_MAX = 20
+LIST_PICKER_MAX = 10
+LIST_ITEM_MAX = 24
+LIST_DESCRIPTION_MAX = 72
+LIST_BUTTON_MAX = 20
+INVALID_CONTENT_SID = 21655  # Twilio: the ContentSid is invalid (deleted, another account's, a typo)
+
+TemplateKind = Literal["quick_reply", "list_picker"]
+_CONTENT_TYPE: dict[TemplateKind, str] = {"quick_reply": "twilio/quick-reply", "list_picker": "twilio/list-picker"}
+_MAX_OPTIONS: dict[TemplateKind, int] = {"quick_reply": QUICK_REPLY_MAX, "list_picker": LIST_PICKER_MAX}
+_TEMPLATE_NAME = re.compile(r"^luma_(quick_reply|list_picker)_(\d+)$")
+
+
+def template_name(kind: TemplateKind, n: int) -> str:
+    """The friendly name of the generic template for ``n`` options: ``luma_quick_reply_3``, ``luma_list_picker_7``."""
+    return f"luma_{kind}_{n}"
+
+
+def template_definition(kind: TemplateKind, n: int) -> dict[str, Any]:
+    """The Content API create request of a generic template: every text is a variable.
+
+    Quick reply: body ``{{1}}``, then title and id per button. List picker: body ``{{1}}``, button
+    label ``{{2}}``, then item, id and description per item. ``variables`` are the samples Twilio
+    falls back to for a variable left out at send time (never, here).
+    """
+    if not 1 <= n <= _MAX_OPTIONS[kind]:
+        raise ValueError(f"{kind} takes 1..{_MAX_OPTIONS[kind]} options, not {n}")
+    samples = {"1": "Please choose an option."}
+    if kind == "quick_reply":
+        actions = []
+        for i in range(n):
+            title, ident = 2 + 2 * i, 3 + 2 * i
+            actions.append({"type": "QUICK_REPLY", "title": _var(title), "id": _var(ident)})
+            samples |= {str(title): f"Option {i + 1}", str(ident): f"option_{i + 1}"}
+        body: dict[str, Any] = {"body": "{{1}}", "actions": actions}
+    else:
+        samples["2"] = "Options"
+        items = []
+        for i in range(n):
+            item, ident, desc = 3 + 3 * i, 4 + 3 * i, 5 + 3 * i
+            items.append({"item": _var(item), "id": _var(ident), "description": _var(desc)})
+            samples |= {str(item): f"Option {i + 1}", str(ident): f"option_{i + 1}", str(desc): f"Option {i + 1}"}
+        body = {"body": "{{1}}", "button": "{{2}}", "items": items}
+    return {
+        "friendly_name": template_name(kind, n),
+        "language": "en",
+        "variables": samples,
+        "types": {_CONTENT_TYPE[kind]: body},
+    }
+
+
+def _var(number: int) -> str:
+    return "{{" + str(number) + "}}"
+
+
+def _template_shape(friendly_name: str | None, types: Any) -> tuple[TemplateKind, int] | None:
+    """``(kind, n)`` when a listed template is one of ours with the shape its name says, else None."""
+    match = _TEMPLATE_NAME.match(friendly_name or "")
+    if not match or not isinstance(types, Mapping):
+        return None
+    kind: TemplateKind = "quick_reply" if match.group(1) == "quick_reply" else "list_picker"
+    n = int(match.group(2))
+    found = types.get(_CONTENT_TYPE[kind])
+    if not isinstance(found, Mapping) or found.get("body") != "{{1}}":
+        return None
+    options = found.get("actions" if kind == "quick_reply" else "items")
+    return (kind, n) if isinstance(options, list) and len(options) == n else None
+
+
+@dataclass(frozen=True)
+class Option:
+    """One button or list item: what the person reads, and the id Twilio posts back when it is chosen."""
+
+    id: str
+    title: str
+    description: str = ""  # list items only
+
+
+@dataclass(frozen=True)
+class Interactive:
+    """One interactive WhatsApp message, sent with the generic template of its shape.
+
+    Texts must already fit the limits (``truncate``): the sender does not cut them.
+    """
+
+    kind: TemplateKind
+    body: str
+    options: tuple[Option, ...]
+    button: str = ""  # the list picker's button label
+
+    def __post_init__(self) -> None:
+        if not self.body.strip():
+            raise ValueError("an interactive message needs a body")
+        if not 1 <= len(self.options) <= _MAX_OPTIONS[self.kind]:
+            raise ValueError(f"{self.kind} takes 1..{_MAX_OPTIONS[self.kind]} options, not {len(self.options)}")
+        if self.kind == "list_picker" and not self.button.strip():
+            raise ValueError("a list picker needs a button label")
+
+    @property
+    def template(self) -> str:
+        """The friendly name of its template."""
+        return template_name(self.kind, len(self.options))
+
+    def variables(self) -> dict[str, str]:
+        """The ``ContentVariables`` that fill its template (numbered as in :func:`template_definition`)."""
+        values = [self.body]
+        if self.kind == "list_picker":
+            values.append(self.button)
+        for option in self.options:
+            values += [option.title, option.id]
+            if self.kind == "list_picker":
+                values.append(option.description or option.title)
+        return {str(i): value for i, value in enumerate(values, 1)}
+
+
+_T = TypeVar("_T")
+
+
+class TwilioSender:
+    """Sends replies with the ``twilio`` SDK's REST client: text one message per part, in order, and
+    interactive messages through the Content API.
+
+    ``base_url`` replaces the scheme and host of ``https://api.twilio.com`` and
+    ``https://content.twilio.com`` (the fake server in tests and the local stack) through a custom
+    ``TwilioHttpClient``, the extension point Twilio's docs describe for proxies. The SDK does not
+    retry; retrying is the caller's policy. The auth token (``LUMA_TWILIO_AUTH_TOKEN`` locally,
+    Secrets Manager in AWS, read by the caller) never appears in an error or a log line.
+
+    Template SIDs are found once per process (:meth:`template_sid`): a configured SID, else the
+    account's template of that friendly name, else a new template.
     """
 
     def __init__(
@@ -420,6 +567,9 @@ class TwilioSender:
         # A non-empty environment keeps the SDK from reading TWILIO_EDGE/TWILIO_REGION from os.environ.
         environment = {"TWILIO_EDGE": "", "TWILIO_REGION": ""}
         self._client = Client(account_sid, token, http_client=http, environment=environment)
+        self._templates: dict[str, str] = {}  # friendly name -> SID, found or created by this process
+        self._listed = False
+        self._templates_lock = threading.Lock()
 
     def send(self, to: str, text: str, *, from_: str | None = None) -> list[str]:
         """Send ``text`` to ``to`` (same channel prefix as the sender); returns the message SIDs.
@@ -432,24 +582,120 @@ class TwilioSender:
 
     def send_parts(self, to: str, parts: Sequence[str], *, from_: str | None = None) -> list[str]:
         """Send already split ``parts`` in order (what is left of a reply after a partial failure)."""
-        from requests import RequestException
-        from twilio.base.exceptions import TwilioException
-
         sender = from_ or self.from_number
         sids: list[str] = []
         for i, part in enumerate(parts):
-            try:
-                message = self._client.messages.create(to=to, from_=sender, body=part)
-            except TwilioException as exc:
-                status = getattr(exc, "status", None)
-                code = getattr(exc, "code", None)
-                raise TwilioSendError(
-                    int(status) if status is not None else 500,
-                    twilio_code=code if isinstance(code, int) and code != status else None,
-                    sent_sids=list(sids),
-                    part=i,
-                ) from None
-            except RequestException:
-                raise TwilioSendError(None, twilio_code=None, sent_sids=list(sids), part=i) from None
+            create = partial(self._client.messages.create, to=to, from_=sender, body=part)
+            message = _twilio_call(create, sent_sids=sids, part=i)
             sids.append(str(message.sid))
         return sids
+
+    def send_content(self, to: str, content_sid: str, variables: Mapping[str, str], *, from_: str | None = None) -> str:
+        """Send the template ``content_sid`` filled with ``variables``; returns the message SID.
+
+        Raises :class:`TwilioSendError` like :meth:`send_parts` (``21655`` for an unknown SID).
+        """
+        payload = json.dumps(dict(variables), ensure_ascii=False)
+        message = _twilio_call(
+            lambda: self._client.messages.create(
+                to=to, from_=from_ or self.from_number, content_sid=content_sid, content_variables=payload
+            ),
+            sent_sids=[],
+            part=0,
+        )
+        return str(message.sid)
+
+    def send_interactive(
+        self,
+        to: str,
+        message: Interactive,
+        *,
+        from_: str | None = None,
+        configured: Mapping[str, str] | None = None,
+    ) -> str:
+        """Send ``message`` with the generic template of its shape; returns the message SID.
+
+        A template Twilio no longer knows (21655) is forgotten, so the next send looks it up again.
+        """
+        sid = self.template_sid(message.kind, len(message.options), configured=configured)
+        try:
+            return self.send_content(to, sid, message.variables(), from_=from_)
+        except TwilioSendError as exc:
+            if exc.twilio_code == INVALID_CONTENT_SID:
+                with self._templates_lock:
+                    if self._templates.get(message.template) == sid:
+                        del self._templates[message.template]
+            raise
+
+    def template_sid(self, kind: TemplateKind, n: int, *, configured: Mapping[str, str] | None = None) -> str:
+        """The Content SID of the generic template for ``n`` options of ``kind``.
+
+        ``configured`` (``LUMA_TWILIO_CONTENT_SIDS``, friendly name → SID) is used as it is, with no
+        API call. Otherwise the account's templates are listed once per process (ours are recognised
+        by friendly name and shape) and a missing one is created; both are remembered. Raises
+        :class:`TwilioSendError` when the Content API fails.
+        """
+        name = template_name(kind, n)
+        if configured and configured.get(name):
+            return configured[name]
+        with self._templates_lock:  # one lookup or creation at a time in this process
+            if name not in self._templates and not self._listed:
+                for found_name, sid in self._list_templates():
+                    self._templates.setdefault(found_name, sid)
+                self._listed = True
+            if name not in self._templates:
+                self._templates[name] = self._create_template(kind, n)
+            return self._templates[name]
+
+    def template_sids(self) -> dict[str, str]:
+        """Every generic template's SID, found or created: the value of ``LUMA_TWILIO_CONTENT_SIDS``
+        (run once per account when deploying, so functions never create templates)."""
+        return {
+            template_name(kind, n): self.template_sid(kind, n)
+            for kind in _CONTENT_TYPE
+            for n in range(1, _MAX_OPTIONS[kind] + 1)
+        }
+
+    def _list_templates(self) -> list[tuple[str, str]]:
+        def listing() -> list[tuple[str, str]]:
+            found = []
+            for content in self._client.content.v1.contents.stream(page_size=200):
+                shape = _template_shape(content.friendly_name, content.types)
+                if shape is not None and content.sid:
+                    found.append((template_name(*shape), str(content.sid)))
+            return found
+
+        return _twilio_call(listing, sent_sids=[], part=0, what="a template lookup")
+
+    def _create_template(self, kind: TemplateKind, n: int) -> str:
+        from twilio.rest.content.v1.content import ContentList
+
+        request = ContentList.ContentCreateRequest(template_definition(kind, n))
+        content = _twilio_call(
+            lambda: self._client.content.v1.contents.create(request), sent_sids=[], part=0, what="a template"
+        )
+        _log.warning(
+            "created a Twilio content template", extra={"template": template_name(kind, n), "sid": content.sid}
+        )
+        return str(content.sid)
+
+
+def _twilio_call(call: Callable[[], _T], *, sent_sids: list[str], part: int, what: str = "the reply") -> _T:
+    """``call()``, with the SDK's and requests' errors as :class:`TwilioSendError` (no token, no body)."""
+    from requests import RequestException
+    from twilio.base.exceptions import TwilioException
+
+    try:
+        return call()
+    except TwilioException as exc:
+        status = getattr(exc, "status", None)
+        code = getattr(exc, "code", None)
+        raise TwilioSendError(
+            int(status) if status is not None else 500,
+            twilio_code=code if isinstance(code, int) and code != status else None,
+            sent_sids=list(sent_sids),
+            part=part,
+            what=what,
+        ) from None
+    except RequestException:
+        raise TwilioSendError(None, twilio_code=None, sent_sids=list(sent_sids), part=part, what=what) from None
