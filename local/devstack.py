@@ -268,7 +268,15 @@ class LocalStack:
         self._llm_env: dict[str, str | None] = {}
         self.statemachines_dir = Path(statemachines_dir or STATEMACHINES_DIR)
         self.state_machines: dict[str, str] = {}
-        self.dev_info: dict[str, Any] = {"fakeLlmUrl": None, "fakeTwilioUrl": None, "stateMachines": {}}
+        self.dev_info: dict[str, Any] = {
+            "fakeLlmUrl": None,
+            "fakeTwilioUrl": None,
+            "openSearchUrl": None,
+            "stateMachines": {},
+        }
+        # The local OpenSearch-compatible server (long-term memory's search index).
+        self.opensearch: Any = None
+        self._opensearch_env: dict[str, str | None] = {}
         # The fake Twilio REST API (replies to WhatsApp/SMS land there; ``on_twilio_message`` sees each),
         # and the idle-session sweeper run every ``sweep_every_s`` (None: only on demand, through the
         # Lambda Invoke API: POST /2015-03-31/functions/session_sweeper/invocations).
@@ -341,6 +349,7 @@ class LocalStack:
             self.progress.done(f"(port {self.moto.port})")
             self._start_llm()
             self._start_twilio()
+            self._start_opensearch()
             self._apply_env()
             self._create_media_bucket()
             self._create_and_seed()
@@ -389,6 +398,7 @@ class LocalStack:
                 forced[key] = default
         forced.update(self._llm_env)
         forced.update(self._twilio_env)
+        forced.update(self._opensearch_env)
         forced.update(self.extra_env)
         self._set_env(forced)
 
@@ -427,8 +437,11 @@ class LocalStack:
         from luma.store.tables import create_tables
 
         settings = get_settings()
-        self.progress.begin("creating tables")
+        self.progress.begin("creating tables and the memory index")
         create_tables()
+        from luma.memory.vectors import OpenSearchVectorStore
+
+        OpenSearchVectorStore(settings).ensure_ready()
         self.progress.done()
         self.dev_info["assistants"] = list(available())
         self.dev_info["dynamodbEndpoint"] = self.moto.endpoint
@@ -496,6 +509,20 @@ class LocalStack:
         self.dev_info["fakeTwilioUrl"] = self.fake_twilio.url
         self.dev_info["twilioNumbers"] = dict(self.twilio_numbers)
         self.progress.done(f"({self.fake_twilio.url})")
+
+    def _start_opensearch(self) -> None:
+        """The local OpenSearch-compatible server (memory's search index) and the settings that point at it."""
+        from local.opensearch import start_opensearch
+
+        self.progress.begin("starting the local OpenSearch")
+        self.opensearch = start_opensearch(host=self.host)
+        self._opensearch_env = {
+            "LUMA_OPENSEARCH_URL": self.opensearch.url,
+            "LUMA_OPENSEARCH_SERVICE": "es",
+            "LUMA_OPENSEARCH_SIGV4": "false",
+        }
+        self.dev_info["openSearchUrl"] = self.opensearch.url
+        self.progress.done(f"({self.opensearch.url})")
 
     def _create_media_bucket(self) -> None:
         """The media bucket (WhatsApp/SMS images) in moto's S3."""
@@ -591,6 +618,10 @@ class LocalStack:
         if fake_twilio is not None:
             fake_twilio.stop()
         self.dev_info["fakeTwilioUrl"] = None
+        opensearch, self.opensearch = self.opensearch, None
+        if opensearch is not None:
+            opensearch.stop()
+        self.dev_info["openSearchUrl"] = None
         self.moto.stop()
         self._restore_env()
         self._prepared = False
@@ -676,6 +707,7 @@ def _banner(stack: LocalStack) -> str:
             f"websocket  {stack.ws_url}?token=<JWT>",
             f"HTTP API   {stack.url}/api/",
             f"DynamoDB   {stack.dynamodb_endpoint} (moto)",
+            f"OpenSearch {stack.opensearch.url if stack.opensearch is not None else '-'} (memory index, in memory)",
             f"LLM        {_llm_line(stack)}",
             f"agent runs {', '.join(stack.state_machines) or 'none (no statemachines/*.asl.json)'}"
             + (" (Step Functions in moto)" if stack.state_machines else ""),

@@ -27,6 +27,8 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("LUMA_DEV_JWT_SECRET", secrets.token_urlsafe(32))
 
+pytest_plugins = ["tests.opensearch_api.fixtures"]
+
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 

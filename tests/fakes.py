@@ -95,7 +95,8 @@ class MemoryConversations:
         state: dict[str, Any] | None = None,
         status: SessionStatus | None = None,
     ) -> None:
-        self.messages.setdefault((session.tenant_id, session.session_id), []).append(reply)
+        kept = self.messages.setdefault((session.tenant_id, session.session_id), [])
+        kept[:] = [m for m in kept if m.message_id != reply.message_id] + [reply]
         stored = self.sessions[(session.tenant_id, session.session_id)]
         if state is not None:
             stored.state = merge_state(session.state, dict(state), stored.state)
@@ -116,6 +117,10 @@ class MemoryConversations:
     ) -> Page[Session]:
         items = [s for (t, _), s in self.sessions.items() if t == tenant_id and s.user_id == user_id]
         return Page(items=sorted(items, key=lambda s: s.last_activity_at, reverse=True)[:limit])
+
+    def get_message(self, tenant_id: str, session_id: str, message_id: str) -> Message | None:
+        found = [m for m in self.messages.get((tenant_id, session_id), []) if m.message_id == message_id]
+        return found[-1] if found else None
 
     def get_decision(self, tenant_id: str, session_id: str, message_id: str) -> RoutingDecision | None:
         return self.decisions.get((tenant_id, session_id, message_id))

@@ -256,7 +256,6 @@ def test_choices_from_the_site_assistant(new_page: Any, web_stack: Any) -> None:
     assert picked and picked[0]["choice"] == chips.filter(has_text="My projects").get_attribute("data-choice-id")
 
 
-@pytest.mark.xfail(reason="server: `label` on `approval_recorded` frames (status `tool` frames have it)", strict=False)
 def test_tool_and_approval_labels_come_from_the_server(new_page: Any, web_stack: Any) -> None:
     agent_stack(web_stack)
     page = new_page()
@@ -270,11 +269,6 @@ def test_tool_and_approval_labels_come_from_the_server(new_page: Any, web_stack:
     assert recorded and all(isinstance(f.get("label"), str) and f["label"] for f in recorded), recorded
 
 
-@pytest.mark.xfail(
-    reason="server: catch-up lists `approval_request` and `run` items; a run's later frames go to the "
-    "session's current connection",
-    strict=False,
-)
 def test_reload_during_an_agent_run_keeps_it(new_page: Any, web_stack: Any) -> None:
     agent_stack(web_stack)
     page = new_page()

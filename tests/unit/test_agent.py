@@ -538,7 +538,7 @@ def test_approval_request_and_answer() -> None:
         def send_task_success(self, **kw: Any) -> None:
             self.sent.append(kw)
 
-    svc.task_tokens = Tokens()
+    svc.approvals.task_tokens = Tokens()
     turn = make_turn(conversations, "x")
     state = new_run(turn, resolve_limits(None))
     call = {
@@ -552,12 +552,43 @@ def test_approval_request_and_answer() -> None:
     )
     [frame] = delivery.of_type("approval_request")
     assert "Dr. Anika Patel" in frame["prompt"] and "14:00" in frame["prompt"]
+    card = conversations.get_message(TENANT, "S1", frame["approvalId"])
+    assert card and card.meta["kind"] == "approval_request" and card.meta["approvalStatus"] == "pending"
+    assert conversations.sessions[(TENANT, "S1")].state["_approval"] == frame["approvalId"]
     with pytest.raises(LumaError):
         svc.answer_approval(Principal(tenant_id=TENANT, user_id="u-bruno"), frame["approvalId"], True)  # not theirs
     svc.answer_approval(PRINCIPAL, frame["approvalId"], True)
     assert Tokens.sent[0]["taskToken"] == "TOKEN" and '"approved": true' in Tokens.sent[0]["output"]
+    settled = conversations.get_message(TENANT, "S1", frame["approvalId"])
+    assert settled and settled.meta["approvalStatus"] == "approved"
+    assert "_approval" not in conversations.sessions[(TENANT, "S1")].state
     with pytest.raises(LumaError):  # answered once only
         svc.answer_approval(PRINCIPAL, frame["approvalId"], True)
+
+
+def test_an_approval_that_times_out_says_so_and_is_never_a_decline() -> None:
+    svc, conversations, delivery, _store = service(ScriptedProvider())
+    turn = make_turn(conversations, "x")
+    state = new_run(turn, resolve_limits(None))
+    call = {
+        "id": "tu1",
+        "name": "reschedule_appointment",
+        "input": {"appointment_id": "a1", "new_start": "2026-11-24T14:00:00+01:00"},
+        "requires_approval": True,
+    }
+    item = {"call": call, "turn": turn.model_dump(mode="json"), "run": state.run.model_dump(mode="json")}
+    svc.request_approval({"token": "TOKEN", **item})
+    [frame] = delivery.of_type("approval_request")
+    # What the state machine passes on when the wait for the answer times out (ApprovalTimedOut).
+    result = svc.run_tool({**item, "approval": {"approved": False, "reason": "timed_out"}})
+    assert result["error"]["code"] == "APPROVAL_TIMED_OUT" and "not that they declined" in result["error"]["message"]
+    card = conversations.get_message(TENANT, "S1", frame["approvalId"])
+    assert card and card.meta["approvalStatus"] == "timed_out"
+    # An answer after the timeout gets a clear message.
+    svc.approvals.task_tokens = None
+    with pytest.raises(LumaError) as late:
+        svc.answer_approval(PRINCIPAL, frame["approvalId"], True)
+    assert late.value.code is ErrorCode.APPROVAL_EXPIRED and "timed out" in late.value.message
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from luma.config import Settings
-from luma.domain.models import ChannelMessage, MediaRef, PhoneLink, Route, SessionStatus
+from luma.domain.models import ChannelMessage, MediaRef, PhoneLink, Principal, Route, SessionStatus
 from luma.errors import ErrorCode, LumaError
 from luma.pipeline.classify import ClassifyService
 from luma.pipeline.router import Router
@@ -87,6 +87,20 @@ def env() -> dict[str, Any]:
     return make_env()
 
 
+class FakeApprovals:
+    """Records answers; ``expired`` ids answer like a run that timed out."""
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[str, str, bool]] = []
+        self.expired: set[str] = set()
+
+    def answer(self, principal: Principal, approval_id: str, approved: bool) -> dict[str, Any]:
+        if approval_id in self.expired:
+            raise LumaError(ErrorCode.APPROVAL_EXPIRED)
+        self.answers.append((principal.user_id, approval_id, approved))
+        return {"sessionId": "s", "runId": "r", "tool": "t"}
+
+
 def make_env(settings: Settings | None = None, limiter: Any = None) -> dict[str, Any]:
     """The service over fakes (``settings``/``limiter`` replace the defaults)."""
     repo = MemoryConversations()
@@ -102,6 +116,7 @@ def make_env(settings: Settings | None = None, limiter: Any = None) -> dict[str,
         KeywordClassifier({"hours": "clinic_hours", "horario": "clinic_hours", "hello": "greeting"}),
     )
     media = FakeMedia()
+    approvals = FakeApprovals()
     service = ClassifyService(
         settings=settings,
         conversations=repo,
@@ -114,6 +129,7 @@ def make_env(settings: Settings | None = None, limiter: Any = None) -> dict[str,
         media=media,  # type: ignore[arg-type]
         detect_language=detect,
         limiter=limiter,
+        approvals=lambda: approvals,
     )
     return {
         "service": service,
@@ -125,6 +141,7 @@ def make_env(settings: Settings | None = None, limiter: Any = None) -> dict[str,
         "clock": clock,
         "media": media,
         "settings": settings,
+        "approvals": approvals,
     }
 
 
@@ -360,3 +377,30 @@ def test_the_websocket_path_keeps_the_detected_language_on_the_session_too(env: 
     )
     ((_, turn),) = env["invoker"].calls
     assert turn["session"]["language"] == "es" and turn["delivery"]["channel"] == "websocket"
+
+
+def test_a_pressed_approval_button_resumes_the_run_and_is_stored(env: dict[str, Any]) -> None:
+    env["service"].handle_channel(msg("hello"))
+    env["service"].handle_channel(msg("Approve", choice="approval:01APPROVAL:yes"))
+    assert env["approvals"].answers == [("u-alice", "01APPROVAL", True)]
+    assert len(env["invoker"].calls) == 1 and env["agent"].turns == []  # neither a fast path nor the agent
+    (recorded,) = [f for _, f in env["delivery"].frames if f.get("status") == "approval_recorded"]
+    assert recorded["approvalId"] == "01APPROVAL" and recorded["approved"] is True
+    session_id = env["invoker"].calls[0][1]["session"]["session_id"]
+    stored = env["repo"].list_messages("demo", session_id).items
+    assert stored[-1].text == "Approve" and stored[-1].intent == "approval_answer"
+
+
+def test_an_sms_no_answers_the_pending_approval(env: dict[str, Any]) -> None:
+    env["service"].handle_channel(msg("hello", sender=f"+{ALICE_PHONE[1:]}"))
+    session_id = env["invoker"].calls[0][1]["session"]["session_id"]
+    env["repo"].sessions[("demo", session_id)].state["_approval"] = "01PENDING"
+    env["service"].handle_channel(msg("no thanks", sender=f"+{ALICE_PHONE[1:]}"))
+    assert env["approvals"].answers == [("u-alice", "01PENDING", False)]
+
+
+def test_an_answer_after_the_timeout_is_told_so(env: dict[str, Any]) -> None:
+    env["approvals"].expired.add("01LATE")
+    env["service"].handle_channel(msg("yes", choice="approval:01LATE:yes"))
+    (err,) = [f for f in texts(env) if f["type"] == "error"]
+    assert err["code"] == "APPROVAL_EXPIRED" and "timed out" in err["message"]

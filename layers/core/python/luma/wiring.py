@@ -9,6 +9,7 @@ from luma.config import get_settings
 from luma.store.repos import DynamoConnectionRepository, DynamoConversationRepository
 
 if TYPE_CHECKING:
+    from luma.agent.approvals import ApprovalService
     from luma.agent.entry import AgentEntry
     from luma.agent.limits import AgentLimits
     from luma.agent.run import AgentService
@@ -126,6 +127,7 @@ def agent_service() -> AgentService:
         provider=lambda: get_provider(settings),
         packs=get_pack,
         limiter=limiter(),
+        connections=connections(),
         task_tokens=make_client(
             "stepfunctions", region=settings.region, endpoint_url=settings.stepfunctions_endpoint_url
         ),
@@ -149,7 +151,20 @@ def classify_service() -> ClassifyService:
         limiter=limiter(),
         phones=phones(),
         media=media(),
+        approvals=approvals,
     )
+
+
+@lru_cache(maxsize=1)
+def approvals() -> ApprovalService:
+    """Approval requests and answers (the agent asks; the approve route and WhatsApp/SMS answers resume)."""
+    from luma.agent.approvals import ApprovalService
+    from luma.agent.store import DynamoAgentStore
+    from luma.aws import client as make_client
+
+    settings = get_settings()
+    tokens = make_client("stepfunctions", region=settings.region, endpoint_url=settings.stepfunctions_endpoint_url)
+    return ApprovalService(conversations(), DynamoAgentStore(settings), tokens)
 
 
 @lru_cache(maxsize=1)
@@ -185,6 +200,7 @@ def reset() -> None:
         agent,
         agent_service,
         classify_service,
+        approvals,
         limiter,
         fast_path_service,
     ):

@@ -44,10 +44,12 @@ def parse_approve(body: str | None) -> ApproveFrame:
 def handle_approve(request: ApproveRequest, *, agent: Callable[[], Any], delivery: Delivery) -> None:
     """Resume the run waiting for this approval; errors become ``error`` frames."""
     target = DeliveryTarget(connection_id=request.connection_id, endpoint=request.endpoint)
+    approval_id: str | None = None
     try:
         if request.principal is None:
             raise LumaError(ErrorCode.AUTH_REQUIRED)
         frame = parse_approve(request.body)
+        approval_id = frame.approval_id
         result = agent().answer_approval(request.principal, frame.approval_id, frame.approved)
         delivery.send(
             target,
@@ -57,6 +59,7 @@ def handle_approve(request: ApproveRequest, *, agent: Callable[[], Any], deliver
                 approvalId=frame.approval_id,
                 approved=frame.approved,
                 runId=result["runId"],
+                label=result.get("label") if frame.approved else None,
             ),
         )
     except Exception as exc:
@@ -64,4 +67,7 @@ def handle_approve(request: ApproveRequest, *, agent: Callable[[], Any], deliver
         if not isinstance(exc, LumaError):
             logger.exception("approve failed")
         emit(mn.ERRORS, 1, dimensions={mn.DIM_CODE: err.code.value})
-        delivery.send(target, error_frame(err))
+        frame_out = error_frame(err)
+        if approval_id:
+            frame_out["approvalId"] = approval_id
+        delivery.send(target, frame_out)

@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 from luma import metrics_names as mn
 from luma import texts
 from luma.agent import failures
+from luma.agent.approvals import APPROVAL_KEY, ApprovalService
 from luma.agent.context import recent_history, with_summary
 from luma.agent.limits import AgentLimits
 from luma.agent.store import AgentStore
@@ -41,7 +42,6 @@ from luma.assistants.contract import AssistantPack
 from luma.channels.websocket import Delivery
 from luma.config import Settings
 from luma.domain.models import Message, Role, Route, Session, Turn
-from luma.errors import ErrorCode, LumaError
 from luma.ids import new_id
 from luma.limits import Limiter, NoLimits
 from luma.llm import (
@@ -61,6 +61,7 @@ from luma.llm import (
 from luma.observability import emit, logger
 from luma.operators.escalations import EscalationRepository
 from luma.pipeline.frames import message_frame, status_frame
+from luma.store.repos import ConnectionRepository
 
 FINAL_NOTE = (
     "You have used all the tool calls available for this message. Do not call tools: answer the user now "
@@ -122,9 +123,23 @@ class RunState(BaseModel):
     recovery: str | None = None
 
 
+def _approval_outcome(approval: dict[str, Any]) -> Literal["approved", "declined", "timed_out"]:
+    """What came back from the approval wait: the person's answer, or a timeout/failure of the wait."""
+    if approval.get("approved") is True:
+        return "approved"
+    return "timed_out" if approval.get("reason") in ("timed_out", "wait_failed") else "declined"
+
+
 # Refusals before the tool ran: they don't count against the session's tool calls.
 _NOT_RUN = frozenset(
-    {"UNKNOWN_TOOL", "INVALID_ARGUMENTS", "SESSION_LOCKED", "IDENTITY_NOT_VERIFIED", "APPROVAL_DECLINED"}
+    {
+        "UNKNOWN_TOOL",
+        "INVALID_ARGUMENTS",
+        "SESSION_LOCKED",
+        "IDENTITY_NOT_VERIFIED",
+        "APPROVAL_DECLINED",
+        "APPROVAL_TIMED_OUT",
+    }
 )
 
 
@@ -159,6 +174,7 @@ class AgentService:
         limiter: Limiter | None = None,
         task_tokens: Any = None,
         escalations: EscalationRepository | None = None,
+        connections: ConnectionRepository | None = None,
     ) -> None:
         self.settings = settings
         self.conversations = conversations
@@ -169,6 +185,8 @@ class AgentService:
         self.limiter: Limiter = limiter or NoLimits()
         self.task_tokens = task_tokens  # a Step Functions client (send_task_success/failure)
         self._escalations = escalations
+        self.connections = connections  # the user's newest connection gets the rest of a run
+        self.approvals = ApprovalService(conversations, store, task_tokens)
         self._registries: dict[str, ToolRegistry] = {}
         self._lock = threading.Lock()
 
@@ -223,6 +241,8 @@ class AgentService:
     def _request(self, state: RunState, session: Session) -> LlmRequest:
         limits = state.run.limits
         history = self.store.recent_messages(session.tenant_id, session.session_id, limit=40)
+        # This run's own texts are in its transcript already.
+        history = [m for m in history if m.meta.get("runId") != state.run.run_id]
         messages = recent_history(history, limits.context_tokens)
         if not messages or messages[-1].role != "user":  # the inbound message is persisted; be safe anyway
             messages.append(ChatMessage.user(state.turn.message.text))
@@ -244,17 +264,21 @@ class AgentService:
         """One LLM call; raises a named :class:`failures.AgentStepError` on a provider failure."""
         self.fold_results(state)
         state.error, state.recovery = None, None
-        turn, run = state.turn, state.run
+        run = state.run
+        state.turn = turn = self._follow(state.turn)
         session = self._session(turn)
         request = self._request(state, session)
         # A later step's text follows what the client already shows: keep a space between them.
         continuing = bool(run.streamed) and not run.streamed[-1][-1:].isspace()
+        shown: list[str] = []
 
         def send(text: str) -> bool:
             nonlocal continuing
             if continuing:
                 text, continuing = " " + text.lstrip(), False
             run.token_seq += 1  # numbered across the run's steps: the client orders and dedupes by seq
+            shown.append(text)
+            self._progress(state, session, "".join(shown))
             return self.delivery.send(turn.delivery, token_frame(turn, run.run_id, text, run.token_seq))
 
         guard = SentenceGuard(default_check(self.packs(session.assistant).allowed_output()))
@@ -382,12 +406,49 @@ class AgentService:
         state.tool_results = None
         return state
 
+    def _follow(self, turn: Turn) -> Turn:
+        """The turn addressed to the user's newest connection: a page reloaded mid-run gets the rest of it."""
+        target = turn.delivery
+        if target.channel != "websocket" or self.connections is None:
+            return turn
+        try:
+            latest = self.connections.latest(turn.principal.tenant_id, turn.principal.user_id)
+        except Exception:
+            logger.warning("connection lookup failed; keeping the run's connection", exc_info=True)
+            return turn
+        if latest is None or latest.connection_id == target.connection_id:
+            return turn
+        moved = target.model_copy(update={"connection_id": latest.connection_id})
+        return turn.model_copy(update={"delivery": moved})
+
+    def _progress(self, state: RunState, session: Session, step_text: str) -> None:
+        """Persist the text shown so far (the reply, ``status: running``): a reloaded page shows it."""
+        run, turn = state.run, state.turn
+        text = " ".join(t.strip() for t in [*run.streamed, step_text] if t.strip())
+        reply = Message(
+            tenant_id=turn.session.tenant_id,
+            session_id=turn.session.session_id,
+            message_id=run.reply_id,
+            role=Role.ASSISTANT,
+            text=text,
+            reply_to=turn.message.message_id,
+            intent=turn.decision.intent,
+            route=Route.AGENT,
+            meta={"status": "running", "runId": run.run_id, "seq": run.token_seq},
+        )
+        try:
+            self.conversations.save_reply(session, reply)
+        except Exception:  # progress is a convenience for reloads: never fail the answer for it
+            logger.warning("run progress not saved", exc_info=True)
+
+    @staticmethod
+    def _reply_text(run: RunInfo) -> str:
+        return " ".join(t.strip() for t in run.streamed if t.strip())
+
     def _answer(self, state: RunState, session: Session) -> RunState:
         """Persist the whole answer, then deliver it as one ``message`` frame."""
         turn, run = state.turn, state.run
-        text = " ".join(t.strip() for t in run.streamed if t.strip()) or texts.text(
-            "agent.apology", session.language, assistant=session.assistant
-        )
+        text = self._reply_text(run) or texts.text("agent.apology", session.language, assistant=session.assistant)
         run.outcome = run.outcome or "answered"
         self._save_and_deliver(state, session, text, status="answered")
         state.step = StepOutcome(stop="end_turn")
@@ -450,21 +511,18 @@ class AgentService:
             except Exception:  # malformed arguments: the tool call itself will report them
                 logger.info("approval prompt fell back", extra={"tool": call.name})
         approval_id = new_id()
-        self.store.put_approval(
-            turn.principal.tenant_id,
-            {
-                "approval_id": approval_id,
-                "token": token,
-                "run_id": run.run_id,
-                "session_id": turn.session.session_id,
-                "user_id": turn.principal.user_id,
-                "tool": call.name,
-                "prompt": prompt,
-            },
-            run.limits.approval_timeout_s,
+        self.approvals.request(
+            turn,
+            session,
+            approval_id=approval_id,
+            run_id=run.run_id,
+            tool=call.name,
+            prompt=prompt,
+            token=token,
+            ttl_s=run.limits.approval_timeout_s,
         )
         self.delivery.send(
-            turn.delivery,
+            self._follow(turn).delivery,
             {
                 "type": "approval_request",
                 "sessionId": turn.session.session_id,
@@ -473,29 +531,28 @@ class AgentService:
                 "tool": call.name,
                 "prompt": prompt,
                 "expiresInS": run.limits.approval_timeout_s,
+                "language": session.language,
             },
         )
 
     def answer_approval(self, principal: Any, approval_id: str, approved: bool) -> dict[str, Any]:
-        """The user's answer: resume the waiting run. Raises ``LumaError`` when there is nothing to answer."""
-        pending = self.store.take_approval(principal.tenant_id, approval_id, principal.user_id)
-        if pending is None:
-            raise LumaError(ErrorCode.BAD_REQUEST, "That approval request was not found or was already answered.")
-        output = json.dumps({"approved": approved, "approval_id": approval_id})
-        try:
-            self.task_tokens.send_task_success(taskToken=pending["token"], output=output)
-        except Exception as exc:  # the run timed out or ended meanwhile
-            logger.info("approval arrived too late", extra={"approval_id": approval_id, "error": type(exc).__name__})
-            raise LumaError(ErrorCode.BAD_REQUEST, "That approval request has expired.") from exc
-        return {"sessionId": pending["session_id"], "runId": pending["run_id"], "tool": pending["tool"]}
+        """The user's answer: resume the waiting run (see :meth:`ApprovalService.answer`)."""
+        return self.approvals.answer(principal, approval_id, approved)
 
     def run_tool(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Execute one call (after its approval, if it needed one); heartbeats while it runs."""
         call, turn, run = self._map_item(payload)
+        turn = self._follow(turn)
         approval = payload.get("approval") or {}
         session = self._session(turn)
         pack = self.packs(session.assistant)
-        ctx = ToolContext(turn.principal, session, run.run_id, approved=bool(approval.get("approved")))
+        outcome = _approval_outcome(approval) if call.requires_approval else None
+        if outcome is not None and outcome != "approved" and approval.get("approval_id") is None:
+            # No answer came back (the wait timed out or failed): the card says so, never "declined".
+            pending = session.state.get(APPROVAL_KEY)
+            if pending:
+                self.approvals.settle(session.tenant_id, session.session_id, str(pending), outcome)
+        ctx = ToolContext(turn.principal, session, run.run_id, approved=outcome == "approved", approval_outcome=outcome)
         stop = threading.Event()
 
         def beat() -> None:

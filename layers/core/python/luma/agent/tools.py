@@ -53,6 +53,8 @@ class ToolContext:
     session: Session
     run_id: str
     approved: bool = False
+    # For a tool that needed approval: "approved", "declined", or "timed_out" (no answer in time).
+    approval_outcome: str | None = None
     # Session-state changes a tool made (persisted by the caller after the call).
     state_updates: dict[str, Any] = field(default_factory=dict)
     services: dict[str, Any] = field(default_factory=dict)
@@ -207,8 +209,17 @@ def execute_tool(
             call_id, name, "IDENTITY_NOT_VERIFIED", identity.instructions or NOT_VERIFIED, read_only=tool.read_only
         )
     if tool.requires_approval and not ctx.approved:
+        if ctx.approval_outcome == "timed_out":
+            return ToolResult.failure(
+                call_id,
+                name,
+                "APPROVAL_TIMED_OUT",
+                "The user did not answer the approval request in time, so nothing was done. Tell them it timed "
+                "out (not that they declined) and that they can ask again.",
+                read_only=tool.read_only,
+            )
         return ToolResult.failure(
-            call_id, name, "APPROVAL_DECLINED", "The user did not approve this action.", read_only=tool.read_only
+            call_id, name, "APPROVAL_DECLINED", "The user declined this action.", read_only=tool.read_only
         )
     limit = tool.timeout_s or timeout_s
     future = _pool.submit(tool.fn, ctx, args)

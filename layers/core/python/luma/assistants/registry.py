@@ -65,6 +65,8 @@ def get_pack(name: str) -> AssistantPack:
 
 
 def _load(name: str) -> AssistantPack:
+    if not NAME.match(name):
+        raise PackError(f"invalid assistant name {name!r}: names are [a-z][a-z0-9_]*")
     ep = installed().get(name)
     if ep is None:
         raise PackError(f"no assistant pack named {name!r} is installed (installed: {sorted(installed()) or 'none'})")

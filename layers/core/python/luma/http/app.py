@@ -45,6 +45,9 @@ from luma.store.repos import SessionStore
 
 
 class MessageOut(BaseModel):
+    """One item of a conversation: a message, an approval request (the card), or a run in progress."""
+
+    kind: Literal["message", "approval_request", "run"] = "message"
     messageId: str
     sessionId: str
     role: str
@@ -54,10 +57,28 @@ class MessageOut(BaseModel):
     route: str | None = None
     replyTo: str | None = None
     clientMessageId: str | None = None
+    assistant: str | None = None
+    choices: list[dict[str, str]] | None = None
+    runId: str | None = None
+    # kind "run": "running" while the agent writes; seq: the last token frame included in ``text``.
+    status: str | None = None
+    seq: int | None = None
+    # kind "approval_request": the card's id, question and outcome.
+    approvalId: str | None = None
+    prompt: str | None = None
+    approvalStatus: Literal["pending", "approved", "declined", "timed_out"] | None = None
+    expiresAt: str | None = None
 
     @classmethod
     def of(cls, m: Message) -> MessageOut:
+        meta = m.meta
+        kind: Literal["message", "approval_request", "run"] = "message"
+        if meta.get("kind") == "approval_request":
+            kind = "approval_request"
+        elif meta.get("status") == "running":
+            kind = "run"
         return cls(
+            kind=kind,
             messageId=m.message_id,
             sessionId=m.session_id,
             role=m.role.value,
@@ -67,6 +88,14 @@ class MessageOut(BaseModel):
             route=m.route.value if m.route else None,
             replyTo=m.reply_to,
             clientMessageId=m.client_message_id,
+            choices=meta.get("choices"),
+            runId=meta.get("runId"),
+            status=meta.get("status") if kind == "run" else None,
+            seq=meta.get("seq") if kind == "run" else None,
+            approvalId=meta.get("approvalId"),
+            prompt=m.text if kind == "approval_request" else None,
+            approvalStatus=meta.get("approvalStatus"),
+            expiresAt=meta.get("expiresAt"),
         )
 
 

@@ -18,12 +18,15 @@ WhatsApp/SMS faults other than typed errors propagate, so Lambda's async retries
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from luma import metrics_names as mn
+from luma.agent.approvals import APPROVAL_KEY
+from luma.answers import is_no, is_yes
 from luma.assistants import registry
 from luma.assistants.contract import MENU_KEY
 from luma.channels.addresses import normalize_phone
@@ -42,7 +45,7 @@ from luma.errors import ErrorCode, LumaError
 from luma.language import Lexicon, with_domain_words
 from luma.limits import Limiter, NoLimits, RateDecision
 from luma.observability import emit, logger
-from luma.pipeline.dispatch import Dispatcher
+from luma.pipeline.dispatch import APPROVAL_INTENT, Dispatcher
 from luma.pipeline.frames import error_frame, status_frame
 from luma.pipeline.intake import Inbound, TwilioIntake, WsRequest, websocket_inbound
 from luma.pipeline.recorder import DuplicateTurnError, TurnRecorder
@@ -51,13 +54,13 @@ from luma.pipeline.router import Classified, Router
 from luma.store.repos import ChannelSession, ConversationRepository, PhoneRepository
 
 if TYPE_CHECKING:
+    from luma.agent.approvals import ApprovalService
     from luma.agent.entry import AgentEntry
     from luma.channels.media import MediaProcessor
     from luma.channels.websocket import Delivery
     from luma.invoke import Invoker
 
 __all__ = ["ClassifyService", "Inbound", "WsRequest"]
-
 
 
 class ClassifyService:
@@ -77,6 +80,7 @@ class ClassifyService:
         phones: PhoneRepository | None = None,
         media: MediaProcessor | None = None,
         detect_language: Callable[..., str] | None = None,
+        approvals: Callable[[], ApprovalService] | None = None,
     ) -> None:
         self.settings = settings
         self.conversations = conversations
@@ -92,7 +96,7 @@ class ClassifyService:
         self.detect_language = detect_language
         self.resolver = SessionResolver(settings, conversations)
         self.recorder = TurnRecorder(conversations, self.limiter, twilio_ttl_s=settings.twilio_idempotency_ttl_s)
-        self.dispatcher = Dispatcher(settings, invoker=invoker, delivery=delivery, agent=agent)
+        self.dispatcher = Dispatcher(settings, invoker=invoker, delivery=delivery, agent=agent, approvals=approvals)
         self.twilio = TwilioIntake(
             settings, conversations=conversations, limiter=self.limiter, delivery=delivery, media=media
         )
@@ -152,9 +156,7 @@ class ClassifyService:
             language = self._language(message.text, None, message.assistant)
             self.delivery.send(
                 target,
-                error_frame(
-                    err, client_message_id=message.external_id, language=language, assistant=message.assistant
-                ),
+                error_frame(err, client_message_id=message.external_id, language=language, assistant=message.assistant),
             )
 
     # -- the turn --------------------------------------------------------------------------------
@@ -260,6 +262,21 @@ class ClassifyService:
         choice = inbound.choice or _numbered_choice(session, message.text)
         if choice and choice != inbound.choice:
             message.meta["choice"] = choice
+        answer = _approval_answer(session, message.text, choice)
+        if answer is not None:
+            approval_id, approved = answer
+            return RoutingDecision(
+                tenant_id=session.tenant_id,
+                session_id=session.session_id,
+                message_id=message.message_id,
+                intent=APPROVAL_INTENT,
+                confidence=1.0,
+                margin=1.0,
+                route=Route.FLOW,
+                reason=f"approval:{approval_id}:{'yes' if approved else 'no'}",
+                latency_ms=0.0,
+                classifier="flow",
+            )
         router = self.routers(session.assistant)
         return router.route(session, message, classified.result if classified else None)
 
@@ -332,6 +349,21 @@ class _Prediction:
 
 def _default(principal: Principal) -> str:
     return registry.default_for(principal.tenant_id)
+
+
+_APPROVAL_CHOICE = re.compile(r"^approval:(?P<id>[0-9A-Za-z]{1,64}):(?P<answer>yes|no)$")
+
+
+def _approval_answer(session: Session, text: str, choice: str | None) -> tuple[str, bool] | None:
+    """An answer to an approval request: a pressed button, or a yes/no while one is pending."""
+    if choice:
+        found = _APPROVAL_CHOICE.match(choice)
+        if found:
+            return found["id"], found["answer"] == "yes"
+    pending = session.state.get(APPROVAL_KEY)
+    if pending and (is_yes(text) or is_no(text)):
+        return str(pending), is_yes(text)
+    return None
 
 
 def _numbered_choice(session: Session, text: str) -> str | None:

@@ -16,14 +16,21 @@ from luma import metrics_names as mn
 from luma.agent.entry import AgentEntry
 from luma.config import Settings
 from luma.domain.models import DeliveryTarget, Route, SessionStatus, Turn
+from luma.errors import ErrorCode, LumaError
 from luma.invoke import Invoker
 from luma.observability import emit, logger
 from luma.pipeline.frames import error_frame, status_frame
 from luma.pipeline.intake import Inbound
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from luma.agent.approvals import ApprovalService
     from luma.channels.websocket import Delivery
     from luma.pipeline.recorder import Recorded
+
+
+APPROVAL_INTENT = "approval_answer"  # a message that answers an approval request
 
 
 class TakeoverRelay:
@@ -45,12 +52,14 @@ class Dispatcher:
         delivery: Delivery,
         agent: AgentEntry,
         relay: TakeoverRelay | None = None,
+        approvals: Callable[[], ApprovalService] | None = None,
     ) -> None:
         self.settings = settings
         self.invoker = invoker
         self.delivery = delivery
         self.agent = agent
         self.relay = relay or TakeoverRelay()
+        self.approvals = approvals
 
     def announce(self, recorded: Recorded, inbound: Inbound, target: DeliveryTarget) -> None:
         """``session_started`` / ``session_restarted`` when the message began a session."""
@@ -108,9 +117,44 @@ class Dispatcher:
                 "language": session.language,
             },
         )
-        if session.status is SessionStatus.TAKEN_OVER:
+        if decision.intent == APPROVAL_INTENT:
+            self._answer_approval(turn)
+        elif session.status is SessionStatus.TAKEN_OVER:
             self.relay.relay(turn)
         elif decision.route in (Route.FAST_PATH, Route.FLOW):
             self.invoker.invoke_async(self.settings.fast_path_function, turn.model_dump(mode="json"))
         else:
             self.agent.start(turn, reason=decision.reason)
+
+    def _answer_approval(self, turn: Turn) -> None:
+        """A button press or a yes/no that answers a pending approval: resume the waiting run."""
+        _, approval_id, answer = turn.decision.reason.split(":")
+        session = turn.session
+        try:
+            if self.approvals is None:
+                raise LumaError(ErrorCode.APPROVAL_EXPIRED)
+            result = self.approvals().answer(turn.principal, approval_id, answer == "yes")
+        except LumaError as err:
+            self.delivery.send(
+                turn.delivery,
+                error_frame(
+                    err,
+                    client_message_id=turn.client_message_id,
+                    session_id=session.session_id,
+                    language=session.language,
+                    assistant=session.assistant,
+                ),
+            )
+            return
+        self.delivery.send(
+            turn.delivery,
+            status_frame(
+                "approval_recorded",
+                session.session_id,
+                approvalId=approval_id,
+                approved=answer == "yes",
+                runId=result["runId"],
+                clientMessageId=turn.client_message_id,
+                label=result.get("label") if answer == "yes" else None,
+            ),
+        )

@@ -136,6 +136,7 @@ class ConnectionRepository(Protocol):
     def get(self, tenant_id: str, connection_id: str) -> Connection | None: ...
     def delete(self, tenant_id: str, connection_id: str) -> None: ...
     def mark_gone(self, tenant_id: str, connection_id: str) -> None: ...
+    def latest(self, tenant_id: str, user_id: str) -> Connection | None: ...
 
 
 class ConversationRepository(Protocol):
@@ -157,6 +158,7 @@ class ConversationRepository(Protocol):
         self, tenant_id: str, user_id: str, *, limit: int = 20, cursor: str | None = None
     ) -> Page[Session]: ...
     def get_decision(self, tenant_id: str, session_id: str, message_id: str) -> RoutingDecision | None: ...
+    def get_message(self, tenant_id: str, session_id: str, message_id: str) -> Message | None: ...
     def get_channel_session(self, tenant_id: str, phone: str, channel: str) -> ChannelSession | None: ...
     def claim_idempotency(self, tenant_id: str, user_id: str, client_message_id: str) -> bool: ...
     def claim_media(self, tenant_id: str, user_id: str, external_id: str, *, lease_s: int = 90) -> MediaClaim: ...
@@ -266,6 +268,20 @@ class DynamoConnectionRepository:
 
     def delete(self, tenant_id: str, connection_id: str) -> None:
         ConnectionRow(pk=keys.connection_pk(tenant_id, connection_id)).delete()
+
+    def latest(self, tenant_id: str, user_id: str) -> Connection | None:
+        """The user's most recent open connection (one Query of the ``by_user`` index, newest first)."""
+        for row in ConnectionRow.by_user.query(
+            keys.user_pk(tenant_id, user_id), scan_index_forward=False, limit=3
+        ):
+            if not row.gone:
+                return Connection(
+                    connection_id=row.connection_id,
+                    tenant_id=row.tenant_id,
+                    user_id=row.user_id,
+                    connected_at=row.connected_at,
+                )
+        return None
 
     def mark_gone(self, tenant_id: str, connection_id: str) -> None:
         row = ConnectionRow(pk=keys.connection_pk(tenant_id, connection_id))
@@ -591,6 +607,14 @@ class DynamoConversationRepository:
         )
         items = [session_from_row(r) for r in result if isinstance(r, SessionRow)]
         return Page(items=items, next=encode_cursor(result.last_evaluated_key))
+
+    def get_message(self, tenant_id: str, session_id: str, message_id: str) -> Message | None:
+        """One message by id (GetItem)."""
+        try:
+            row = MessageRow.get(keys.session_pk(tenant_id, session_id), keys.message_sk(message_id), consistent_read=True)
+        except DoesNotExist:
+            return None
+        return message_from_row(row)
 
     def get_decision(self, tenant_id: str, session_id: str, message_id: str) -> RoutingDecision | None:
         try:

@@ -12,6 +12,10 @@ import re
 import unicodedata
 from datetime import date
 
+from luma.answers import is_no, is_yes
+
+__all__ = ["find_date", "fold", "is_no", "is_yes", "month_number", "normalize_name", "parse_identity"]
+
 
 def fold(text: str) -> str:
     """Lower-case without accents or other combining marks ("Março" -> "marco", "Ș" -> "s")."""
@@ -69,19 +73,6 @@ _FILLER = frozenset(
     nazywam sie jestem urodzony urodzona urodzenia dnia dzien dobry tak imie nazwisko moje to dziekuje prosze
     """.split()  # noqa: SIM905 (a word list reads better as text)
 )
-_YES_WORDS = (
-    r"yes|yeah|yep|y|sure|ok|okay|confirm|please do|do it|go ahead|correct|"
-    r"oui|ouais|d'accord|bien sûr|si|sí|claro|vale|sim|claro que sim|ja|jawohl|genau|gerne|sì|certo|certamente|"
-    r"da|sigur|desigur|tak|oczywiście|jasne|نعم|أجل|اجل|أكيد|اكيد|تمام|موافق"
-)
-_NO_WORDS = (
-    r"no|nope|n|cancel that|don'?t|do not|keep it|never ?mind|"
-    r"non|pas question|não|nao|nein|nee|nie|nu|لا|كلا"
-)
-_YES = re.compile(rf"^\s*(?:{_YES_WORDS})(?!\w)", re.I)
-_NO = re.compile(rf"^\s*(?:{_NO_WORDS})(?!\w)", re.I)
-
-
 def normalize_name(name: str) -> str:
     """Lower-case, accents removed, punctuation dropped, single spaces."""
     text = fold(name)
@@ -127,11 +118,3 @@ def parse_identity(text: str) -> tuple[str, date] | None:
     return name, dob
 
 
-def is_yes(text: str) -> bool:
-    """An answer that starts with yes in one of the nine languages ("sí", "oui", "ja", "tak", "da", "نعم")."""
-    return bool(_YES.match(text)) and not _NO.match(text)
-
-
-def is_no(text: str) -> bool:
-    """An answer that starts with no in one of the nine languages ("non", "nein", "nie", "nu", "não", "لا")."""
-    return bool(_NO.match(text))
