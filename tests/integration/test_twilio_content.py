@@ -434,3 +434,57 @@ def test_media_posted_to_the_fake_is_served_at_a_twilio_shaped_url(fake: FakeTwi
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(anonymous)
     assert refused.value.code == 401
+
+
+# -- luma whatsapp ---------------------------------------------------------------------------------
+
+
+def test_luma_whatsapp_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    from local import whatsapp
+
+    with pytest.raises(SystemExit):
+        whatsapp.main(["--help"])
+    shown = capsys.readouterr().out
+    assert "`" not in shown and "--assistant NAME" in shown and "--media FILE" in shown and "--button ID" in shown
+
+
+def test_luma_whatsapp_presses_what_the_latest_menu_offered(fake: FakeTwilioServer, invoker: RecordingInvoker) -> None:
+    from bench.twilio import FakeTwilioReader, Webhook
+    from local import whatsapp
+
+    d = delivery(fake, invoker)
+    d.send(WHATSAPP, menu(2))
+    d.send(WHATSAPP, menu(5, "Which site?"))
+    listed = FakeTwilioReader(fake.url, ACCOUNT, TOKEN).received(ALICE)
+    assert whatsapp._pressed(listed, "project:p-4") == {"list_item": ("project:p-4", "Site 4")}
+    assert whatsapp._pressed(listed[:1], "project:p-2") == {"button": ("project:p-2", "Site 2")}
+    assert whatsapp._pressed(listed, "unknown") == {"button": ("unknown", "unknown")}
+    shown = whatsapp.render(listed[-1])
+    assert shown.splitlines()[0] == "Which site?" and "Site 4  --button project:p-4" in shown
+
+    hook = Webhook("http://127.0.0.1:1", ACCOUNT, TOKEN, OURS)
+    pressed = hook.form("+33612345001", "", list_item=("project:p-4", "Site 4"))
+    assert (pressed["ListId"], pressed["ListTitle"], pressed["Body"], pressed["MessageType"]) == (
+        "project:p-4",
+        "Site 4",
+        "Site 4",
+        "interactive",
+    )
+    photo = hook.form("+33612345001", "scaffold", media=[("http://x/Media/ME1", "image/jpeg")])
+    assert (photo["NumMedia"], photo["MediaUrl0"], photo["MediaContentType0"]) == (
+        "1",
+        "http://x/Media/ME1",
+        "image/jpeg",
+    )
+    sms = whatsapp._as_sms(hook.form("+33612345001", "2"), "+33612345001")
+    assert (sms["From"], sms["To"]) == ("+33612345001", "+14155238887") and "WaId" not in sms
+
+
+def test_luma_whatsapp_finds_the_assistants_number_or_falls_back() -> None:
+    from local import whatsapp
+
+    info = {"twilioNumbers": {"clinic": "+14155238886", "sitework": "+14155238887"}}
+    assert whatsapp._our_number(info, "sitework") == "+14155238887"
+    assert whatsapp._our_number(info, None) == "+14155238886"
+    assert whatsapp._our_number(info, "nope") is None
+    assert whatsapp._our_number({}, "sitework") == "+14155238886"  # a stack that lists no numbers yet
