@@ -68,7 +68,13 @@ class TwilioSendError(LumaError):
     """
 
     def __init__(
-        self, status: int | None, *, twilio_code: int | None, sent_sids: list[str], part: int, what: str = "the reply"
+        self,
+        status: int | None,
+        *,
+        twilio_code: int | None,
+        sent_sids: list[str],
+        part: int,
+        what: str = "Sending the reply",
     ) -> None:
         self.status = status
         self.twilio_code = twilio_code
@@ -78,7 +84,7 @@ class TwilioSendError(LumaError):
         suffix = f" (Twilio error {twilio_code})" if twilio_code is not None else ""
         super().__init__(
             code,
-            f"Sending {what} through Twilio failed with {failure}{suffix}.",
+            f"{what} through Twilio failed with {failure}{suffix}.",
             status=status,
             twilio_code=twilio_code,
             retryable=self.retryable,
@@ -665,14 +671,17 @@ class TwilioSender:
                     found.append((template_name(*shape), str(content.sid)))
             return found
 
-        return _twilio_call(listing, sent_sids=[], part=0, what="a template lookup")
+        return _twilio_call(listing, sent_sids=[], part=0, what="Listing the content templates")
 
     def _create_template(self, kind: TemplateKind, n: int) -> str:
         from twilio.rest.content.v1.content import ContentList
 
         request = ContentList.ContentCreateRequest(template_definition(kind, n))
         content = _twilio_call(
-            lambda: self._client.content.v1.contents.create(request), sent_sids=[], part=0, what="a template"
+            lambda: self._client.content.v1.contents.create(request),
+            sent_sids=[],
+            part=0,
+            what="Creating a content template",
         )
         _log.warning(
             "created a Twilio content template", extra={"template": template_name(kind, n), "sid": content.sid}
@@ -680,7 +689,7 @@ class TwilioSender:
         return str(content.sid)
 
 
-def _twilio_call(call: Callable[[], _T], *, sent_sids: list[str], part: int, what: str = "the reply") -> _T:
+def _twilio_call(call: Callable[[], _T], *, sent_sids: list[str], part: int, what: str = "Sending the reply") -> _T:
     """``call()``, with the SDK's and requests' errors as :class:`TwilioSendError` (no token, no body)."""
     from requests import RequestException
     from twilio.base.exceptions import TwilioException
