@@ -145,3 +145,22 @@ def test_pre_route_claims_menu_choices_and_pending_steps_only() -> None:
     confirming = idle.model_copy(update={"state": state.dump()})
     assert pack.pre_route(confirming, _message("oui")).intent == "progress_step"  # type: ignore[union-attr]
     assert pack.pre_route(confirming, _message("show me the drawings")) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("mes chantiers", "fr"),
+        ("mis tareas", "es"),
+        ("as minhas tarefas", "pt"),
+        ("Baustelle wechseln", "de"),
+        ("cantiere", "it"),
+        ("șantierele mele", "ro"),
+        ("moje zadania", "pl"),
+        ("my tasks", "en"),
+    ],
+)
+def test_the_domain_words_tell_the_language_of_short_messages(text: str, lang: str) -> None:
+    from luma.language import detect_language, with_domain_words
+
+    assert detect_language(text, lexicon=with_domain_words(dict(SiteworkPack.lexicon))) == lang

@@ -78,12 +78,12 @@ class SiteworkPack(AssistantPack):
     lexicon = {
         "en": "tasks scaffolding building site's",
         "fr": "chantier chantiers tâches tache taches échafaudage echafaudage avancement",
-        "es": "obra obras tareas andamio andamios avance",
-        "pt": "tarefas andaime andaimes estaleiro",
+        "es": "obra obras tareas andamio andamios",
+        "pt": "obra obras tarefas andaime andaimes estaleiro",
         "de": "baustelle baustellen aufgaben gerüst gerust fortschritt",
         "it": "cantiere cantieri compiti ponteggio avanzamento",
-        "ro": "șantier santier șantierul santierul sarcini sarcinile schelă schela",
-        "pl": "budowa budowie budowy zadania rusztowanie postęp",
+        "ro": "șantier santier șantierul santierul șantiere santiere șantierele santierele sarcini sarcinile schelă",
+        "pl": "budowa budowie budowy budów zadania zadanie zadań rusztowanie postęp",
         "ar": "الموقع المهام",
     }
 
