@@ -274,6 +274,7 @@ class LocalStack:
             "openSearchUrl": None,
             "stateMachines": {},
         }
+        self.event_sources: Any = None  # stream consumers and DLQs (local/streams.py), once started
         # The local OpenSearch-compatible server (long-term memory's search index).
         self.opensearch: Any = None
         self._opensearch_env: dict[str, str | None] = {}
@@ -596,7 +597,7 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop uvicorn, then the handler pool, then moto; restore the environment. Idempotent."""
-        event_sources, self.event_sources = getattr(self, "event_sources", None), None
+        event_sources, self.event_sources = self.event_sources, None
         if event_sources is not None:  # stream consumers first: they invoke through the runtime
             event_sources.stop()
         server, self.server = self.server, None
@@ -693,7 +694,8 @@ def _llm_line(stack: LocalStack) -> str:
 
 def _print_twilio_message(message: Any) -> None:
     """``luma dev`` shows every WhatsApp/SMS reply the fake Twilio API receives (local data only)."""
-    body = message.body if len(message.body) <= 400 else message.body[:400] + "…"
+    text = getattr(message, "summary", None) or message.body
+    body = text if len(text) <= 400 else text[:400] + "…"
     print(f"[twilio] to {message.to} from {message.from_}: {body}", flush=True)
 
 

@@ -98,6 +98,10 @@ class DemoBrain:
 
     def __call__(self, body: dict[str, Any]) -> Script:
         conv = read_conversation(body)
+        from local.fake_llm_sitework import SiteworkBrain, is_sitework
+
+        if is_sitework(conv):  # the site assistant's tools: its own scripted brain
+            return SiteworkBrain(self.first_token_delay_ms, self.chunk_delay_ms)(body)
         human = conv.human.lower()
         if _MOVE.search(human) and {"list_appointments", "reschedule_appointment"} <= conv.tools:
             return self._reschedule(conv, human)

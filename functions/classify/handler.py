@@ -30,7 +30,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | N
             principal=parsed.principal(),
             body=parsed.body,
             endpoint=get_settings().ws_management_endpoint or management_endpoint(ctx.domain_name, ctx.stage),
-            source_ip=ctx.identity.source_ip,
+            source_ip=parsed.source_ip(),
             assistant=parsed.assistant(),
         )
     )

@@ -203,11 +203,6 @@ def test_a_whatsapp_incident_with_a_captioned_photo_gets_its_number(local_stack:
     _check_incident(local_stack, whatsapp.say("High", ListId="severity:high"), jpeg)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the core routes a message with no text (a photo without a caption) to the agent before the pack's "
-    "pre_route sees it (pipeline/classify.py _decide, reason media_only)",
-)
 def test_a_whatsapp_incident_with_a_bare_photo_gets_its_number(local_stack: Any, whatsapp: WhatsApp) -> None:
     _report_until_the_photo(whatsapp)
     jpeg, url = _upload_photo(local_stack)

@@ -17,7 +17,7 @@ from luma.agent.stream import SentenceGuard, TokenStreamer, default_check
 from luma.agent.tools import Tool, ToolContext, ToolError, ToolRegistry, execute_tool
 from luma.assistants.contract import IdentityRule
 from luma.assistants.clinic import ClinicPack
-from luma.assistants.clinic.agent import ClinicTools, registry, system_prompt
+from luma.assistants.clinic.agent import ClinicTools, registry, session_context, system_prompt
 from luma.assistants.clinic.info import timezone
 from luma.assistants.clinic.repo import Appointment, Patient
 from luma.config import Settings
@@ -174,8 +174,8 @@ class ClinicAt(ClinicPack):
         tools = ClinicTools(self.repo, self.settings, attempts=self.attempts, escalations=self.escalations, now=NOW)
         return registry(tools)
 
-    def system_prompt(self, session: Session) -> str:
-        return system_prompt(session, now=NOW)
+    def session_context(self, session: Session) -> str:
+        return session_context(session, now=NOW)
 
 
 def clinic_at(repo: MemoryClinic | None = None) -> ClinicAt:
@@ -468,7 +468,7 @@ def test_the_last_allowed_step_has_no_tools_and_repeated_calls_are_a_loop() -> N
     state = new_run(make_turn(conversations, "x"), resolve_limits(None, env={"max_iterations": 2}))
     state.run.iteration = 1
     svc.step(state)
-    assert provider.requests[0].tools == [] and "answer the user now" in provider.requests[0].system
+    assert provider.requests[0].tools == [] and "answer the user now" in provider.requests[0].context
 
     call = ToolCall(id="t", name="list_appointments", input={})
     provider = ScriptedProvider(*[[call, done("tool_use")] for _ in range(3)])
@@ -660,8 +660,9 @@ def test_system_prompt_names_the_language_and_verification() -> None:
         language="es",
         state={"verified_name": "Alice Martin"},
     )
-    prompt = system_prompt(session, now=datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
-    assert "Answer in Spanish" in prompt and "verified as Alice" in prompt
+    context = session_context(session, now=datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    assert "Answer in Spanish" in context and "verified as Alice" in context
+    assert "Spanish" not in system_prompt() and system_prompt() == system_prompt()  # the cached part never varies
 
 
 def test_fixed_agent_texts_come_from_the_pack_then_the_core() -> None:

@@ -522,12 +522,12 @@ def test_system_prompt_is_static_first_then_the_session(
         tenant_id=tenant, session_id="s", user_id="u-worker", assistant="sitework", language="ro",
         state={"current_project": "p-2"},
     )  # fmt: skip
-    prompt = pack.system_prompt(session)
+    prompt, context = pack.system_prompt(session), pack.session_context(session)
     assert prompt.startswith("You are the site assistant of a construction company.")
-    assert "Answer in Romanian. The user is Karim, a field worker. Current project: Gare Nord Offices (p-2)." in prompt
+    assert "Answer in Romanian. The user is Karim, a field worker. Current project: Gare Nord Offices (p-2)." in context
     stranger = system_prompt(session, worker_name=None, role=None, project=None)
     assert "not a registered worker" in stranger
-    assert prompt.split("\nNow:")[0] == stranger.split("\nNow:")[0]  # the cacheable prefix does not vary
+    assert stranger.startswith(prompt)  # the cached instructions do not vary with the session
 
 
 # -- seed -----------------------------------------------------------------------------------------

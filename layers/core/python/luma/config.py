@@ -7,9 +7,18 @@ Validated once per process (at Lambda cold start) through :func:`get_settings`; 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -180,6 +189,11 @@ class Settings(BaseSettings):
     twilio_audio_max_s: int = Field(120, gt=0)  # longest voice note transcribed
     # MessageSid idempotency records live this long (Twilio retries and late duplicates).
     twilio_idempotency_ttl_s: int = Field(30 * 24 * 3600, gt=0)
+    # Content SIDs of the generic interactive templates (luma_quick_reply_1..3, luma_list_picker_1..10),
+    # JSON {"luma_quick_reply_3": "HX..."}: set in production so functions never create templates.
+    twilio_content_sids: dict[str, Annotated[str, StringConstraints(pattern=r"^HX[0-9a-fA-F]{32}$")]] = Field(
+        default_factory=dict
+    )
     # Replies to senders with no account (SMS pumping): per minute, for all and per country code.
     twilio_unknown_replies_per_minute: int = Field(30, ge=0)
     twilio_unknown_replies_per_country_per_minute: int = Field(10, ge=0)

@@ -28,6 +28,8 @@ class AuthorizerContext(_Model):
     tenant_id: str | None = Field(None, alias="tenantId")
     name: str | None = None
     role: str | None = None
+    # Behind CloudFront: the viewer's address (the event's sourceIp is CloudFront's).
+    client_ip: str | None = Field(None, alias="clientIp")
     # The assistant the connection asked for (``$connect?assistant=``), checked against the tenant's.
     assistant: str | None = None
 
@@ -67,6 +69,11 @@ class WsEvent(_Model):
     def principal(self) -> Principal | None:
         auth = self.request_context.authorizer
         return auth.principal() if auth else None
+
+    def source_ip(self) -> str | None:
+        """The client's address: the viewer's behind CloudFront (from the authorizer), else the event's."""
+        auth = self.request_context.authorizer
+        return (auth.client_ip if auth else None) or self.request_context.identity.source_ip
 
     def assistant(self) -> str | None:
         """The assistant chosen at ``$connect`` (None: the tenant's default)."""

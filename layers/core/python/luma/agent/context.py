@@ -49,8 +49,6 @@ def recent_history(messages: list[Message], budget_tokens: int) -> list[ChatMess
     return out
 
 
-def with_summary(system: str, summary: str | None) -> str:
-    """The system prompt with the session summary appended (after the cached static part)."""
-    if not summary:
-        return system
-    return f"{system}\n\nSummary of the earlier conversation:\n{summary}"
+def summary_block(summary: str | None) -> str:
+    """The session summary as a context block ('' when there is none)."""
+    return f"Summary of the earlier conversation:\n{summary}" if summary else ""

@@ -33,7 +33,7 @@ from luma import metrics_names as mn
 from luma import texts
 from luma.agent import failures
 from luma.agent.approvals import APPROVAL_KEY, ApprovalService
-from luma.agent.context import recent_history, with_summary
+from luma.agent.context import recent_history, summary_block
 from luma.agent.limits import AgentLimits
 from luma.agent.store import AgentStore
 from luma.agent.stream import SentenceGuard, TokenStreamer, default_check
@@ -121,6 +121,9 @@ class RunState(BaseModel):
     tool_results: list[dict[str, Any]] | None = None
     error: dict[str, Any] | None = None
     recovery: str | None = None
+    # Long-term memory retrieved for this run (once, at its first step) and the memories it used.
+    memory: str = ""
+    memory_ids: list[str] = Field(default_factory=list)
 
 
 def _approval_outcome(approval: dict[str, Any]) -> Literal["approved", "declined", "timed_out"]:
@@ -249,12 +252,13 @@ class AgentService:
         messages += state.transcript
         final = state.run.final or state.run.iteration >= state.run.max_iterations - 1
         pack = self.packs(session.assistant)
-        system = with_summary(pack.system_prompt(session), session.state.get("summary"))
+        parts = [pack.session_context(session), summary_block(session.state.get("summary")), state.memory]
         if final:
             state.run.final = True  # tool calls of this step, if the model makes any anyway, are not run
-            system = f"{system}\n\n{FINAL_NOTE}"
+            parts.append(FINAL_NOTE)
         return LlmRequest(
-            system=system,
+            system=pack.system_prompt(session),
+            context="\n\n".join(part for part in parts if part),
             messages=messages,
             tools=[] if final else self.tools(session.assistant).specs(),
             max_tokens=limits.max_output_tokens,
@@ -267,6 +271,8 @@ class AgentService:
         run = state.run
         state.turn = turn = self._follow(state.turn)
         session = self._session(turn)
+        if run.iteration == 0 and not state.memory_ids:
+            self._remember(state, session)
         request = self._request(state, session)
         # A later step's text follows what the client already shows: keep a space between them.
         continuing = bool(run.streamed) and not run.streamed[-1][-1:].isspace()
@@ -441,6 +447,18 @@ class AgentService:
         except Exception:  # progress is a convenience for reloads: never fail the answer for it
             logger.warning("run progress not saved", exc_info=True)
 
+    def _remember(self, state: RunState, session: Session) -> None:
+        """What the user's long-term memory holds for this message, within the context budget."""
+        if not self.settings.opensearch_url:
+            return
+        from luma.memory.consumers import memory_context_for_turn
+
+        turn = state.turn
+        found = memory_context_for_turn(
+            turn.principal.tenant_id, turn.principal.user_id, session.session_id, turn.message.text
+        )
+        state.memory, state.memory_ids = found.text, list(found.used)
+
     @staticmethod
     def _reply_text(run: RunInfo) -> str:
         return " ".join(t.strip() for t in run.streamed if t.strip())
@@ -483,6 +501,7 @@ class AgentService:
                 "model": run.model,
                 "iterations": run.iteration,
                 "tools": run.tools_used,
+                **({"memories": state.memory_ids} if state.memory_ids else {}),
                 **meta,
             },
         )

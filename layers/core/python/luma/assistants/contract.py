@@ -213,8 +213,12 @@ class AssistantPack:
         return None
 
     def system_prompt(self, session: Session) -> str:
-        """The agent's system prompt (static part first, so the provider's prompt cache hits)."""
+        """The agent's instructions: the same for every session of the pack (the provider caches them)."""
         return f"You are the assistant of {self.display_name or self.name}. Be brief and helpful."
+
+    def session_context(self, session: Session) -> str:
+        """What changes per session and turn (the time, the language, who the user is): after the cached part."""
+        return ""
 
     def apply_state(self, session: Session, updates: dict[str, Any]) -> tuple[dict[str, Any], SessionStatus | None]:
         """The session state after a tool's updates, and a new status when the tool changed it."""

@@ -58,8 +58,13 @@ def build_params(request: LlmRequest, model: str, max_tokens: int) -> dict[str, 
         "max_tokens": max_tokens,
         "messages": to_anthropic_messages(request.messages),
     }
+    system: list[dict[str, Any]] = []
     if request.system:
-        params["system"] = [{"type": "text", "text": request.system, "cache_control": _EPHEMERAL}]
+        system.append({"type": "text", "text": request.system, "cache_control": _EPHEMERAL})
+    if request.context:
+        system.append({"type": "text", "text": request.context})
+    if system:
+        params["system"] = system
     if request.tools:
         tools = [{"name": t.name, "description": t.description, "input_schema": t.input_schema} for t in request.tools]
         tools[-1]["cache_control"] = _EPHEMERAL

@@ -79,7 +79,9 @@ class OpenAIProvider(SdkProvider):
         """Chat-completions params; OpenAI itself gets ``max_completion_tokens``, compatible servers ``max_tokens``."""
         params: dict[str, Any] = {
             "model": model,
-            "messages": to_openai_messages(request.system, request.messages),
+            "messages": to_openai_messages(
+                "\n\n".join(part for part in (request.system, request.context) if part), request.messages
+            ),
             "stream": True,
             "stream_options": {"include_usage": True},
         }

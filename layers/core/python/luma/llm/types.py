@@ -69,6 +69,9 @@ class LlmRequest(BaseModel):
     """One model call. ``model``/``max_tokens`` default to the provider's profile from config."""
 
     system: str = ""
+    # Per-session text placed after the cached prefix (the session's facts, remembered context):
+    # it changes from turn to turn, so it never invalidates the provider's prompt cache.
+    context: str = ""
     messages: list[ChatMessage]
     tools: list[ToolSpec] = Field(default_factory=list)
     max_tokens: int | None = Field(None, gt=0)

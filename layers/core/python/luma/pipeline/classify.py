@@ -245,39 +245,23 @@ class ClassifyService:
     def _decide(
         self, session: Session, message: Message, inbound: Inbound, classified: _Prediction | None
     ) -> RoutingDecision:
-        if not message.text:
-            # An attachment without text (an image): nothing to classify, the agent looks at it.
-            return RoutingDecision(
-                tenant_id=session.tenant_id,
-                session_id=session.session_id,
-                message_id=message.message_id,
-                intent=None,
-                confidence=0.0,
-                margin=0.0,
-                route=Route.AGENT,
-                reason="media_only",
-                latency_ms=0.0,
-                classifier="none",
-            )
-        choice = inbound.choice or _numbered_choice(session, message.text)
+        choice = inbound.choice or (_numbered_choice(session, message.text) if inbound.channel == "sms" else None)
         if choice and choice != inbound.choice:
             message.meta["choice"] = choice
         answer = _approval_answer(session, message.text, choice)
         if answer is not None:
             approval_id, approved = answer
-            return RoutingDecision(
-                tenant_id=session.tenant_id,
-                session_id=session.session_id,
-                message_id=message.message_id,
-                intent=APPROVAL_INTENT,
-                confidence=1.0,
-                margin=1.0,
-                route=Route.FLOW,
-                reason=f"approval:{approval_id}:{'yes' if approved else 'no'}",
-                latency_ms=0.0,
-                classifier="flow",
+            return _flow_decision(
+                session, message, APPROVAL_INTENT, f"approval:{approval_id}:{'yes' if approved else 'no'}"
             )
         router = self.routers(session.assistant)
+        if not message.text:
+            # An attachment without text: a pending step of the assistant may expect it (a photo), else the
+            # agent looks at it.
+            flow = router.pack.pre_route(session, message)
+            if flow is not None:
+                return _flow_decision(session, message, flow.intent, flow.reason)
+            return _flow_decision(session, message, None, "media_only", route=Route.AGENT, classifier="none")
         return router.route(session, message, classified.result if classified else None)
 
     def _language(self, text: str, previous: str | None, assistant: str | None) -> str:
@@ -349,6 +333,31 @@ class _Prediction:
 
 def _default(principal: Principal) -> str:
     return registry.default_for(principal.tenant_id)
+
+
+def _flow_decision(
+    session: Session,
+    message: Message,
+    intent: str | None,
+    reason: str,
+    *,
+    route: Route = Route.FLOW,
+    classifier: str = "flow",
+) -> RoutingDecision:
+    """A decision taken before the classifier (a flow step, an approval answer, an attachment)."""
+    confident = route is Route.FLOW
+    return RoutingDecision(
+        tenant_id=session.tenant_id,
+        session_id=session.session_id,
+        message_id=message.message_id,
+        intent=intent,
+        confidence=1.0 if confident else 0.0,
+        margin=1.0 if confident else 0.0,
+        route=route,
+        reason=reason,
+        latency_ms=0.0,
+        classifier=classifier,
+    )
 
 
 _APPROVAL_CHOICE = re.compile(r"^approval:(?P<id>[0-9A-Za-z]{1,64}):(?P<answer>yes|no)$")

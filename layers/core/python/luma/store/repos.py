@@ -271,9 +271,7 @@ class DynamoConnectionRepository:
 
     def latest(self, tenant_id: str, user_id: str) -> Connection | None:
         """The user's most recent open connection (one Query of the ``by_user`` index, newest first)."""
-        for row in ConnectionRow.by_user.query(
-            keys.user_pk(tenant_id, user_id), scan_index_forward=False, limit=3
-        ):
+        for row in ConnectionRow.by_user.query(keys.user_pk(tenant_id, user_id), scan_index_forward=False, limit=3):
             if not row.gone:
                 return Connection(
                     connection_id=row.connection_id,
@@ -611,7 +609,9 @@ class DynamoConversationRepository:
     def get_message(self, tenant_id: str, session_id: str, message_id: str) -> Message | None:
         """One message by id (GetItem)."""
         try:
-            row = MessageRow.get(keys.session_pk(tenant_id, session_id), keys.message_sk(message_id), consistent_read=True)
+            row = MessageRow.get(
+                keys.session_pk(tenant_id, session_id), keys.message_sk(message_id), consistent_read=True
+            )
         except DoesNotExist:
             return None
         return message_from_row(row)

@@ -281,12 +281,12 @@ def registry(tools: ClinicTools) -> ToolRegistry:
     )  # fmt: skip
 
 
-def system_prompt(session: Session, *, now: datetime | None = None) -> str:
-    """The clinic agent's system prompt for this session (static first, so the cached prefix is long)."""
+def system_prompt() -> str:
+    """The clinic agent's instructions (the same for every session: the provider caches them)."""
     info = clinic_data()["clinic"]
     hours = "; ".join(f"{d}: {'–'.join(s) if s else 'closed'}" for d, s in info["hours"].items())
     sites = "; ".join(f"{loc['name']}, {loc['address']}" for loc in info["locations"])
-    static = (
+    return (
         f"You are the assistant of {info['name']}, a medical clinic. You help patients with their appointments "
         "(list, confirm, cancel, reschedule), opening hours and locations, and put them in touch with staff.\n"
         "Rules:\n"
@@ -301,9 +301,13 @@ def system_prompt(session: Session, *, now: datetime | None = None) -> str:
         "- Be brief: two or three short sentences, plain text, no markdown tables.\n"
         f"Clinic phone: {info['phone']}. Opening hours: {hours}. Sites: {sites}."
     )
+
+
+def session_context(session: Session, *, now: datetime | None = None) -> str:
+    """What changes per turn: the clinic's time, the session's language, whether the user is verified."""
     today = (now or datetime.now(timezone())).strftime("%A %d %B %Y, %H:%M")
     language = LANGUAGE_NAMES.get(session.language, "English")
     verified = session.state.get("verified_name")
-    dynamic = f"\n\nNow: {today} (clinic time). Answer in {language}."
-    dynamic += f" The user is verified as {verified.split()[0]}." if verified else " The user is not verified yet."
-    return static + dynamic
+    context = f"Now: {today} (clinic time). Answer in {language}."
+    context += f" The user is verified as {verified.split()[0]}." if verified else " The user is not verified yet."
+    return context

@@ -132,7 +132,12 @@ class ClinicPack(AssistantPack):
     def system_prompt(self, session: Session) -> str:
         from luma.assistants.clinic.agent import system_prompt
 
-        return system_prompt(session)
+        return system_prompt()
+
+    def session_context(self, session: Session) -> str:
+        from luma.assistants.clinic.agent import session_context
+
+        return session_context(session)
 
     def allowed_output(self) -> frozenset[str]:
         from luma.assistants.clinic.info import clinic_data

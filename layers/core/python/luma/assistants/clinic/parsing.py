@@ -73,6 +73,8 @@ _FILLER = frozenset(
     nazywam sie jestem urodzony urodzona urodzenia dnia dzien dobry tak imie nazwisko moje to dziekuje prosze
     """.split()  # noqa: SIM905 (a word list reads better as text)
 )
+
+
 def normalize_name(name: str) -> str:
     """Lower-case, accents removed, punctuation dropped, single spaces."""
     text = fold(name)
@@ -116,5 +118,3 @@ def parse_identity(text: str) -> tuple[str, date] | None:
     if len(words) < 2 or len(name) > 80:
         return None
     return name, dob
-
-

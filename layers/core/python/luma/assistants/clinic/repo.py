@@ -78,9 +78,7 @@ class DynamoClinicRepository:
 
     def put_patient(self, patient: Patient, normalized_name: str) -> None:
         data = patient.model_dump(mode="json")
-        self.table(
-            pk=patient_pk(patient.tenant_id, patient.patient_id), sk="PROFILE", kind="patient", data=data
-        ).save()
+        self.table(pk=patient_pk(patient.tenant_id, patient.patient_id), sk="PROFILE", kind="patient", data=data).save()
         self.table(
             pk=identity_pk(patient.tenant_id, normalized_name, patient.dob), sk="IDENT", kind="identity", data=data
         ).save()
@@ -101,12 +99,8 @@ class DynamoClinicRepository:
 
     def set_status(self, appointment: Appointment, status: str) -> Appointment:
         updated = appointment.model_copy(update={"status": status})
-        row = self.table(
-            pk=patient_pk(appointment.tenant_id, appointment.patient_id), sk=appointment_sk(appointment)
-        )
-        row.update(
-            actions=[self.table.data.set(updated.model_dump(mode="json"))], condition=self.table.pk.exists()
-        )
+        row = self.table(pk=patient_pk(appointment.tenant_id, appointment.patient_id), sk=appointment_sk(appointment))
+        row.update(actions=[self.table.data.set(updated.model_dump(mode="json"))], condition=self.table.pk.exists())
         return updated
 
     def reschedule(self, appointment: Appointment, start: datetime) -> Appointment:

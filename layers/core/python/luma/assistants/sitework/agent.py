@@ -318,32 +318,41 @@ def registry(tools: SiteworkTools) -> ToolRegistry:
     )  # fmt: skip
 
 
-def system_prompt(session: Session, *, worker_name: str | None, role: str | None, project: str | None,
-                  now: datetime | None = None) -> str:  # fmt: skip
-    """The agent's system prompt: the static rules first (cached by the provider), then this session."""
-    static = (
-        "You are the site assistant of a construction company. You help field workers and site managers, mostly "
-        "on WhatsApp: their projects, tasks and progress, project documents, incident reports, and getting the "
-        "site office on the line.\n"
-        "Rules:\n"
-        "- Use the tools for anything about projects, tasks, documents or incidents; never invent ids, numbers, "
-        "percentages, dates or links. The tools only see the user's own projects.\n"
-        "- Tools default to the current project; when the user has several projects and none is current, ask "
-        "which one (or call list_projects).\n"
-        "- Progress updates and incident reports ask the user to approve; if they decline, say nothing changed.\n"
-        "- If someone is injured or in danger, tell them to call 112 first, then record the incident as critical "
-        "and offer escalate_to_human.\n"
-        "- You give no payroll, HR, legal or engineering sign-off answers: offer escalate_to_human instead.\n"
-        "- Be brief: two or three short sentences, plain text, no markdown tables (WhatsApp). Write dates in words "
-        "(e.g. Friday 5 December), not as numbers.\n"
-    )
+STATIC_PROMPT = (
+    "You are the site assistant of a construction company. You help field workers and site managers, mostly "
+    "on WhatsApp: their projects, tasks and progress, project documents, incident reports, and getting the "
+    "site office on the line.\n"
+    "Rules:\n"
+    "- Use the tools for anything about projects, tasks, documents or incidents; never invent ids, numbers, "
+    "percentages, dates or links. The tools only see the user's own projects.\n"
+    "- Tools default to the current project; when the user has several projects and none is current, ask "
+    "which one (or call list_projects).\n"
+    "- Progress updates and incident reports ask the user to approve; if they decline, say nothing changed.\n"
+    "- If someone is injured or in danger, tell them to call 112 first, then record the incident as critical "
+    "and offer escalate_to_human.\n"
+    "- You give no payroll, HR, legal or engineering sign-off answers: offer escalate_to_human instead.\n"
+    "- Be brief: two or three short sentences, plain text, no markdown tables (WhatsApp). Write dates in words "
+    "(e.g. Friday 5 December), not as numbers.\n"
+)
+
+
+def session_context(session: Session, *, worker_name: str | None, role: str | None, project: str | None,
+                    now: datetime | None = None) -> str:  # fmt: skip
+    """What changes per turn: the site's time, the session's language, who the user is, the current project."""
     today = (now or datetime.now(ZoneInfo(TIMEZONE))).strftime("%A %d %B %Y, %H:%M")
     language = LANGUAGE_NAMES.get(session.language, "English")
-    dynamic = f"\nNow: {today} (site time). Answer in {language}."
+    context = f"Now: {today} (site time). Answer in {language}."
     if worker_name:
         who = "a site manager" if role == "manager" else "a field worker"
-        dynamic += f" The user is {worker_name.split()[0]}, {who}."
+        context += f" The user is {worker_name.split()[0]}, {who}."
     else:
-        dynamic += " The user is not a registered worker: no site data is available to them."
-    dynamic += f" Current project: {project}." if project else " No current project."
-    return static + dynamic
+        context += " The user is not a registered worker: no site data is available to them."
+    context += f" Current project: {project}." if project else " No current project."
+    return context
+
+
+def system_prompt(session: Session, *, worker_name: str | None, role: str | None, project: str | None,
+                  now: datetime | None = None) -> str:  # fmt: skip
+    """The instructions and this session's context in one text (what the model reads, in that order)."""
+    context = session_context(session, worker_name=worker_name, role=role, project=project, now=now)
+    return f"{STATIC_PROMPT}\n{context}"

@@ -156,7 +156,12 @@ class SiteworkPack(AssistantPack):
         return registry(SiteworkTools(self.repo, self.settings))
 
     def system_prompt(self, session: Session) -> str:
-        from luma.assistants.sitework.agent import system_prompt
+        from luma.assistants.sitework.agent import STATIC_PROMPT
+
+        return STATIC_PROMPT
+
+    def session_context(self, session: Session) -> str:
+        from luma.assistants.sitework.agent import session_context
 
         worker = project = None
         try:
@@ -164,9 +169,9 @@ class SiteworkPack(AssistantPack):
             current = session.state.get("current_project")
             if worker is not None and isinstance(current, str) and current in worker.projects:
                 project = self.repo.get_project(session.tenant_id, current)
-        except Exception:  # the prompt must not fail the run: it says what it knows
+        except Exception:  # the context must not fail the run: it says what it knows
             worker = project = None
-        return system_prompt(
+        return session_context(
             session,
             worker_name=worker.name if worker else None,
             role=worker.role if worker else None,
