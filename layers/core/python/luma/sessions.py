@@ -83,6 +83,11 @@ class SessionReport(_Camel):
     usage: UsageSummary = Field(default_factory=UsageSummary)
     escalations: list[str] = Field(default_factory=list)
     rating: int | None = Field(None, ge=1, le=5, description="The user's rating given when closing, if any.")
+    # What the conversation was about, written after the close (the memory's session summary), and
+    # the memory item that holds it; the models the agent used.
+    recap: str | None = None
+    recap_memory_id: str | None = None
+    models: list[str] = Field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
@@ -163,6 +168,7 @@ def build_report(
         ],
         path_truncated=len(decisions) > _MAX_PATH,
         usage=_usage(messages),
+        models=sorted({str(m.meta["model"]) for m in messages if m.meta.get("model")}),
         escalations=escalations,
         rating=rating,
     )
@@ -224,6 +230,34 @@ def close_session(
     # A concurrent close stored its report first: that one is the report.
     stored = store.get_report(tenant_id, session_id)
     return SessionReport.model_validate(stored) if stored is not None else report
+
+
+def report_closed_session(
+    store: SessionStore,
+    tenant_id: str,
+    session_id: str,
+    *,
+    summarize: Callable[[str, str, str], Any] | None = None,
+) -> SessionReport | None:
+    """After a session closed (however it closed): its report, and the conversation's recap in it.
+
+    The report is written if the close did not write it (a session replaced after inactivity); the
+    recap comes from ``summarize(tenant, session, user)`` — a memory item whose ``text`` and
+    ``memory_id`` are kept on the report. Idempotent: a second call changes nothing.
+    """
+    try:
+        report = close_session(store, tenant_id, session_id, closed_by="idle")
+    except LumaError:
+        return None  # the session is gone (erased)
+    if report.recap is not None or summarize is None:
+        return report
+    session = store.get_session(tenant_id, session_id)
+    item = summarize(tenant_id, session_id, session.user_id) if session is not None else None
+    if item is None or not getattr(item, "text", ""):
+        return report
+    fields = {"recap": item.text, "recapMemoryId": getattr(item, "memory_id", None)}
+    store.update_report(tenant_id, session_id, fields)
+    return report.model_copy(update={"recap": item.text, "recap_memory_id": fields["recapMemoryId"]})
 
 
 # -- the idle sweeper ----------------------------------------------------------------------------------

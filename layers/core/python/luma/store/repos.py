@@ -678,6 +678,23 @@ class DynamoConversationRepository:
             raise
         return True
 
+    def update_report(self, tenant_id: str, session_id: str, fields: dict[str, Any]) -> bool:
+        """Add ``fields`` to a stored report (read, merge, write back if unchanged); False when there is none."""
+        for _ in range(3):
+            try:
+                row = ReportRow.get(keys.session_pk(tenant_id, session_id), keys.REPORT, consistent_read=True)
+            except DoesNotExist:
+                return False
+            before = dict(row.data or {})
+            try:
+                row.update(
+                    actions=[ReportRow.data.set({**before, **fields})], condition=ReportRow.data == before
+                )
+                return True
+            except UpdateError:
+                continue
+        raise SessionConflictError("the report kept changing")
+
     # -- the idle index (luma.sessions.sweep_idle_sessions) ------------------------------------------
     def list_idle(
         self, shard: int, *, before: datetime, limit: int = 100, cursor: str | None = None
@@ -770,6 +787,7 @@ class SessionStore(ConversationRepository, Protocol):
     def list_decisions(self, tenant_id: str, session_id: str) -> list[RoutingDecision]: ...
     def get_report(self, tenant_id: str, session_id: str) -> dict[str, Any] | None: ...
     def put_report(self, tenant_id: str, session_id: str, user_id: str, report: dict[str, Any]) -> bool: ...
+    def update_report(self, tenant_id: str, session_id: str, fields: dict[str, Any]) -> bool: ...
 
 
 class SweepStore(SessionStore, Protocol):
