@@ -73,7 +73,7 @@ _PROTECTED = _Lazy(
     | \b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b      # UUID (request ids)
     | \b1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24}\b                                                 # X-Ray trace id
     | \b[0-7][0-9A-HJKMNP-TV-Z]{25}\b                                                      # ULID
-    | \b(?=[0-9]*[a-fA-F])[0-9a-fA-F]{16,}\b                                                                # hex ids, hashes
+    | \b(?=[0-9]*[a-fA-F])[0-9a-fA-F]{16,}\b                                              # hex ids, hashes
     | \b(?=[\w-]*[A-Za-z])(?=[\w-]*\d)[\w]+(?:[-_][\w]+)+\b                                # ord-2024-123456, run_01…
     | \b(?=\w*[A-Za-z])(?=\w*\d)\w{6,}\b                                                   # abc123def456
     | (?:[$€£¥]|\b(?:USD|EUR|GBP|CHF|RON|PLN|SAR|AED|MAD|EGP|BRL|MXN|lei|zł|zl)\b)\s?(?:_AMOUNT_)        # prices
@@ -86,7 +86,9 @@ _PROTECTED = _Lazy(
 
 # A cheap first look: nothing below can match a text without one of these.
 _TRIGGER = _Lazy(
-    r"@|\d(?:[\s().\-/]?\d){5}|\b(?:19|20)\d\d\b|\d\.\d+\.\d+\.\d|[A-Z]{2}\d\d|bearer|token|eyJ|AKIA|secret|password|api.?key", re.I
+    r"@|\d(?:[\s().\-/]?\d){5}|\b(?:19|20)\d\d\b|\d\.\d+\.\d+\.\d|[A-Z]{2}\d\d|bearer|token|eyJ|AKIA|secret|"
+    r"password|api.?key",
+    re.I,
 )
 
 # -- e-mail, secrets, IP ---------------------------------------------------------------------------
