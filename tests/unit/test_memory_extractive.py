@@ -27,6 +27,7 @@ MONDAY = date(2023, 5, 8)
         ("we met last Monday", "we met last Monday (1 May 2023)"),
         ("see you next Friday", "see you next Friday (12 May 2023)"),
         ("no dates here", "no dates here"),
+        ("it feels like just yesterday", "it feels like just yesterday"),  # a figure of speech
     ],
 )
 def test_relative_dates_are_anchored_to_the_day_of_the_message(text: str, expected: str) -> None:
@@ -85,6 +86,14 @@ def test_statements_carry_speaker_date_context_and_provenance() -> None:
         "Caroline: I went to a support group yesterday (7 May 2023) and it was powerful."
     )
     assert "help you" not in only.text  # the assistant's self-description is never kept
+
+
+def test_the_context_is_date_anchored_too() -> None:
+    messages = [_msg(1, "assistant", "Did you see the match last night?"), _msg(2, "user", "Yes, we won 3-1 at home!")]
+    [only], _ = statement_candidates(messages)
+    assert only.text == (
+        "[8 May 2023] Assistant: Did you see the match last night (7 May 2023)?\nUser: Yes, we won 3-1 at home!"
+    )
 
 
 def test_an_assistant_statement_without_a_question_lends_no_context() -> None:

@@ -37,8 +37,9 @@ _COUNT = (
     r"|one|two|three|four|five|six|seven|eight|nine|ten)"
 )
 
+# "feels like (just) yesterday" is a figure of speech, not a date.
 _PATTERN = re.compile(
-    rf"""\b(?:
+    rf"""(?<!like\s)(?<!like\sjust\s)\b(?:
         (?P<yesterday>yesterday|last\s+night)
       | (?P<today>today|tonight|this\s+(?:morning|afternoon|evening))
       | (?P<tomorrow>tomorrow)

@@ -17,6 +17,8 @@ MAX_CONTEXT_CHARS = 240
 # An extractive session summary: at most this many sentences and characters.
 SUMMARY_SENTENCES = 5
 SUMMARY_CHARS = 600
+# What a summary item's text starts with, after its date.
+SUMMARY_LABEL = "Conversation summary —"
 
 
 def _chunks(text: str, limit: int) -> list[str]:
@@ -73,7 +75,7 @@ def statement_candidates(
         lead = ""
         sources: tuple[str, ...] = (message.message_id,)
         if context and previous is not None:
-            lead = f"{previous.who}: {context}\n"
+            lead = f"{previous.who}: {anchor_dates(context, previous.created_at)}\n"
             sources = (previous.message_id, message.message_id)
         body = anchor_dates(message.text.strip(), message.created_at)
         for piece in _chunks(body, MAX_STATEMENT_CHARS):
@@ -139,7 +141,7 @@ def extractive_summary(messages: Sequence[SourceMessage]) -> Candidate | None:
     lines = " ".join(f"{m.who}: {s}" for _p, s, m in picked)
     return Candidate(
         kind=MemoryKind.SUMMARY,
-        text=f"[{day_label(first)}] Conversation summary — {lines}",
+        text=f"[{day_label(first)}] {SUMMARY_LABEL} {lines}",
         session_id=picked[0][2].session_id,
         source_ids=tuple(dict.fromkeys(m.message_id for _p, _s, m in picked)),
         occurred_at=first,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from luma.memory.dates import day_label
+from luma.memory.extractive import SUMMARY_LABEL
 from luma.memory.repository import MemoryRepository
 from luma.memory.settings import MemorySettings
 from luma.memory.text import content_words, estimate_tokens, keyword_query
@@ -112,7 +113,8 @@ class MemoryRetriever:
         last_id = None
         if last is not None:
             when = f" ({day_label(last.occurred_at)})" if last.occurred_at else ""
-            line = f"Last time{when}: {last.text}"
+            body = last.text.split(f"{SUMMARY_LABEL} ", 1)[-1]
+            line = f"Last time{when}: {body}"
             if estimate_tokens("\n".join([*lines, line])) <= budget:
                 lines.append(line)
                 last_id = last.memory_id

@@ -18,7 +18,7 @@ from luma.ids import new_id
 from luma.llm import LlmError, LlmProvider
 from luma.memory import llm as memory_llm
 from luma.memory.dates import day_label
-from luma.memory.extractive import extractive_summary, statement_candidates
+from luma.memory.extractive import SUMMARY_LABEL, extractive_summary, statement_candidates
 from luma.memory.model import Candidate, IngestResult, MemoryItem, MemoryKind, SourceMessage
 from luma.memory.repository import MemoryConflictError, MemoryRepository
 from luma.memory.settings import MemorySettings
@@ -352,7 +352,7 @@ class MemoryService:
         first = users[0].created_at
         return Candidate(
             kind=MemoryKind.SUMMARY,
-            text=f"[{day_label(first)}] Conversation summary — {text}",
+            text=f"[{day_label(first)}] {SUMMARY_LABEL} {text}",
             session_id=session_id,
             source_ids=tuple(m.message_id for m in messages),
             occurred_at=first,
