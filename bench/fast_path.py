@@ -59,8 +59,8 @@ async def _client(
     import websockets
 
     token = http_json(f"{base}/dev/token", {"userId": user["userId"], "tenantId": user["tenantId"]})["token"]
-    ws_url = base.replace("http", "ws", 1) + f"/ws?token={token}"
-    name, dob = user["verifyWith"].split(", born ")
+    ws_url = base.replace("http", "ws", 1) + f"/ws?token={token}&assistant={user['assistant']}"
+    name, dob = user["identityHint"].rsplit(", ", 1)
     async with websockets.connect(ws_url, max_size=2**20) as ws:
         # warm-up: start a session and verify identity (not measured)
         _, first = await _turn(ws, "hello", None, 30)
@@ -82,7 +82,7 @@ async def _client(
 
 
 async def run(base: str, turns: int, clients: int, timeout: float) -> dict[str, Any]:
-    users = http_json(f"{base}/dev/demo-users")
+    users = [u for u in http_json(f"{base}/dev/demo-users") if u.get("assistant") == "clinic"]
     results: dict[str, Any] = {"latencies": [], "lost": 0, "not_fast_path": [], "by_intent": {}}
     per_client = [turns // clients + (1 if i < turns % clients else 0) for i in range(clients)]
     counter = [0]
@@ -101,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--clients", type=int, default=1, help="concurrent WebSocket clients (default 1)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds before a turn counts as lost")
+    parser.add_argument(
+        "--floor-rounds", type=int, default=200, help="rounds of the floor measured after the turns (0: skip)"
+    )
     args = parser.parse_args(argv)
     base = f"http://{args.host}:{args.port}"
     try:
@@ -128,6 +131,19 @@ def main(argv: list[str] | None = None) -> int:
         "lost": res["lost"],
         "not_fast_path": len(res["not_fast_path"]),
     }
+    floor_text = ""
+    if args.floor_rounds:
+        from bench.floor import measure_floor
+
+        print("measuring the floor on the same DynamoDB emulator…", file=sys.stderr)
+        floor = measure_floor(http_json(f"{base}/dev/info")["dynamodbEndpoint"], args.floor_rounds)
+        ratio = s["p50"] / floor["floor_p50_ms"] if floor["floor_p50_ms"] else 0.0
+        figures.update(floor, floor_ratio=round(ratio, 2))
+        print(
+            f"floor: ws {floor['ws_p50_ms']} ms + three DynamoDB calls {floor['ddb3_p50_ms']} ms = "
+            f"{floor['floor_p50_ms']} ms p50; the turn's p50 is {ratio:.2f}× the floor"
+        )
+        floor_text = f" floor_p50_ms={floor['floor_p50_ms']:.1f} floor_ratio={ratio:.2f}"
     save("fast_path", figures)
     png = histogram_png(
         "fast_path",
@@ -140,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"histogram: {png}")
     print(
         f"fast_path turns={len(lat) + res['lost']} p50_ms={s['p50']:.1f} p95_ms={s['p95']:.1f} "
-        f"p99_ms={s['p99']:.1f} lost={res['lost']}"
+        f"p99_ms={s['p99']:.1f} lost={res['lost']}{floor_text}"
     )
     return 0
 

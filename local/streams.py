@@ -177,7 +177,7 @@ class StreamPoller:
         region: str = REGION,
         starting_position: str = "LATEST",
         poll_interval_s: float = 0.1,
-        idle_poll_interval_s: float = 0.25,
+        idle_poll_interval_s: float = 1.0,
         retry_delay_s: float = 0.2,
         max_retry_delay_s: float = 2.0,
     ) -> None:
