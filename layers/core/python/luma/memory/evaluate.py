@@ -59,28 +59,42 @@ class Conversation:
 def load_turns(path: Path, *, captions: bool = False) -> dict[str, Conversation]:
     """Conversations by sample id. ``captions`` appends a shared photo's caption to its turn's text."""
     out: dict[str, Conversation] = {}
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if captions and row.get("blip_caption"):
-                row["text"] = f"{row['text']} [shares a photo of {row['blip_caption']}]"
-            conv = out.setdefault(row["sample_id"], Conversation(row["sample_id"]))
-            conv.sessions.setdefault(int(row["session"]), []).append(row)
+    for row in _rows(path, ("sample_id", "dia_id", "session", "date_iso", "speaker", "text")):
+        if captions and row.get("blip_caption"):
+            row["text"] = f"{row['text']} [shares a photo of {row['blip_caption']}]"
+        conv = out.setdefault(row["sample_id"], Conversation(row["sample_id"]))
+        conv.sessions.setdefault(int(row["session"]), []).append(row)
     return out
 
 
 def load_questions(path: Path) -> list[dict[str, Any]]:
     """Questions of categories 1-4 that name their evidence."""
-    out = []
+    return [
+        row
+        for row in _rows(path, ("sample_id", "question", "category"))
+        if row["category"] in CATEGORIES and row.get("evidence_ids")
+    ]
+
+
+class EvalDataError(ValueError):
+    """A data file is not in the LoCoMo JSON-lines format (the message names the file and line)."""
+
+
+def _rows(path: Path, required: tuple[str, ...]) -> Iterator[dict[str, Any]]:
     with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
                 row = json.loads(line)
-                if row.get("category") in CATEGORIES and row.get("evidence_ids"):
-                    out.append(row)
-    return out
+            except ValueError:
+                raise EvalDataError(f"{path}:{number}: not a JSON object") from None
+            if not isinstance(row, dict):
+                raise EvalDataError(f"{path}:{number}: not a JSON object")
+            missing = [key for key in required if key not in row]
+            if missing:
+                raise EvalDataError(f"{path}:{number}: missing {', '.join(missing)}")
+            yield row
 
 
 def _session_start(turn: dict[str, Any]) -> datetime:
@@ -125,9 +139,11 @@ def _backends() -> Iterator[tuple[Any, str]]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = old
-        from luma.config import reset_settings
+        from luma.config import get_settings, reset_settings
+        from luma.store.models import bind_models
 
         reset_settings()
+        bind_models(get_settings())  # the rest of the process talks to its own tables again
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -313,7 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in (args.turns, args.qa):
         if not Path(name).is_file():
             raise SystemExit(f"luma eval memory: no such file: {name}")
-    figures = run(args)
+    try:
+        figures = run(args)
+    except EvalDataError as exc:
+        raise SystemExit(f"luma eval memory: {exc}") from None
     from luma.devtools import repo_root
 
     out = Path(args.out) if args.out else repo_root() / "bench" / "out"
