@@ -1,8 +1,13 @@
 """An in-process Lambda runtime for ``functions/<name>/handler.py``.
 
 Handlers are imported by file path on first use (a "cold start") under a unique module name, so
-two functions may both have a sibling ``utils.py``; they then run on a shared thread pool with a
-Lambda-like context object. Nothing here enforces memory or timeouts: it only reports them.
+two functions may both have a sibling ``utils.py``; they then run with a Lambda-like context object,
+each function on its own thread pool (its concurrency, as in Lambda, where functions scale apart:
+a burst of one function never queues another behind it, and a function that synchronously invokes
+another cannot starve it). Nothing here enforces memory or timeouts: it only reports them.
+
+Local only: :class:`Faults` raises :class:`InjectedFaultError` before or after a function's handler with
+a probability, to exercise retries and idempotency (``luma bench load --faults``); off by default.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import asyncio
 import importlib.util
 import itertools
 import logging
+import random
 import re
 import sys
 import threading
@@ -22,7 +28,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from local.events import ACCOUNT_ID
 
@@ -120,6 +126,78 @@ class AsyncRetries:
         return self.delays_s[min(retry, len(self.delays_s)) - 1] if self.delays_s else 0.0
 
 
+Phase = Literal["before", "after"]
+PHASES: tuple[Phase, ...] = ("before", "after")
+
+
+class InjectedFaultError(RuntimeError):
+    """A failure :class:`Faults` injected into an invocation (its class name is the Lambda ``errorType``)."""
+
+
+class Faults:
+    """Injected handler failures: ``{function: {"before": p, "after": p}}`` (``"*"``: every function).
+
+    ``before`` fails the invocation before its handler runs (nothing was done); ``after`` runs the
+    handler to its end, then fails the invocation (everything was done, the caller sees a failure
+    and retries). Thread-safe; counts what it injected. Off until :meth:`configure` is called.
+    """
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._lock = threading.Lock()
+        self._rates: dict[str, dict[Phase, float]] = {}
+        self._random = random.Random(seed)
+        self._injected: dict[str, dict[Phase, int]] = {}
+
+    def configure(self, rates: Mapping[str, Mapping[str, float]], *, seed: int | None = None) -> None:
+        """Replace the rates (an empty mapping turns faults off); ValueError on a bad phase or probability."""
+        parsed: dict[str, dict[Phase, float]] = {}
+        for function, phases in rates.items():
+            if not isinstance(function, str) or not (function == "*" or _NAME.match(function)):
+                raise ValueError(f"not a function name: {function!r}")
+            if not isinstance(phases, Mapping):
+                raise ValueError(f"{function}: expected {{'before': p, 'after': p}}")
+            entry: dict[Phase, float] = {}
+            for phase, p in phases.items():
+                if phase not in PHASES:
+                    raise ValueError(f"{function}: unknown phase {phase!r} (before, after)")
+                if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0:
+                    raise ValueError(f"{function}.{phase}: probability must be between 0 and 1")
+                entry[phase] = float(p)
+            parsed[function] = entry
+        with self._lock:
+            self._rates = parsed
+            if seed is not None:
+                self._random.seed(seed)
+
+    def clear(self) -> None:
+        """No more faults (the counts stay)."""
+        self.configure({})
+
+    def maybe_fail(self, function: str, phase: Phase) -> None:
+        """Raise :class:`InjectedFaultError` with the configured probability."""
+        rates = self._rates
+        if not rates:
+            return
+        p = (rates.get(function) or rates.get("*") or {}).get(phase, 0.0)
+        if p <= 0.0:
+            return
+        with self._lock:
+            hit = self._random.random() < p
+            if hit:
+                counts = self._injected.setdefault(function, {"before": 0, "after": 0})
+                counts[phase] += 1
+        if hit:
+            raise InjectedFaultError(f"injected fault {phase} the handler of {function}")
+
+    def snapshot(self) -> dict[str, Any]:
+        """``{"rates": ..., "injected": {function: {"before": n, "after": n}}}``."""
+        with self._lock:
+            return {
+                "rates": {f: dict(p) for f, p in self._rates.items()},
+                "injected": {f: dict(c) for f, c in self._injected.items()},
+            }
+
+
 @dataclass
 class _Loaded:
     handler: Handler
@@ -127,7 +205,10 @@ class _Loaded:
 
 
 class LambdaRuntime:
-    """Runs Lambda handlers from ``functions_dir`` in this process on a shared thread pool."""
+    """Runs Lambda handlers from ``functions_dir`` in this process, each function on its own thread pool.
+
+    ``max_workers`` is every function's concurrency; ``concurrency`` overrides it per function.
+    """
 
     def __init__(
         self,
@@ -139,6 +220,7 @@ class LambdaRuntime:
         default_timeout_s: float = 30.0,
         timeouts: Mapping[str, float] | None = None,
         handler_attr: str = "handler",
+        concurrency: Mapping[str, int] | None = None,
     ) -> None:
         self.functions_dir = Path(functions_dir).resolve()
         self.region = region
@@ -146,9 +228,10 @@ class LambdaRuntime:
         self.default_timeout_s = default_timeout_s
         self.timeouts = dict(timeouts or {})
         self.handler_attr = handler_attr
-        self.executor = ThreadPoolExecutor(
-            max_workers=max_workers, thread_name_prefix="lambda", initializer=_give_thread_an_event_loop
-        )
+        self.max_workers = max_workers
+        self.concurrency = dict(concurrency or {})
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._closed = False
         self._uid = next(_runtime_ids)
         self._loaded: dict[str, _Loaded] = {}
         self._load_locks: dict[str, threading.Lock] = {}
@@ -158,6 +241,7 @@ class LambdaRuntime:
         self._idle = threading.Condition(self._lock)
         # None: a failed Event invocation is only logged (set by the local stack: retries, dead-letter queue).
         self.async_retries: AsyncRetries | None = None
+        self.faults = Faults()
 
     # -- discovery -------------------------------------------------------------------------
     def _path(self, name: str) -> Path:
@@ -248,7 +332,31 @@ class LambdaRuntime:
             except Exception as exc:
                 log.warning("could not preload %s: %s: %s", name, type(exc).__name__, exc)
 
+    def redeploy(self, *names: str) -> None:
+        """Drop the loaded handlers of ``names``: their next invocation cold-starts (after a settings change,
+        as a new environment does in Lambda). Invocations already running finish with the old code."""
+        with self._lock:
+            for name in names:
+                self._loaded.pop(name, None)
+
     # -- invocation ------------------------------------------------------------------------
+    def _pool(self, name: str) -> ThreadPoolExecutor:
+        pool = self._pools.get(name)
+        if pool is not None:
+            return pool
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            pool = self._pools.get(name)
+            if pool is None:
+                pool = ThreadPoolExecutor(
+                    max_workers=self.concurrency.get(name, self.max_workers),
+                    thread_name_prefix=f"lambda-{name}",
+                    initializer=_give_thread_an_event_loop,
+                )
+                self._pools[name] = pool
+        return pool
+
     def _stats_for(self, name: str) -> FunctionStats:
         stats = self._stats.get(name)
         if stats is None:
@@ -277,7 +385,9 @@ class LambdaRuntime:
         started = time.perf_counter()
         ok = False
         try:
+            self.faults.maybe_fail(name, "before")
             result = loaded.handler(event, ctx)
+            self.faults.maybe_fail(name, "after")
             ok = True
             return result
         finally:
@@ -290,8 +400,8 @@ class LambdaRuntime:
                 log.warning("%s ran %.0f ms, longer than its timeout", name, elapsed)
 
     def submit(self, name: str, event: Any, *, request_id: str | None = None) -> Future[Any]:
-        """Run ``name`` on the pool; the future carries its result or exception."""
-        return self.executor.submit(self.invoke, name, event, request_id=request_id)
+        """Run ``name`` on its pool; the future carries its result or exception."""
+        return self._pool(name).submit(self.invoke, name, event, request_id=request_id)
 
     def invoke_async(self, name: str, event: Any) -> Future[None]:
         """Event invocation: queue ``name`` on the pool; handler errors are logged, never raised.
@@ -303,7 +413,7 @@ class LambdaRuntime:
         with self._lock:
             self._pending += 1
         try:
-            return self.executor.submit(self._run_async, name, event, str(uuid.uuid4()), 1)
+            return self._pool(name).submit(self._run_async, name, event, str(uuid.uuid4()), 1)
         except BaseException:
             self._done_pending()
             raise
@@ -332,7 +442,7 @@ class LambdaRuntime:
 
     def _retry_async(self, name: str, event: Any, request_id: str, attempt: int) -> None:
         try:
-            self.executor.submit(self._run_async, name, event, request_id, attempt)
+            self._pool(name).submit(self._run_async, name, event, request_id, attempt)
         except RuntimeError:  # the pool is shut down: the stack is stopping
             log.warning("async retry of %s dropped: the runtime is shutting down", name)
             self._done_pending()
@@ -353,11 +463,17 @@ class LambdaRuntime:
         return {name: s.summary() for name, s in sorted(self._stats.items())}
 
     def shutdown(self, *, timeout: float | None = None) -> None:
-        """Stop the pool: queued invocations are dropped, running ones get ``timeout`` s to end."""
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        """Stop the pools: queued invocations are dropped, running ones get ``timeout`` s to end."""
+        with self._lock:
+            self._closed = True
+            pools = list(self._pools.values())
+        for pool in pools:
+            pool.shutdown(wait=False, cancel_futures=True)
         if timeout is None:
-            self.executor.shutdown(wait=True)
+            for pool in pools:
+                pool.shutdown(wait=True)
             return
         deadline = time.monotonic() + timeout
-        for thread in list(getattr(self.executor, "_threads", ())):
-            thread.join(max(0.0, deadline - time.monotonic()))
+        for pool in pools:
+            for thread in list(getattr(pool, "_threads", ())):
+                thread.join(max(0.0, deadline - time.monotonic()))
