@@ -168,7 +168,7 @@ _SUICIDE = (
     r"|\bsentido continuar a viver\b|\bjuntar os antidepressivos\b|\bdor acabe para sempre\b"
     r"|\bpular da ponte\b|\bdesaparecer para sempre\b"
     # de
-    r"|\bmich (?:umbringen|umzubringen|toten|zu toten|erhangen|erschiessen|vor den zug werfen)\b"
+    r"|\bmich (?:\w+ ){0,3}(?:umbringen|umzubringen|toten|zu toten|erhangen|erschiessen|vor den zug werfen)\b"
     r"|\bmir das leben (?:zu )?nehmen\b|\bsuizidal\b"
     r"|\b(?:will|mochte|werde|wunschte) (?:\w+ ){0,2}sterben\b|\bnicht mehr leben\b"
     r"|\b(?:schluss machen|allem ein ende (?:setzen|machen)|meinem leben ein ende)\b|\bmein leben (?:zu )?beenden\b"
@@ -196,7 +196,8 @@ _SUICIDE = (
     r"|\bniciun rost sa (?:mai )?traiesc\b|\bstrang antidepresivele\b|\bdurerea sa se termine pentru totdeauna\b"
     r"|\bsa termin cu tot\b"
     # pl
-    r"|\b(?:zabic sie|sie zabic|odebrac sobie zycie|odebraniu sobie zycia|popelnic samobojstwo|skonczyc ze soba)\b"
+    r"|\b(?:zabic sie|sie (?:\w+ ){0,2}zabic|odebrac sobie zycie|odebraniu sobie zycia|popelnic samobojstwo|"
+    r"skonczyc ze soba)\b"
     r"|\bchce umrzec\b|\bnie chce (?:juz )?zyc\b|\bmysli samobojcze\b|\bprobowal\w* sie zabic\b"
     r"|\blist pozegnalny\b|\blepiej beze mnie\b|\bskoczyc z\b" + _G + r"\b(?:mostu|dachu|balkonu|okna|wiezowca)\b"
     r"|\bsznur\b|\bwezme wszystkie tabletki\b|\bile\b" + _G + r"\bzeby umrzec\b|\bnajmniej bolesny sposob\b"
@@ -279,10 +280,8 @@ _PACK = (
 )
 _WHOLE = r"\b(?:whole|entire|all|entiere|toute|entera|toda|inteira|ganze|intera|tutta|intreaga|toata|cale|calo)\b|كامله"
 _SLEEPING_PILLS = (
-    r"\b(?:pills?|tablets?|meds|medications?|paracetamol\w*|ibuprof\w*|painkillers|antidepress\w*|comprim\w*|"
-    r"medicament\w*|cachets?|pilules?|gelules?|pastill\w*|pildoras|medicamentos|remedios|tabletten|medikamente|"
-    r"pastigli\w*|pillole|compresse|farmaci|pastile\w*|medicamente|tablet\w*|lekow|leki)\b"
-    r"|حبوب|حبه|اقراص|ادويه|باراسيتامول|ايبوبروفين"
+    r"\b(?:sleeping pills|somniferes|somniferos|comprimidos para dormir|schlaftabletten|sonniferi|somnifere|"
+    r"tabletek nasennych|tabletki nasenne)\b|حبوب منومه|الحبوب المنومه"
 )
 _WHOLE_PACK = (
     _both(_SWALLOWED, _both(_PACK, _WHOLE, r"[^.!?\n]{0,12}?"), r"[^.!?\n]{0,40}?")
@@ -424,10 +423,10 @@ HYPERBOLE = (
 
 # -- concepts combined within a sentence (any language) ------------------------------------------------
 _PILLS = (
-    r"\b(?:pills?|tablets?|meds|medications?|paracetamol|ibuprofen|painkillers|antidepressants|comprimes|medicaments|"
-    r"cachets|pilules|gelules|pastillas|pildoras|comprimidos|medicamentos|remedios|tabletten|medikamente|"
-    r"pastiglie|pillole|compresse|farmaci|pastile|pastilele|medicamente|tabletki|tabletek|leki|lekow|"
-    r"paracetamolu|ibuprofenu|paracetamolo|ibuprofene|paracetamolul)\b|حبوب|حبه|اقراص|ادويه|باراسيتامول|ايبوبروفين"
+    r"\b(?:pills?|tablets?|meds|medications?|paracetamol\w*|ibuprof\w*|painkillers|antidepress\w*|comprim\w*|"
+    r"medicament\w*|cachets?|pilules?|gelules?|pastill\w*|pildoras|medicamentos|remedios|tabletten|medikamente|"
+    r"pastigli\w*|pillole|compresse|farmaci|pastile\w*|medicamente|tablet\w*|lekow|leki)\b"
+    r"|حبوب|حبه|اقراص|ادويه|باراسيتامول|ايبوبروفين"
 )
 _ALL_OF_THEM = (
     r"\b(?:all(?!')|every one|them all|toutes?|tous|tout prendre|todas|todos|alle|tutte|tutti|toate|pe toate|wszystkie|"

@@ -39,6 +39,7 @@ _L2 = 3e-3
 _SCALE = 5.0
 _ITERS = 800
 _CONCEPT_WEIGHT = 0.35
+CONTEXTS = ("fiction", "accident", "hypothetical", "resolved", "routine")
 _CONTEXT_WEIGHT = 0.5
 
 log = logging.getLogger(__name__)
@@ -78,10 +79,13 @@ def load_exemplars(directory: Path = DATA_DIR) -> list[Exemplar]:
 
 
 def data_key(directory: Path = DATA_DIR) -> str:
-    """What a fit depends on: the exemplar files, the model id and this module's settings (hex, 32 chars)."""
+    """What a fit depends on: the exemplar files, the model id, the concepts and this module's settings."""
     from luma.classify.embedder import DIMENSION, MODEL_ID
+    from luma.guard.lexicon import CONCEPTS
 
-    digest = hashlib.sha256(f"{VERSION}:{MODEL_ID}:{DIMENSION}:{_L2}:{_SCALE}:{MAX_CV_FPR}".encode())
+    settings = f"{VERSION}:{MODEL_ID}:{DIMENSION}:{_L2}:{_SCALE}:{MAX_CV_FPR}:{_CONCEPT_WEIGHT}:{_CONTEXT_WEIGHT}"
+    digest = hashlib.sha256(settings.encode())
+    digest.update(json.dumps(CONCEPTS, sort_keys=True).encode())
     for path in sorted(directory.glob("*.jsonl")):
         digest.update(path.name.encode() + b"\x00" + path.read_bytes())
     return digest.hexdigest()[:32]
@@ -92,7 +96,7 @@ def featurize(texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
     from luma.guard.crisis import contexts, is_hyperbole
     from luma.guard.lexicon import features
 
-    names = ("fiction", "accident", "hypothetical", "resolved", "routine")
+    names = CONTEXTS
     rows = []
     for text, vector in zip(texts, np.atleast_2d(vectors), strict=True):
         found = contexts(text)
@@ -206,7 +210,15 @@ def load(directory: Path, key: str) -> GuardHead | None:
         head = GuardHead.from_arrays(arrays)
     except (OSError, KeyError, ValueError, EOFError):
         return None
-    return head if head.key == key else None
+    return head if head.key == key and head.weights.shape[0] == feature_count() else None
+
+
+def feature_count() -> int:
+    """How many features the head takes (embedding, concepts, contexts and hyperbole)."""
+    from luma.classify.embedder import DIMENSION
+    from luma.guard.lexicon import CONCEPTS
+
+    return DIMENSION + len(CONCEPTS) + len(CONTEXTS) + 1
 
 
 def _cache_dir() -> Path:

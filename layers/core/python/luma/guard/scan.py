@@ -83,6 +83,18 @@ def _pii_findings(spans: Iterable[pii.PiiSpan]) -> list[Finding]:
     return [Finding("pii", 1.0, f"{s.kind}:{s.detail}") for s in spans]
 
 
+def warm_up(*, use_head: bool = True) -> None:
+    """Compile the rules and load the lexicons (and the head and the embedder): for a Lambda's init phase."""
+    scan_input("warm up", language="en", use_head=False)
+    scan_output("warm up.", system_prompt="warm up", language="en")
+    if use_head:
+        from luma.classify.embedder import get_embedder
+        from luma.guard.head import get_head
+
+        get_head()
+        get_embedder().load()
+
+
 def scan_input(
     text: str,
     *,
