@@ -27,7 +27,15 @@ $(PREBUILT): $(STAMP) layers/core/python/luma/assistants/clinic/intents.json lay
 	@rm -rf $(dir $@) && $(BIN)/python -m luma.classify warm clinic --dir $(dir $@)
 	@touch $@
 
-install: $(STAMP) $(PREBUILT) ## create .venv and install everything Python needs
+# The guard's learned head fitted ahead of time (shipped in the Lambda layer): a cold start loads one
+# small file instead of embedding every exemplar and cross-validating.
+GUARD_PREBUILT := layers/core/python/luma/guard/prebuilt/.stamp
+$(GUARD_PREBUILT): $(STAMP) $(wildcard layers/core/python/luma/guard/data/*.jsonl) layers/core/python/luma/guard/head.py layers/core/python/luma/guard/lexicon.py layers/core/python/luma/guard/crisis.py
+	@echo "==> fitting the guard's learned head (prebuilt for cold starts)"
+	@rm -rf $(dir $@) && $(BIN)/python -m luma.guard build --dir $(dir $@)
+	@touch $@
+
+install: $(STAMP) $(PREBUILT) $(GUARD_PREBUILT) ## create .venv and install everything Python needs
 
 chromium: ## install Debian's chromium for the browser test (needs root)
 	@command -v chromium >/dev/null 2>&1 || { echo "==> installing chromium (Debian package)"; \
