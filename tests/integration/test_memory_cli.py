@@ -49,7 +49,12 @@ def test_reindex_one_user_then_everyone(memory_env: Settings, capsys: pytest.Cap
     assert main(["reindex", "--tenant", TENANT, "--user", users[0]]) == 0
     assert capsys.readouterr().out.strip() == "memory reindex: 1 items, 1 users"
     assert service.store.count(TENANT, users[0]) == 1 and service.store.count(TENANT, users[1]) == 0
-    assert main(["reindex"]) == 0
+    assert main(["reindex", "--tenant", "another-tenant"]) == 0
+    assert capsys.readouterr().out.strip() == "memory reindex: 0 items, 0 users"
+    assert main(["reindex", "--tenant", TENANT]) == 0
+    assert service.store.count(TENANT, users[1]) == 1
+    service.store.delete_user(TENANT, users[1])
+    assert main(["reindex"]) == 0  # everyone
     assert service.store.count(TENANT, users[1]) == 1
     with pytest.raises(SystemExit):
-        main(["reindex", "--tenant", TENANT])  # a user needs both
+        main(["reindex", "--user", users[0]])  # a user needs the tenant
