@@ -706,6 +706,7 @@ def _contexts() -> dict[str, re.Pattern[str]]:
     }
 
 
+@lru_cache(maxsize=512)
 def contexts(text: str) -> frozenset[str]:
     """What frames the text as something other than a crisis happening now: ``fiction`` (a novel, the news,
     statistics), ``accident`` (shaving, cooking, "nothing serious"), ``hypothetical`` ("what to do if someone…",
@@ -755,6 +756,7 @@ def _explicit() -> re.Pattern[str]:
     return re.compile(arabic_form(_EXPLICIT))
 
 
+@lru_cache(maxsize=512)
 def is_hyperbole(text: str) -> bool:
     """True when ``text`` holds a figure of speech about dying or killing (in any of the nine languages)."""
     return bool(_compiled()[1].search(normalize(text)))
