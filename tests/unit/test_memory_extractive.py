@@ -62,6 +62,7 @@ def test_sentences_tail_and_keyword_query() -> None:
     assert tail("One. Two two. Three three three?", 40) == "One. Two two. Three three three?"
     assert keyword_query("When did Caroline go to the support group?") == "caroline go support group"
     assert keyword_query("what is it?") == "what is it?"  # nothing left: the text itself
+    assert keyword_query("What are Nate’s favorite desserts?") == "nate's nate favorite desserts"
 
 
 def _msg(i: int, role: str, text: str, *, session: str = "s1", speaker: str | None = None) -> SourceMessage:

@@ -95,6 +95,17 @@ def tail(text: str, max_chars: int) -> str:
 
 
 def keyword_query(text: str) -> str:
-    """The words of a query worth matching on (function words dropped; the text itself if nothing is left)."""
-    kept = [w for w in words(text) if w not in STOP_WORDS]
+    """The words of a query worth matching on: function words dropped, a possessive also as its noun.
+
+    The index keeps "nate's" as one term (the standard analyzer does not strip possessives), while
+    memory text names people as "Nate:" too, so "Nate's" is searched as both. The text itself is
+    returned when nothing is left.
+    """
+    kept: list[str] = []
+    for word in words(text):
+        if word in STOP_WORDS:
+            continue
+        kept.append(word)
+        if word.endswith("'s") and len(word) > 3:
+            kept.append(word[:-2])
     return " ".join(kept) or text
