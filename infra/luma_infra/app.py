@@ -21,8 +21,9 @@ from aws_cdk import App, Environment
 from luma_infra.config import DEFAULT_STAGES, STAGES, StageConfig
 from luma_infra.constructs.edge import EDGE_REGION, EdgeStack
 from luma_infra.discovery import FUNCTIONS_DIR, discover_functions, discover_state_machines
-from luma_infra.layers import resolve_deps_layer
+from luma_infra.layers import resolve_deps_layer, stage_core_layer
 from luma_infra.nag import add_checks
+from luma_infra.packs import installed_packs
 from luma_infra.stack import LumaStack, Sources
 
 
@@ -51,7 +52,13 @@ def collect_sources(app: App) -> Sources:
         present = {m.name for m in machines}
         machines += [m for m in discover_state_machines(Path(extra_sm)) if m.name not in present]
     deps = resolve_deps_layer(app.node.try_get_context("layers") or "auto")
-    return Sources(functions=dict(sorted(functions.items())), state_machines=machines, deps_layer=deps)
+    return Sources(
+        functions=dict(sorted(functions.items())),
+        state_machines=machines,
+        deps_layer=deps,
+        core_layer=stage_core_layer(),
+        packs=installed_packs(),
+    )
 
 
 def environment(stage: StageConfig) -> Environment | None:

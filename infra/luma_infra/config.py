@@ -4,12 +4,16 @@ Functions are wired by convention (``functions/<name>/handler.py``, entry point 
 what each one may do comes from :data:`FUNCTIONS`. A function folder without an entry gets
 :class:`FunctionSpec` defaults and no permissions at all. Per-stage differences are
 :class:`StageConfig` values plus ``function_overrides`` (e.g. reserved concurrency in
-production).
+production). Assistant packs' tables are not listed here: they are discovered from the installed
+packs (:mod:`luma_infra.packs`) and reached through the access kind :data:`PACKS`.
+
+Standard library only: the local stack and ``luma dlq`` import this module too.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -22,6 +26,12 @@ Secret = Literal["llm", "twilio", "signing", "origin_verify"]
 OpenSearchMode = Literal["serverless", "domain", "none"]
 
 PROJECT = "luma"
+# ``FunctionSpec.tables`` key that grants every table of every deployed assistant pack, with
+# ``LUMA_PACK_TABLES`` ({"<pack>.<table>": "<physical name>"}) in the function's environment.
+PACKS = "packs"
+# What a stream record is kept for by DynamoDB Streams: a failed batch must be redriven before.
+STREAM_RETENTION_S = 24 * 3600
+_CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 
 
 # --------------------------------------------------------------------------------------------
@@ -69,11 +79,7 @@ TABLES: Mapping[str, TableSpec] = MappingProxyType(
         "usage": TableSpec(
             ttl_attribute="ttl",
             env_var="LUMA_USAGE_TABLE",
-            description="rate-limit buckets, token/credit counters, idempotency records",
-        ),
-        "clinic": TableSpec(
-            env_var="LUMA_CLINIC_TABLE",
-            description="the clinic assistant's data: patients, appointments, locations",
+            description="rate-limit buckets, token/credit counters, idempotency records, erasure jobs",
         ),
     }
 )
@@ -94,6 +100,8 @@ class StreamSpec:
     retry_attempts: int = 3
     max_record_age_s: int = 3600
     parallelization_factor: int = 1
+    # Split a failing batch in two and retry each half (a poison record ends alone in the DLQ).
+    bisect_batch_on_error: bool = True
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,8 @@ class FunctionSpec:
     memory_mb: int = 256
     timeout_s: int = 10
     reserved_concurrency: int | None = None
-    tables: Mapping[str, Access] = field(default_factory=dict)
+    tables: Mapping[str, Access] = field(default_factory=dict)  # TABLES names, or PACKS
+    scans: tuple[str, ...] = ()  # tables it may Scan besides (erasure only: every other read is keyed)
     invokes: tuple[str, ...] = ()  # functions it invokes asynchronously (env LUMA_<NAME>_FUNCTION)
     starts: tuple[str, ...] = ()  # state machines it starts (env LUMA_<NAME>_STATE_MACHINE_ARN)
     task_tokens: tuple[str, ...] = ()  # state machines whose task tokens it completes
@@ -117,7 +126,9 @@ class FunctionSpec:
     stream: StreamSpec | None = None
     snap_start: bool = False  # publish versions + alias `live`; callers use the alias
     schedule: str | None = None  # EventBridge schedule expression, e.g. "rate(5 minutes)"
-    media: Literal["none", "read", "write"] = "none"  # the media bucket (env LUMA_MEDIA_BUCKET)
+    # The media bucket (env LUMA_MEDIA_BUCKET): read (also signs presigned links), write, or delete only.
+    media: Literal["none", "read", "write", "delete"] = "none"
+    ws_routes: tuple[str, ...] = ()  # WebSocket route keys (the frame's "action") it serves
     p95_alarm_ms: int | None = None  # defaults to 80 % of the timeout
     environment: Mapping[str, str] = field(default_factory=dict)
 
@@ -132,7 +143,7 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             p95_alarm_ms=1000,
         ),
         "ws_connect": FunctionSpec(
-            description="WebSocket $connect: records the connection",
+            description="WebSocket $connect: records the connection (and the assistant it talks to)",
             timeout_s=5,
             tables={"connections": "rw"},
             p95_alarm_ms=1000,
@@ -147,42 +158,47 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             description="sendMessage/$default: persist, guard, classify, route (fast path or agent run)",
             memory_mb=1024,  # the ONNX intent classifier: more memory, more CPU
             timeout_s=20,
-            tables={"connections": "r", "conversations": "rw", "usage": "rw", "clinic": "r"},
+            tables={"connections": "r", "conversations": "rw", "usage": "rw", PACKS: "r"},
             invokes=("fast_path",),
             starts=("agent_run",),
+            task_tokens=("agent_run",),  # approvals answered from WhatsApp buttons or a yes/no resume the run
             manage_connections=True,
             # llm: voice notes are transcribed with OpenAI's API; signing: pseudonymous sender ids
             secrets=("llm", "twilio", "signing"),
             media="write",  # WhatsApp/SMS images
             async_invoked=True,  # the Twilio webhook hands turns on asynchronously
+            ws_routes=("sendMessage",),
             p95_alarm_ms=1500,
         ),
         "fast_path": FunctionSpec(
-            description="Fast-path handlers: direct data operations, no LLM",
+            description="Fast-path handlers and flows: direct data operations, no LLM",
             memory_mb=512,
             timeout_s=10,
-            tables={"conversations": "rw", "usage": "rw", "clinic": "rw", "connections": "r"},
+            tables={"conversations": "rw", "usage": "rw", PACKS: "rw", "connections": "r"},
             invokes=("fast_path",),  # twilio_redelivery events: the parts of a reply not yet sent
             manage_connections=True,
             secrets=("twilio",),
+            media="read",  # presigned links to documents kept in the media bucket
             async_invoked=True,
             p95_alarm_ms=1000,
         ),
         "http_api": FunctionSpec(
-            description="HTTP API (FastAPI + Mangum): health, status, sessions, events, Twilio webhooks",
+            description="HTTP API (FastAPI + Mangum): health, sessions, Twilio webhooks, MCP tools, erasure requests",
             memory_mb=512,
             timeout_s=15,
-            tables={"conversations": "rw", "connections": "r", "usage": "rw", "clinic": "r"},
-            invokes=("classify",),
+            # packs rw: /mcp/<assistant> runs the pack's tools with the caller's identity
+            tables={"conversations": "rw", "connections": "r", "usage": "rw", PACKS: "rw"},
+            invokes=("classify", "erasure"),
             # signing: page cursors; origin_verify: requests that went around CloudFront are refused
             secrets=("twilio", "signing", "origin_verify"),
+            media="read",  # presigned links in tool results
             p95_alarm_ms=2000,
         ),
         "agent_turn": FunctionSpec(
             description="Agent step: context + memories, LLM call with tools, streamed reply",
             memory_mb=1024,
             timeout_s=120,
-            tables={"conversations": "rw", "usage": "rw", "connections": "r", "clinic": "r"},
+            tables={"conversations": "rw", "usage": "rw", "connections": "r", PACKS: "r"},
             manage_connections=True,
             secrets=("llm", "twilio"),
             invokes=("fast_path",),  # a Twilio reply that failed to send is redelivered by fast_path
@@ -194,15 +210,18 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             description="Agent run, ExecuteTools Map: one tool call with its checks, timeout and heartbeats",
             memory_mb=512,
             timeout_s=60,
-            tables={"conversations": "rw", "clinic": "rw", "connections": "r"},
+            # usage: identity attempts are counted (and locked out) per user in the usage table
+            tables={"conversations": "rw", "usage": "rw", PACKS: "rw", "connections": "r"},
             manage_connections=True,
             secrets=("twilio",),
+            media="read",  # presigned links to documents
             p95_alarm_ms=20_000,
         ),
         "agent_approval": FunctionSpec(
-            description="Agent run, AwaitApproval (waitForTaskToken): store the token, ask the user",
+            description="Agent run, AwaitApproval (waitForTaskToken): store the token and the request, ask the user",
             timeout_s=15,
-            tables={"conversations": "r", "usage": "rw", "clinic": "r", "connections": "r"},
+            # conversations rw: the approval request is a conversation item (pending until answered)
+            tables={"conversations": "rw", "usage": "rw", PACKS: "r", "connections": "r"},
             manage_connections=True,
             secrets=("twilio",),
             p95_alarm_ms=3000,
@@ -210,15 +229,17 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
         "agent_approve": FunctionSpec(
             description="WebSocket route approve: the user's answer completes the run's task token",
             timeout_s=10,
-            tables={"usage": "rw", "connections": "r"},
+            # conversations rw: the answer is recorded on the approval request item
+            tables={"conversations": "rw", "usage": "rw", "connections": "r"},
             manage_connections=True,
             task_tokens=("agent_run",),
+            ws_routes=("approve",),
             p95_alarm_ms=2000,
         ),
         "agent_failure": FunctionSpec(
             description="Agent run, HandleFailure: classify the error, pick a recovery, apologise or escalate",
             timeout_s=30,
-            tables={"conversations": "rw", "clinic": "rw", "connections": "r"},
+            tables={"conversations": "rw", PACKS: "rw", "connections": "r"},
             manage_connections=True,
             secrets=("llm", "twilio"),
             p95_alarm_ms=10_000,
@@ -237,13 +258,13 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             tables={"usage": "rw"},
             p95_alarm_ms=3000,
         ),
-        # Planned DynamoDB Streams consumers (wired as soon as their folders exist).
+        # DynamoDB Streams consumers of the conversations table.
         "memory_extract": FunctionSpec(
-            description="Conversation stream: extract long-term memories into OpenSearch",
-            memory_mb=1024,
+            description="Conversation stream: new messages into long-term memory (DynamoDB items + OpenSearch)",
+            memory_mb=1024,  # the embedding model (ONNX) runs here
             timeout_s=60,
-            tables={"conversations": "rw", "usage": "rw"},
-            secrets=("llm",),
+            tables={"conversations": "rw"},  # messages read, memory items written (same table)
+            secrets=("llm",),  # mem0-style extraction when a model is configured
             opensearch="write",
             stream=StreamSpec(
                 table="conversations",
@@ -251,7 +272,7 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             ),
         ),
         "escalations": FunctionSpec(
-            description="Conversation stream: notify operator connections of escalations",
+            description="Conversation stream: notify the tenant's operator connections of escalations",
             timeout_s=30,
             tables={"conversations": "r", "connections": "r"},
             manage_connections=True,
@@ -261,11 +282,12 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             ),
         ),
         "session_report": FunctionSpec(
-            description="Conversation stream: write the session report when a session closes",
-            memory_mb=512,
-            timeout_s=60,
-            tables={"conversations": "rw"},
+            description="Conversation stream: a closed session's report and its recap as a memory",
+            memory_mb=1024,  # the recap is embedded (ONNX) before it is indexed
+            timeout_s=120,  # reads the whole conversation, one LLM summary
+            tables={"conversations": "rw"},  # messages read; report and memory items written
             secrets=("llm",),
+            opensearch="write",
             stream=StreamSpec(
                 table="conversations",
                 filters=(
@@ -275,6 +297,32 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
                     },
                 ),
             ),
+        ),
+        # People in the loop: operators on the same WebSocket API.
+        "operator_action": FunctionSpec(
+            description="WebSocket operator routes: take over, reply on the user's channel, hand back, close, ack",
+            timeout_s=15,
+            tables={"conversations": "rw", "connections": "r", "usage": "rw"},
+            manage_connections=True,
+            secrets=("twilio",),  # replies to WhatsApp/SMS users
+            ws_routes=("takeOver", "operatorMessage", "handBack", "closeEscalation", "operatorSync", "ack"),
+            p95_alarm_ms=3000,
+        ),
+        # Erasure (DELETE /me): a job handed over by http_api, run asynchronously.
+        "erasure": FunctionSpec(
+            description="Erasure job: a user's messages, sessions, memory, index entries, media, links and usage",
+            memory_mb=512,
+            timeout_s=900,  # pages through every store; a re-run resumes what is left
+            tables={"conversations": "rw", "usage": "rw", "connections": "rw", PACKS: "rw"},
+            # phone links (connections) and usage records of messages never stored are found by a
+            # Scan filtered on the tenant's and user's keys: no index leads to them
+            scans=("connections", "usage"),
+            media="delete",
+            opensearch="write",  # the user's documents in the memory index
+            invokes=("erasure",),  # a job that runs out of time continues in a fresh invocation
+            async_invoked=True,
+            async_retry_attempts=2,
+            p95_alarm_ms=600_000,
         ),
     }
 )
@@ -290,9 +338,16 @@ class AlarmThresholds:
     error_rate_percent: float = 5.0  # Lambda Errors / Invocations over 5 minutes
     throttles: int = 1  # Lambda Throttles per 5 minutes
     dlq_messages: int = 1  # ApproximateNumberOfMessagesVisible
+    # ApproximateAgeOfOldestMessage of a stream DLQ: a stream failure names records that DynamoDB
+    # keeps 24 h, so it must be redriven (`luma dlq redrive`) well before that.
+    stream_dlq_age_s: int = 4 * 3600
     failed_executions: int = 1  # Step Functions ExecutionsFailed + TimedOut per 5 minutes
     evaluation_periods: int = 3
     datapoints_to_alarm: int = 2
+
+    def __post_init__(self) -> None:
+        if not 300 <= self.stream_dlq_age_s <= STREAM_RETENTION_S // 2:
+            raise ValueError("AlarmThresholds.stream_dlq_age_s: between 5 minutes and 12 h (records live 24 h)")
 
 
 @dataclass(frozen=True)
@@ -338,7 +393,10 @@ class StageConfig:
     account: str | None = None  # None: from the CLI's credentials (CDK_DEFAULT_ACCOUNT)
     region: str | None = None  # None: CDK_DEFAULT_REGION
     production: bool = False  # RETAIN data, deletion protection
-    assistant: str = "clinic"
+    # Assistant packs this stage serves (LUMA_ASSISTANTS) and whose tables it creates; empty: every
+    # pack installed where `cdk synth` runs (the ``luma.assistants`` entry points).
+    assistants: tuple[str, ...] = ()
+    default_assistant: str | None = None  # LUMA_ASSISTANT; None: each tenant's default, else the first
     log_level: str = "INFO"
     log_retention_days: int = 30
     message_retention_days: int = 365  # LUMA_MESSAGE_RETENTION_DAYS's default; media objects expire with it
@@ -360,8 +418,16 @@ class StageConfig:
     alarms: AlarmThresholds = field(default_factory=AlarmThresholds)
     function_overrides: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     custom_domain: CustomDomain | None = None
+    # Content SIDs of the WhatsApp interactive templates (LUMA_TWILIO_CONTENT_SIDS), e.g.
+    # {"luma_quick_reply_3": "HX..."}; empty: the functions find or create them at run time.
+    twilio_content_sids: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for template, sid in self.twilio_content_sids.items():
+            if not _CONTENT_SID.match(sid):
+                raise ValueError(f"stage {self.name}: twilio_content_sids[{template!r}] is not a Content SID (HX...)")
+        if self.default_assistant and self.assistants and self.default_assistant not in self.assistants:
+            raise ValueError(f"stage {self.name}: default_assistant {self.default_assistant!r} is not in assistants")
         for origin in self.cors_origins:
             local = origin.startswith(("http://localhost", "http://127.0.0.1"))
             if "*" in origin or origin.endswith("/") or not (origin.startswith("https://") or local):

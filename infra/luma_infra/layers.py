@@ -1,5 +1,11 @@
 """The Lambda layers: the ``luma`` package, and the third-party dependencies built without Docker.
 
+The core layer is ``layers/core`` staged at synth time into ``build/layers/core-<hash>/`` with a
+``luma-<version>.dist-info`` generated from pyproject.toml beside the package: at run time the
+assistant registry finds packs through ``importlib.metadata.entry_points(group="luma.assistants")``,
+which reads that directory's ``entry_points.txt``. Nothing is generated inside ``layers/core``
+(the editable install would then see two ``luma`` distributions).
+
 The dependency layer is ``pip install --platform manylinux*_aarch64 --only-binary=:all:
 --python-version 3.12 --implementation cp -t build/layers/deps-<key>/python -r <requirements>``
 where the requirements are the ``[project] dependencies`` of pyproject.toml. ``<key>`` hashes
@@ -18,6 +24,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,7 +34,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from luma_infra.discovery import BUILD_DIR, PLACEHOLDER_LAYER_DIR, PYPROJECT
+from luma_infra.discovery import BUILD_DIR, CORE_LAYER_DIR, PLACEHOLDER_LAYER_DIR, PYPROJECT
 
 PYTHON_VERSION = "3.12"
 # Lambda's python3.12 runtime runs Amazon Linux 2023 (glibc 2.34) on Graviton. pip does not
@@ -156,6 +164,104 @@ def build(force: bool = False, pip: str | None = None) -> Path:
     (target / ".complete").write_text(json.dumps({"key": key, "size_mb": round(size, 1)}) + "\n")
     for old in BUILD_DIR.glob("deps-*"):
         if old != target and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+# --------------------------------------------------------------------------------------------
+# The core layer
+# --------------------------------------------------------------------------------------------
+CORE_RECIPE_VERSION = "1"
+# Never staged (the same as discovery.ASSET_EXCLUDES, plus any stray dist-info: ours is generated).
+_SKIP_DIRS = ("__pycache__", ".pytest_cache", "tests")
+_SKIP_DIR_SUFFIXES = (".egg-info", ".dist-info")
+_SKIP_FILES = (".DS_Store",)
+_SKIP_SUFFIXES = (".pyc",)
+_STALE_AFTER_S = 3600  # older staged copies are removed (a concurrent synth may still read a recent one)
+
+
+def _project(pyproject: Path) -> dict:
+    with pyproject.open("rb") as fh:
+        project = tomllib.load(fh)["project"]
+    dynamic = set(project.get("dynamic", ()))
+    if {"version", "entry-points", "scripts"} & dynamic:
+        raise ValueError(f"{pyproject}: version and entry points must be static to build the core layer's dist-info")
+    return project
+
+
+def dist_info_name(pyproject: Path = PYPROJECT) -> str:
+    """``<name>-<version>.dist-info``, the name normalized as wheels and installers write it."""
+    project = _project(pyproject)
+    return f"{re.sub(r'[-_.]+', '_', project['name']).lower()}-{project['version']}.dist-info"
+
+
+def dist_info_files(pyproject: Path = PYPROJECT) -> dict[str, str]:
+    """The dist-info files of the ``luma`` distribution, from pyproject.toml's ``[project]`` table."""
+    project = _project(pyproject)
+    metadata = ["Metadata-Version: 2.1", f"Name: {project['name']}", f"Version: {project['version']}"]
+    if project.get("description"):
+        metadata.append(f"Summary: {project['description']}")
+    if project.get("requires-python"):
+        metadata.append(f"Requires-Python: {project['requires-python']}")
+    metadata += [f"Requires-Dist: {dep}" for dep in project.get("dependencies", ())]
+    groups: dict[str, dict[str, str]] = {}
+    if project.get("scripts"):
+        groups["console_scripts"] = dict(project["scripts"])
+    if project.get("gui-scripts"):
+        groups["gui_scripts"] = dict(project["gui-scripts"])
+    for group, entries in (project.get("entry-points") or {}).items():
+        groups[group] = dict(entries)
+    entry_points = "".join(
+        f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in entries.items()) + "\n"
+        for group, entries in groups.items()
+    )
+    return {
+        "METADATA": "\n".join(metadata) + "\n",
+        "entry_points.txt": entry_points,
+        "top_level.txt": "luma\n",
+        "INSTALLER": "luma-infra\n",
+    }
+
+
+def _core_files(source: Path) -> list[Path]:
+    files = []
+    for root, dirs, names in os.walk(source):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.endswith(_SKIP_DIR_SUFFIXES))
+        for name in sorted(names):
+            if name not in _SKIP_FILES and not name.endswith(_SKIP_SUFFIXES):
+                files.append(Path(root, name).relative_to(source))
+    return files
+
+
+def stage_core_layer(source: Path = CORE_LAYER_DIR, pyproject: Path = PYPROJECT, build_root: Path = BUILD_DIR) -> Path:
+    """``layers/core`` plus the generated dist-info, in a directory named by the hash of its content."""
+    files = _core_files(source)
+    dist_info = f"python/{dist_info_name(pyproject)}"
+    generated = {f"{dist_info}/{name}": text for name, text in dist_info_files(pyproject).items()}
+    digest = hashlib.sha256(CORE_RECIPE_VERSION.encode())
+    for rel in files:
+        digest.update(f"\0{rel.as_posix()}\0".encode())
+        digest.update((source / rel).read_bytes())
+    for rel, text in sorted(generated.items()):
+        digest.update(f"\0{rel}\0{text}".encode())
+    target = build_root / f"core-{digest.hexdigest()[:16]}"
+    if target.is_dir():  # only ever made by the rename below, so complete
+        return target
+    build_root.mkdir(parents=True, exist_ok=True)
+    staging = build_root / f".core-{os.getpid()}-{time.monotonic_ns()}"
+    for rel in files:
+        (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / rel, staging / rel)
+    for rel, text in generated.items():
+        (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+        (staging / rel).write_text(text, encoding="utf-8")
+    try:
+        staging.rename(target)
+    except OSError:  # staged meanwhile by a concurrent synth: same content
+        shutil.rmtree(staging, ignore_errors=True)
+    now = time.time()
+    for old in build_root.glob("core-*"):
+        if old != target and old.is_dir() and now - old.stat().st_mtime > _STALE_AFTER_S:
             shutil.rmtree(old, ignore_errors=True)
     return target
 

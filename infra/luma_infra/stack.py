@@ -3,6 +3,7 @@ vectors, operations (the WAF web ACL itself is in the stage's us-east-1 edge sta
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,10 +18,12 @@ from luma_infra.constructs.edge import Edge
 from luma_infra.constructs.functions import ARCHITECTURE, RUNTIME, Functions
 from luma_infra.constructs.identity import Secrets, UserPool
 from luma_infra.constructs.observability import Operations, load_metric_names
+from luma_infra.constructs.operator_access import DlqOperatorPolicy
 from luma_infra.constructs.orchestration import StateMachines
 from luma_infra.constructs.vectors import Vectors
 from luma_infra.discovery import ASSET_EXCLUDES, CORE_LAYER_DIR, StateMachineFile
 from luma_infra.layers import LayerAsset
+from luma_infra.packs import Pack, deployed_packs
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,8 @@ class Sources:
     functions: dict[str, Path]
     state_machines: list[StateMachineFile]
     deps_layer: LayerAsset
-    core_layer: Path = CORE_LAYER_DIR
+    core_layer: Path = CORE_LAYER_DIR  # the staged copy with the generated dist-info (layers.stage_core_layer)
+    packs: dict[str, Pack] = field(default_factory=dict)  # installed assistant packs, by name
     notes: list[str] = field(default_factory=list)
 
 
@@ -42,7 +46,8 @@ class LumaStack(Stack):
         Tags.of(self).add("stage", stage.name)
         metric_names = load_metric_names()
 
-        self.data = Data(self, "Data", stage=stage)
+        self.packs = deployed_packs(stage.assistants, sources.packs)
+        self.data = Data(self, "Data", stage=stage, packs=self.packs)
         self.secrets = Secrets(self, "Secrets", stage=stage, key=self.data.key)
         self.users = UserPool(self, "Users", stage=stage)
 
@@ -66,7 +71,8 @@ class LumaStack(Stack):
 
         environment = {
             "LUMA_ENV": "aws",
-            "LUMA_ASSISTANT": stage.assistant,
+            # The packs this stage serves: exactly those whose tables it created.
+            "LUMA_ASSISTANTS": json.dumps([pack.name for pack in self.packs]),
             "LUMA_AUTH_MODE": "cognito",
             "LUMA_COGNITO_JWKS_URL": self.users.jwks_url,
             "LUMA_JWT_ISSUER": self.users.issuer,
@@ -76,6 +82,8 @@ class LumaStack(Stack):
             "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",  # responses carry personal data
             "POWERTOOLS_LOGGER_LOG_EVENT": "false",
         }
+        if stage.default_assistant:
+            environment["LUMA_ASSISTANT"] = stage.default_assistant
         self.functions = Functions(
             self,
             "Functions",
@@ -130,16 +138,30 @@ class LumaStack(Stack):
             http_api_id=self.http_api.api.api_id if self.http_api else None,
         )
 
+        self.dlq_operator = DlqOperatorPolicy(self, "DlqOperator", stage=stage, functions=fns, data=self.data)
+
         planned = sorted(set(FUNCTIONS) - set(fns))
         if planned:
             sources.notes.append(f"configured, not landed yet: {', '.join(planned)}")
         sources.notes[:] = list(dict.fromkeys(sources.notes))  # once, not once per stage
         for name, table in self.data.tables.items():
             CfnOutput(self, f"{name.capitalize()}Table", value=table.table_name)
+        CfnOutput(
+            self,
+            "PackTables",
+            value=self.to_json_string(self.data.pack_table_names()),
+            description='LUMA_PACK_TABLES: the assistant packs\' tables, "<pack>.<table>" -> name',
+        )
         CfnOutput(self, "UserPoolId", value=self.users.pool.user_pool_id)
         CfnOutput(self, "UserPoolClientId", value=self.users.client.user_pool_client_id)
         for name, secret in self.secrets.by_name.items():
             CfnOutput(self, f"{name.capitalize()}SecretArn", value=secret.secret_arn)
         CfnOutput(self, "AlarmTopicArn", value=self.operations.topic.topic_arn)
+        CfnOutput(
+            self,
+            "DlqOperatorPolicyArn",
+            value=self.dlq_operator.policy.managed_policy_arn,
+            description="attach to the role or group of the people who run `luma dlq list|redrive`",
+        )
         if self.vectors.endpoint:
             CfnOutput(self, "OpenSearchEndpoint", value=self.vectors.endpoint)

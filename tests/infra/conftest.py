@@ -54,6 +54,15 @@ class Synth:
     def resources(self, stage: str, type_: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.templates[stage]["Resources"].items() if v["Type"] == type_}
 
+    def table_ids(self, stage: str = "staging") -> dict[str, str]:
+        """Logical ids of the stage's tables: the core ones by name, pack tables by ``<pack>.<table>``."""
+        stack = self.stacks[stage]
+        tables = {**stack.data.tables, **stack.data.pack_tables}
+        return {name: stack.resolve(stack.get_logical_id(t.node.default_child)) for name, t in tables.items()}
+
+    def pack_table_keys(self, stage: str = "staging") -> set[str]:
+        return set(self.stacks[stage].data.pack_tables)
+
     def edge_resources(self, stage: str, type_: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.edge_templates[stage]["Resources"].items() if v["Type"] == type_}
 

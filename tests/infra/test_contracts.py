@@ -82,34 +82,17 @@ def _model_tables(models: Any) -> dict[str, Any]:
 
 
 def _cfn_tables(synth: Synth) -> dict[str, dict[str, Any]]:
-    """Logical table name -> Properties, from the staging template (ids are Data<Name>...)."""
-    tables = {}
-    for logical_id, resource in synth.resources("staging", "AWS::DynamoDB::Table").items():
-        match = re.match(r"^Data([A-Z][a-z]+)[0-9A-F]{8}$", logical_id)
-        assert match, logical_id
-        tables[match.group(1).lower()] = resource["Properties"]
-    return tables
+    """Table -> Properties in the staging template (core tables by name, pack tables by ``<pack>.<table>``)."""
+    resources = synth.templates["staging"]["Resources"]
+    return {name: resources[logical_id]["Properties"] for name, logical_id in synth.table_ids("staging").items()}
 
 
 def _key_schema(items: list[dict[str, str]]) -> dict[str, str]:
     return {k["KeyType"]: k["AttributeName"] for k in items}
 
 
-def test_every_model_table_exists_in_cdk(synth: Synth) -> None:
-    models = _models_module()
-    missing = sorted(set(_model_tables(models)) - set(_cfn_tables(synth)))
-    assert not missing, f"PynamoDB models for tables the CDK app does not create: {missing}"
-
-
-@pytest.mark.parametrize("table", ["connections", "conversations", "usage", "clinic"])
-def test_table_key_schema_matches_the_model(synth: Synth, table: str) -> None:
-    models = _models_module()
-    model = _model_tables(models).get(table)
-    if model is None:
-        pytest.skip(f"no PynamoDB model for the {table} table in luma.store.models yet")
-    cfn = _cfn_tables(synth)[table]
+def _assert_same_schema(model: Any, cfn: dict[str, Any], table: str) -> None:
     schema = model._get_schema()
-
     assert _key_schema(cfn["KeySchema"]) == _key_schema(schema["key_schema"]), f"{table}: key schema"
     cfn_types = {a["AttributeName"]: a["AttributeType"] for a in cfn["AttributeDefinitions"]}
     model_types = {a["AttributeName"]: a["AttributeType"] for a in schema["attribute_definitions"]}
@@ -134,6 +117,106 @@ def test_table_key_schema_matches_the_model(synth: Synth, table: str) -> None:
         assert cfn_ttl == {"AttributeName": ttl[0], "Enabled": True}, f"{table}: TTL attribute"
     else:
         assert not cfn_ttl, f"{table}: the table has TTL but the model has no TTLAttribute"
+
+
+def test_every_model_table_exists_in_cdk(synth: Synth) -> None:
+    models = _models_module()
+    missing = sorted(set(_model_tables(models)) - set(_cfn_tables(synth)))
+    assert not missing, f"PynamoDB models for tables the CDK app does not create: {missing}"
+
+
+@pytest.mark.parametrize("table", ["connections", "conversations", "usage"])
+def test_table_key_schema_matches_the_model(synth: Synth, table: str) -> None:
+    models = _models_module()
+    model = _model_tables(models).get(table)
+    if model is None:
+        pytest.skip(f"no PynamoDB model for the {table} table in luma.store.models yet")
+    _assert_same_schema(model, _cfn_tables(synth)[table], table)
+
+
+# ---------------------------------------------------------------------------------------------
+# Assistant packs: one table per declared table of every installed pack, named by convention
+# ---------------------------------------------------------------------------------------------
+def _installed_pack_tables() -> dict[str, str]:
+    """``<pack>.<table>`` of every installed pack (the registry's own discovery), -> pack name."""
+    from luma.assistants.registry import installed
+
+    found = {}
+    for name, ep in installed().items():
+        target = ep.load()
+        for spec in target.tables:
+            found[f"{name}.{spec.name}"] = name
+    return found
+
+
+def test_every_installed_pack_table_is_created(synth: Synth) -> None:
+    declared = _installed_pack_tables()
+    assert declared, "the built-in packs declare tables"
+    for stage in STAGES:
+        assert synth.pack_table_keys(stage) == set(declared), stage
+        resources = synth.templates[stage]["Resources"]
+        for key, logical_id in synth.table_ids(stage).items():
+            if key in declared:
+                pack, table = key.split(".")
+                assert resources[logical_id]["Properties"]["TableName"] == f"luma-{stage}-{pack}-{table}"
+
+
+def test_pack_tables_match_the_pack_data_model(synth: Synth) -> None:
+    from luma.config import Settings
+    from luma.store.packdata import pack_table
+
+    settings = Settings(pack_table_prefix="luma-staging")
+    cfn = _cfn_tables(synth)
+    for key in _installed_pack_tables():
+        pack, table = key.split(".")
+        _assert_same_schema(pack_table(pack, table, settings), cfn[key], key)
+        assert cfn[key]["BillingMode"] == "PAY_PER_REQUEST"
+        assert cfn[key]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def _resolved_json(value: Any, resources: dict[str, Any]) -> Any:
+    """A JSON env value (Fn::Join of text and Refs) with each table Ref replaced by its TableName."""
+    if isinstance(value, str):
+        return json.loads(value)
+    parts = []
+    for part in value["Fn::Join"][1]:
+        if isinstance(part, str):
+            parts.append(part)
+        else:
+            parts.append(resources[part["Ref"]]["Properties"]["TableName"])
+    return json.loads("".join(parts))
+
+
+def test_runtime_finds_each_pack_table_through_luma_pack_tables(synth: Synth) -> None:
+    """What CDK puts in LUMA_PACK_TABLES is what luma.store.packdata.table_name looks up."""
+    from luma.config import Settings
+    from luma.store.packdata import table_name
+    from luma_infra.config import PACKS, STAGES
+
+    resources = synth.templates["staging"]["Resources"]
+    users = [name for name in synth.sources.functions if PACKS in STAGES["staging"].function(name).tables]
+    assert {"fast_path", "agent_tool", "http_api", "erasure"} <= set(users)
+    for name, fn in _functions_by_name(synth, "staging").items():
+        env = fn["Properties"]["Environment"]["Variables"]
+        short = name.removeprefix("luma-staging-").replace("-", "_")
+        if short not in users:
+            assert "LUMA_PACK_TABLES" not in env, name
+            continue
+        mapping = _resolved_json(env["LUMA_PACK_TABLES"], resources)
+        settings = Settings(pack_tables=mapping, pack_table_prefix="wrong-on-purpose")
+        for key in _installed_pack_tables():
+            pack, table = key.split(".")
+            assert table_name(pack, table, settings) == f"luma-staging-{pack}-{table}", (name, key)
+
+
+def test_no_assistant_is_named_in_infra_code() -> None:
+    """Packs are data the app discovers: no installed pack's name appears in infra/ or cdk.json."""
+    names = set(_installed_pack_tables().values())
+    files = [*sorted((ROOT / "infra").rglob("*.py")), ROOT / "cdk.json"]
+    for path in files:
+        text = path.read_text(encoding="utf-8").lower()
+        for name in names:
+            assert not re.search(rf"\b{re.escape(name)}\b", text), f"{path.relative_to(ROOT)} names the {name} pack"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,11 +276,83 @@ def test_placeholder_convention_on_the_fixture_definition(synth: Synth) -> None:
         _check_substituted(synth, name, FIXTURES / "statemachines" / f"{name}.asl.json")
 
 
-def test_core_layer_ships_the_luma_package(synth: Synth) -> None:
+def _core_layer_asset(synth: Synth) -> Path:
     (layer,) = [
         r for k, r in synth.resources("staging", "AWS::Lambda::LayerVersion").items() if k.startswith("CoreLayer")
     ]
-    asset = synth.outdir / layer["Metadata"]["aws:asset:path"]
+    return synth.outdir / layer["Metadata"]["aws:asset:path"]
+
+
+def test_core_layer_ships_the_luma_package(synth: Synth) -> None:
+    asset = _core_layer_asset(synth)
     assert (asset / "python" / "luma" / "__init__.py").is_file()  # Lambda puts /opt/python on sys.path
     assert (asset / "python" / "luma" / "metrics_names.py").is_file()
     assert not list(asset.rglob("__pycache__")) and not list(asset.rglob("*.egg-info"))
+
+
+def test_core_layer_carries_the_distributions_entry_points(synth: Synth) -> None:
+    import configparser
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    (dist_info,) = (_core_layer_asset(synth) / "python").glob("*.dist-info")
+    assert dist_info.name == f"luma-{project['version']}.dist-info"
+    metadata = (dist_info / "METADATA").read_text()
+    assert "Name: luma\n" in metadata and f"Version: {project['version']}\n" in metadata
+    parser = configparser.ConfigParser(delimiters=("=",))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string((dist_info / "entry_points.txt").read_text())
+    packs = dict(parser["luma.assistants"])
+    assert packs == project["entry-points"]["luma.assistants"]
+    assert set(_installed_pack_tables().values()) <= set(packs)
+    # Never generated in the source tree: the editable install would see two luma distributions.
+    assert not list((ROOT / "layers" / "core" / "python").glob("*.dist-info"))
+
+
+_LAMBDA_LIKE_IMPORT = """
+import json, sys
+from importlib.metadata import entry_points
+found = {}
+for ep in entry_points(group="luma.assistants"):
+    pack = ep.load()
+    found[ep.name] = {
+        "dist": str(ep.dist.locate_file("")),
+        "module": sys.modules[pack.__module__].__file__,
+        "tables": [t.name for t in pack.tables],
+    }
+print(json.dumps(found))
+"""
+
+
+def test_a_lambda_like_import_finds_the_packs_in_the_staged_layer(synth: Synth, tmp_path: Path) -> None:
+    """A fresh interpreter with the staged layer and the dependencies only (the venv's site-packages
+    without luma's own editable install) finds both built-in packs through their entry points."""
+    import subprocess
+    import sys
+    import sysconfig
+
+    layer = _core_layer_asset(synth) / "python"
+    deps = tmp_path / "deps"  # the venv's site-packages minus luma's dist-info and editable finder
+    deps.mkdir()
+    site = Path(sysconfig.get_paths()["purelib"])
+    for entry in site.iterdir():
+        if entry.name.startswith(("luma-", "luma.", "__editable__", "luma_")) or entry.suffix == ".pth":
+            continue
+        (deps / entry.name).symlink_to(entry)
+    program = f"import sys\nsys.path[:0] = [{str(layer)!r}, {str(deps)!r}]\n"  # -S -I: no site-packages at all
+    result = subprocess.run(
+        [sys.executable, "-S", "-I", "-c", program + _LAMBDA_LIKE_IMPORT],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "LUMA_ENV": "test"},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(found) >= {"clinic", "sitework"}, found
+    for name, info in found.items():
+        assert info["dist"].startswith(str(layer)), (name, info)
+        assert info["module"].startswith(str(layer)), (name, info)
+        assert info["tables"], name

@@ -64,10 +64,32 @@ def _refs(value: Any) -> set[str]:
 
 
 def _table_ids(synth: Synth, stage: str) -> dict[str, str]:
-    ids = {}
-    for logical_id in synth.resources(stage, "AWS::DynamoDB::Table"):
-        ids[logical_id.removeprefix("Data")[:-8].lower()] = logical_id
-    return ids
+    """Core tables by name, pack tables by ``<pack>.<table>``."""
+    return synth.table_ids(stage)
+
+
+def _grants(synth: Synth, stage: str, name: str) -> dict[str, set[str]]:
+    """Resource (flattened: ``<LogicalId>/index/by_user``, ...) -> the actions a function's role has on it."""
+    logical_id, _ = _fn(synth, stage, name)
+    found: dict[str, set[str]] = {}
+    for st in _role_statements(synth, stage, logical_id):
+        for resource in _as_list(st["Resource"]):
+            found.setdefault(_flat(resource), set()).update(_as_list(st["Action"]))
+    return found
+
+
+def _flat(value: Any) -> str:
+    """A template value as text: Refs and GetAtts as <Id> / <Id.Attr>."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return f"<{value['Ref']}>"
+        if "Fn::GetAtt" in value:
+            return f"<{'.'.join(value['Fn::GetAtt'])}>"
+        if "Fn::Join" in value:
+            return value["Fn::Join"][0].join(_flat(v) for v in value["Fn::Join"][1])
+    return json.dumps(value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -76,7 +98,7 @@ def _table_ids(synth: Synth, stage: str) -> dict[str, str]:
 def test_tables_are_on_demand_pitr_kms_encrypted(synth: Synth, staging: Any) -> None:
     from aws_cdk.assertions import Match
 
-    assert len(synth.resources("staging", "AWS::DynamoDB::Table")) == 4
+    assert len(synth.resources("staging", "AWS::DynamoDB::Table")) == 3 + len(synth.pack_table_keys("staging"))
     staging.all_resources_properties(
         "AWS::DynamoDB::Table",
         {
@@ -93,9 +115,11 @@ def test_conversations_stream_and_ttls(synth: Synth) -> None:
         k: synth.templates["staging"]["Resources"][v]["Properties"] for k, v in _table_ids(synth, "staging").items()
     }
     assert tables["conversations"]["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
-    for name in ("connections", "conversations", "usage"):
+    for name in ("connections", "conversations", "usage", *synth.pack_table_keys("staging")):
         assert tables[name]["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
-    assert "TimeToLiveSpecification" not in tables["clinic"]
+    for key in synth.pack_table_keys("staging"):
+        assert "StreamSpecification" not in tables[key] and "GlobalSecondaryIndexes" not in tables[key]
+        assert [k["AttributeName"] for k in tables[key]["KeySchema"]] == ["pk", "sk"]
     for name in ("connections", "conversations"):
         (gsi,) = tables[name]["GlobalSecondaryIndexes"]
         assert gsi["IndexName"] == "by_user"
@@ -155,9 +179,11 @@ def test_function_settings_come_from_config(synth: Synth) -> None:
 
 
 def test_each_function_reaches_only_its_tables(synth: Synth) -> None:
-    from luma_infra.config import STAGES
+    from luma_infra.config import PACKS, STAGES
 
     tables = _table_ids(synth, "staging")
+    packs = synth.pack_table_keys("staging")
+    assert packs, "the installed packs declare tables"
     for name in synth.sources.functions:
         spec = STAGES["staging"].function(name)
         logical_id, _ = _fn(synth, "staging", name)
@@ -167,11 +193,33 @@ def test_each_function_reaches_only_its_tables(synth: Synth) -> None:
             for table, table_id in tables.items():
                 if table_id in _refs(st["Resource"]) and any(a.startswith("dynamodb:") for a in _as_list(st["Action"])):
                     touched.setdefault(table, set()).update(_as_list(st["Action"]))
-        assert set(touched) == set(spec.tables) | ({spec.stream.table} if spec.stream else set()), name
+        expected = set(spec.tables) - {PACKS} | ({spec.stream.table} if spec.stream else set())
+        expected |= packs if PACKS in spec.tables else set()
+        assert set(touched) == expected, name
         for table, actions in touched.items():
-            assert "dynamodb:Scan" not in actions and "dynamodb:*" not in actions, (name, table)
+            assert "dynamodb:*" not in actions, (name, table)
+            assert ("dynamodb:Scan" in actions) == (table in spec.scans), (name, table)
+            access = spec.tables.get(PACKS if table in packs else table)
             writes = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} & actions
-            assert bool(writes) == (spec.tables.get(table) == "rw"), (name, table, sorted(actions))
+            assert bool(writes) == (access == "rw"), (name, table, sorted(actions))
+
+
+def test_scans_are_granted_on_tables_only_and_to_erasure_only(synth: Synth) -> None:
+    tables = _table_ids(synth, "staging")
+    for name in synth.sources.functions:
+        scanned = {r for r, actions in _grants(synth, "staging", name).items() if "dynamodb:Scan" in actions}
+        if name != "erasure":
+            assert not scanned, name
+            continue
+        assert scanned == {f"<{tables['connections']}.Arn>", f"<{tables['usage']}.Arn>"}, scanned
+
+
+def test_connection_lookups_may_query_the_by_user_index(synth: Synth) -> None:
+    """A run's later frames go to the user's newest connection: a Query on the by_user GSI."""
+    connections = _table_ids(synth, "staging")["connections"]
+    for name in ("classify", "fast_path", "agent_turn", "agent_tool", "agent_approval", "agent_failure"):
+        grants = _grants(synth, "staging", name)
+        assert "dynamodb:Query" in grants.get(f"<{connections}.Arn>/index/by_user", set()), name
 
 
 def test_no_wildcards_beyond_xray(synth: Synth) -> None:
@@ -255,14 +303,93 @@ def test_agent_turn_uses_snapstart_through_an_alias(synth: Synth) -> None:
 
 
 def test_stream_consumers_have_a_dlq_and_filters(synth: Synth) -> None:
+    from luma_infra.config import STAGES
+
     mappings = [m["Properties"] for m in synth.resources("staging", "AWS::Lambda::EventSourceMapping").values()]
-    assert mappings, "the planned stream consumers (stubs in tests) are wired"
-    for m in mappings:
+    consumers = [n for n in synth.sources.functions if STAGES["staging"].function(n).stream]
+    assert len(mappings) == len(consumers) >= 3, "every stream consumer is wired"
+    for name in consumers:
+        stream = STAGES["staging"].function(name).stream
+        logical_id, _ = _fn(synth, "staging", name)
+        (m,) = [m for m in mappings if logical_id in _refs(m["FunctionName"])]
         assert m["StartingPosition"] == "LATEST"
-        assert m["BisectBatchOnFunctionError"] is True
+        assert m["BisectBatchOnFunctionError"] is stream.bisect_batch_on_error
         assert m["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert m["MaximumRetryAttempts"] == stream.retry_attempts
+        assert m["MaximumRecordAgeInSeconds"] == stream.max_record_age_s
         assert "OnFailure" in m["DestinationConfig"]
-        assert m["FilterCriteria"]["Filters"]
+        assert [json.loads(f["Pattern"]) for f in m["FilterCriteria"]["Filters"]] == [dict(f) for f in stream.filters]
+
+
+def test_a_stream_spec_can_turn_bisection_off() -> None:
+    from luma_infra.config import StreamSpec
+
+    assert StreamSpec(table="conversations").bisect_batch_on_error is True
+    assert StreamSpec(table="conversations", bisect_batch_on_error=False).bisect_batch_on_error is False
+
+
+def test_stream_dlqs_alarm_long_before_their_records_expire(synth: Synth) -> None:
+    from luma_infra.config import STREAM_RETENTION_S, AlarmThresholds
+
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"]
+        for a in synth.resources("staging", "AWS::CloudWatch::Alarm").values()
+    }
+    queues = {q["Properties"]["QueueName"]: k for k, q in synth.resources("staging", "AWS::SQS::Queue").items()}
+    stream_queues = {name: k for name, k in queues.items() if name.endswith("-stream-dlq")}
+    assert len(stream_queues) >= 3
+    for queue_name, queue_id in stream_queues.items():
+        function = queue_name.removeprefix("luma-staging-").removesuffix("-stream-dlq").replace("-", "_")
+        camel = "".join(p.capitalize() for p in function.split("_"))
+        alarm = alarms[f"luma-staging {camel}StreamDlqAge"]
+        assert alarm["MetricName"] == "ApproximateAgeOfOldestMessage" and alarm["Namespace"] == "AWS/SQS"
+        assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]
+        assert alarm["Threshold"] <= STREAM_RETENTION_S / 4, "hours left to redrive before the stream drops them"
+        assert alarm["AlarmActions"]
+    for name in alarms:  # async DLQs: depth only (their events are kept in the message itself)
+        assert not (name.endswith("AsyncDlqAge")), name
+    with pytest.raises(ValueError):
+        AlarmThresholds(stream_dlq_age_s=STREAM_RETENTION_S)
+
+
+def test_dlq_operators_get_one_managed_policy(synth: Synth) -> None:
+    resources = synth.templates["staging"]["Resources"]
+    (policy_id, policy) = next(
+        (k, v["Properties"])
+        for k, v in synth.resources("staging", "AWS::IAM::ManagedPolicy").items()
+        if v["Properties"].get("ManagedPolicyName") == "luma-staging-dlq-operator"
+    )
+    assert not policy.get("Roles") and not policy.get("Users") and not policy.get("Groups"), "the deployer attaches it"
+    statements = {st["Sid"]: st for st in policy["PolicyDocument"]["Statement"]}
+    assert statements["FindQueuesByName"]["Action"] == "sqs:ListQueues"
+    queue_ids = {
+        k
+        for k, q in synth.resources("staging", "AWS::SQS::Queue").items()
+        if q["Properties"]["QueueName"].endswith("-dlq")
+    }
+    dlq = statements["DeadLetterQueues"]
+    assert _refs(dlq["Resource"]) == queue_ids
+    assert set(dlq["Action"]) == {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+    }
+    conversations = synth.table_ids("staging")["conversations"]
+    stream = statements["RereadFailedStreamBatches"]
+    assert _refs(stream["Resource"]) == {conversations} and "StreamArn" in json.dumps(stream["Resource"])
+    assert {"dynamodb:GetRecords", "dynamodb:GetShardIterator"} <= set(stream["Action"])
+    assert statements["DecryptStreamRecords"]["Condition"]["StringEquals"]["kms:ViaService"]
+    invoked = _refs(statements["RedriveToTheirFunctions"]["Resource"])
+    with_dlqs = {
+        _fn(synth, "staging", name)[0]
+        for name in ("classify", "fast_path", "erasure", "memory_extract", "session_report", "escalations")
+    }
+    assert with_dlqs <= invoked, sorted(with_dlqs - invoked)
+    assert invoked <= {k for k in resources if resources[k]["Type"] in ("AWS::Lambda::Function", "AWS::Lambda::Alias")}
+    outputs = synth.templates["staging"]["Outputs"]
+    assert outputs["DlqOperatorPolicyArn"]["Value"] == {"Ref": policy_id}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -94,7 +94,8 @@ class ApiGatewayAccount(Construct):
 
 
 class WebSocketApi(Construct):
-    """$connect (Lambda REQUEST authorizer on ?token=), $disconnect, sendMessage, approve, $default."""
+    """$connect (Lambda REQUEST authorizer on ?token=), $disconnect, $default (classify), and the
+    route keys each function declares (``FunctionSpec.ws_routes``: sendMessage, approve, operator routes)."""
 
     def __init__(
         self,
@@ -132,15 +133,21 @@ class WebSocketApi(Construct):
                 integration=integration("DefaultRouteIntegration", fns["classify"])
             ),
         )
-        self.api.add_route("sendMessage", integration=integration("SendMessage", fns["classify"]))
-        self.api.add_route("approve", integration=integration("Approve", fns["agent_approve"]))
-        for route in ("$disconnect", "$default", "sendMessage", "approve"):
+        # Every other route by convention: FunctionSpec.ws_routes (the frame's "action").
+        self.routes: dict[str, str] = {}
+        for name, fn in sorted(fns.items()):
+            for key in fn.spec.ws_routes:
+                if key.startswith("$") or key in self.routes:
+                    raise ValueError(f"WebSocket route {key!r} of {name}: reserved, or also {self.routes.get(key)}'s")
+                self.routes[key] = name
+                self.api.add_route(key, integration=integration(key[:1].upper() + key[1:], fn))
+        for route in ("$disconnect", "$default", *self.routes):
             acknowledge(
                 self.api.node.find_child(f"{route}-Route"),
                 "APIG4",
                 "WebSocket APIs authorize only on $connect (the Lambda authorizer on ?token=); every "
                 "later frame travels on that authenticated connection and carries its identity in "
-                "requestContext.authorizer.",
+                "requestContext.authorizer (operator routes check the operator role in the function).",
             )
 
         access_logs = _access_logs(self, "AccessLogs", stage, "ws")

@@ -1,16 +1,23 @@
-"""State: one customer-managed KMS key and the DynamoDB tables of :data:`config.TABLES`."""
+"""State: one customer-managed KMS key, the DynamoDB tables of :data:`config.TABLES` and of the
+deployed assistant packs, and the media bucket."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as ddb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from luma_infra.config import TABLES, StageConfig, TableSpec
+from luma_infra.config import PACKS, TABLES, StageConfig, TableSpec
+from luma_infra.discovery import camel
 from luma_infra.nag import acknowledge
+from luma_infra.packs import Pack
+
+# Every pack table: string keys ``pk``/``sk`` (the tenant first in every ``pk``) and a TTL attribute,
+# as luma.store.models.PackDataRow declares them.
+PACK_TABLE = TableSpec(partition_key="pk", sort_key="sk", ttl_attribute="ttl")
 
 STRING = ddb.AttributeType.STRING
 
@@ -43,7 +50,7 @@ KMS_WRITE_ACTIONS = (
 class Data(Construct):
     """The stage's KMS key and tables, with least-privilege grant helpers."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, stage: StageConfig) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, stage: StageConfig, packs: list[Pack]) -> None:
         super().__init__(scope, construct_id)
         self.stage = stage
         removal = RemovalPolicy.RETAIN if stage.production else RemovalPolicy.DESTROY
@@ -68,32 +75,18 @@ class Data(Construct):
         )
 
         self.specs: dict[str, TableSpec] = dict(TABLES)
-        self.tables: dict[str, ddb.Table] = {}
-        for name, spec in TABLES.items():
-            table = ddb.Table(
-                self,
-                name.capitalize(),
-                partition_key=ddb.Attribute(name=spec.partition_key, type=STRING),
-                sort_key=ddb.Attribute(name=spec.sort_key, type=STRING) if spec.sort_key else None,
-                billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
-                encryption=ddb.TableEncryption.CUSTOMER_MANAGED,
-                encryption_key=self.key,
-                point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(
-                    point_in_time_recovery_enabled=True
-                ),
-                time_to_live_attribute=spec.ttl_attribute,
-                stream=ddb.StreamViewType[spec.stream] if spec.stream else None,
-                deletion_protection=stage.production,
-                removal_policy=removal,
-            )
-            for gsi in spec.gsis:
-                table.add_global_secondary_index(
-                    index_name=gsi.name,
-                    partition_key=ddb.Attribute(name=gsi.partition_key, type=STRING),
-                    sort_key=ddb.Attribute(name=gsi.sort_key, type=STRING) if gsi.sort_key else None,
-                    projection_type=ddb.ProjectionType.ALL,
+        self.tables: dict[str, ddb.Table] = {
+            name: self._table(name.capitalize(), spec, None) for name, spec in TABLES.items()
+        }
+        # "<pack>.<table>" -> table, named luma-<stage>-<pack>-<table> (what LUMA_PACK_TABLES maps).
+        self.pack_tables: dict[str, ddb.Table] = {}
+        for pack in packs:
+            for declared in pack.tables:
+                self.pack_tables[declared.key] = self._table(
+                    f"Pack{camel(pack.name)}{camel(declared.name)}",
+                    PACK_TABLE,
+                    f"{stage.prefix()}-{pack.name}-{declared.name}",
                 )
-            self.tables[name] = table
 
         # Images received on WhatsApp/SMS, referenced from their messages; kept as long as messages.
         self.media = s3.Bucket(
@@ -115,12 +108,46 @@ class Data(Construct):
             "a server access log bucket per stage would hold the same object keys a second time.",
         )
 
+    def _table(self, construct_id: str, spec: TableSpec, table_name: str | None) -> ddb.Table:
+        stage = self.stage
+        table = ddb.Table(
+            self,
+            construct_id,
+            table_name=table_name,
+            partition_key=ddb.Attribute(name=spec.partition_key, type=STRING),
+            sort_key=ddb.Attribute(name=spec.sort_key, type=STRING) if spec.sort_key else None,
+            billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
+            encryption=ddb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
+            point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=spec.ttl_attribute,
+            stream=ddb.StreamViewType[spec.stream] if spec.stream else None,
+            deletion_protection=stage.production,
+            removal_policy=RemovalPolicy.RETAIN if stage.production else RemovalPolicy.DESTROY,
+        )
+        for gsi in spec.gsis:
+            table.add_global_secondary_index(
+                index_name=gsi.name,
+                partition_key=ddb.Attribute(name=gsi.partition_key, type=STRING),
+                sort_key=ddb.Attribute(name=gsi.sort_key, type=STRING) if gsi.sort_key else None,
+                projection_type=ddb.ProjectionType.ALL,
+            )
+        return table
+
     def table_statements(self, name: str, access: str) -> list[iam.PolicyStatement]:
-        """Least-privilege statements for one table: its ARN and its named indexes only."""
-        if name not in self.tables:
-            raise KeyError(f"unknown table {name!r} (known: {', '.join(self.tables)})")
-        table = self.tables[name]
-        resources = [table.table_arn] + [f"{table.table_arn}/index/{gsi.name}" for gsi in self.specs[name].gsis]
+        """Least-privilege statements for one table (its ARN and its named indexes only), or for
+        every pack table when ``name`` is :data:`config.PACKS` (none deployed: no statements)."""
+        if name == PACKS:
+            resources = [table.table_arn for _, table in sorted(self.pack_tables.items())]
+            if not resources:
+                return []
+        elif name in self.tables:
+            table = self.tables[name]
+            resources = [table.table_arn] + [f"{table.table_arn}/index/{gsi.name}" for gsi in self.specs[name].gsis]
+        else:
+            raise KeyError(f"unknown table {name!r} (known: {', '.join(self.tables)}, {PACKS})")
         actions = list(TABLE_READ_ACTIONS) + (list(TABLE_WRITE_ACTIONS) if access == "rw" else [])
         kms_actions = list(KMS_READ_ACTIONS) + (list(KMS_WRITE_ACTIONS) if access == "rw" else [])
         return [
@@ -128,9 +155,20 @@ class Data(Construct):
             iam.PolicyStatement(
                 actions=kms_actions,
                 resources=[self.key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{table.stack.region}.amazonaws.com"}},
+                conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{Stack.of(self).region}.amazonaws.com"}},
             ),
         ]
+
+    def scan_statement(self, names: tuple[str, ...]) -> iam.PolicyStatement:
+        """dynamodb:Scan on these tables themselves (never their indexes)."""
+        unknown = [n for n in names if n not in self.tables]
+        if unknown:
+            raise KeyError(f"scans: unknown table(s) {unknown} (known: {', '.join(self.tables)})")
+        return iam.PolicyStatement(actions=["dynamodb:Scan"], resources=[self.tables[n].table_arn for n in names])
+
+    def pack_table_names(self) -> dict[str, str]:
+        """``LUMA_PACK_TABLES``: "<pack>.<table>" -> the physical name (tokens, resolved at deploy time)."""
+        return {key: table.table_name for key, table in sorted(self.pack_tables.items())}
 
     def stream_statements(self, name: str) -> list[iam.PolicyStatement]:
         table = self.tables[name]

@@ -10,6 +10,7 @@ depends on a resource that depends on it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from luma_infra.config import TABLES, FunctionSpec, StageConfig
+from luma_infra.config import PACKS, TABLES, FunctionSpec, StageConfig
 from luma_infra.constructs.data import Data
 from luma_infra.discovery import ASSET_EXCLUDES, camel, env_name
 from luma_infra.nag import acknowledge, resource_finding
@@ -110,39 +111,27 @@ class Functions(Construct):
         for table, access in spec.tables.items():
             for statement in self.data.table_statements(table, access):
                 role.add_to_policy(statement)
+        if spec.scans:
+            unlisted = sorted(set(spec.scans) - set(spec.tables))
+            if unlisted:
+                raise ValueError(f"{name}: scans {unlisted} must also be in its tables")
+            role.add_to_policy(self.data.scan_statement(spec.scans))
         for secret in spec.secrets:
             self.secrets[secret].grant_read(role)
 
         environment = dict(common_env)
         environment["POWERTOOLS_LOG_LEVEL"] = stage.log_level
         for table in spec.tables:
-            environment[TABLES[table].env_var] = self.data.tables[table].table_name
+            if table == PACKS:
+                environment["LUMA_PACK_TABLES"] = Stack.of(self).to_json_string(self.data.pack_table_names())
+            else:
+                environment[TABLES[table].env_var] = self.data.tables[table].table_name
         for secret in spec.secrets:
             environment[f"LUMA_{env_name(secret)}_SECRET_ARN"] = self.secrets[secret].secret_arn
+        if "twilio" in spec.secrets:  # WhatsApp interactive templates (not secret: Content SIDs)
+            environment["LUMA_TWILIO_CONTENT_SIDS"] = json.dumps(dict(stage.twilio_content_sids), sort_keys=True)
         if spec.media != "none":
-            media = self.data.media
-            environment["LUMA_MEDIA_BUCKET"] = media.bucket_name
-            write = spec.media == "write"
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["s3:GetObject", *(["s3:PutObject"] if write else [])],
-                    resources=[media.arn_for_objects("*")],
-                )
-            )
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["kms:Decrypt", *(["kms:GenerateDataKey"] if write else [])],
-                    resources=[self.data.key.key_arn],
-                    conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(self).region}.amazonaws.com"}},
-                )
-            )
-            acknowledge(
-                role,
-                "IAM5",
-                "Media objects are keyed <tenant>/<session>/<message>: which keys a function touches is only "
-                "known per message, so the grant covers the objects of this one bucket (no bucket-level actions).",
-                resource_finding(role, media.arn_for_objects("*")),
-            )
+            self._media(role, spec, environment)
         environment.update(spec.environment)
 
         function = lambda_.Function(
@@ -208,7 +197,7 @@ class Functions(Construct):
                 starting_position=lambda_.StartingPosition.LATEST,
                 batch_size=stream.batch_size,
                 max_batching_window=Duration.seconds(stream.max_batching_window_s),
-                bisect_batch_on_error=True,
+                bisect_batch_on_error=stream.bisect_batch_on_error,
                 report_batch_item_failures=True,
                 retry_attempts=stream.retry_attempts,
                 max_record_age=Duration.seconds(stream.max_record_age_s),
@@ -225,6 +214,33 @@ class Functions(Construct):
                 targets=[events_targets.LambdaFunction(fn.target, retry_attempts=2)],
             )
         return fn
+
+    def _media(self, role: iam.Role, spec: FunctionSpec, environment: dict[str, str]) -> None:
+        """The media bucket's objects: read (and presigned links), write, or delete only (erasure)."""
+        media = self.data.media
+        environment["LUMA_MEDIA_BUCKET"] = media.bucket_name
+        objects = media.arn_for_objects("*")
+        if spec.media == "delete":
+            role.add_to_policy(iam.PolicyStatement(actions=["s3:DeleteObject"], resources=[objects]))
+        else:
+            write = spec.media == "write"
+            role.add_to_policy(
+                iam.PolicyStatement(actions=["s3:GetObject", *(["s3:PutObject"] if write else [])], resources=[objects])
+            )
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt", *(["kms:GenerateDataKey"] if write else [])],
+                    resources=[self.data.key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(self).region}.amazonaws.com"}},
+                )
+            )
+        acknowledge(
+            role,
+            "IAM5",
+            "Media objects are keyed <tenant>/<session>/<message>: which keys a function touches is only "
+            "known per message, so the grant covers the objects of this one bucket (no bucket-level actions).",
+            resource_finding(role, objects),
+        )
 
     def _queue(self, scope: Construct, construct_id: str, queue_name: str) -> sqs.Queue:
         queue = sqs.Queue(

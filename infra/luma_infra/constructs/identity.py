@@ -87,7 +87,7 @@ class UserPool(Construct):
             self,
             "Pool",
             user_pool_name=stage.prefix("users"),
-            self_sign_up_enabled=False,  # accounts are provisioned by the tenant (clinic)
+            self_sign_up_enabled=False,  # accounts are provisioned by each tenant
             sign_in_aliases=cognito.SignInAliases(email=True),
             auto_verify=cognito.AutoVerifiedAttrs(email=True),
             custom_attributes={"tenant": cognito.StringAttribute(min_len=1, max_len=64, mutable=False)},

@@ -167,6 +167,18 @@ class Operations(Construct):
                 evaluation_periods=1,
                 datapoints_to_alarm=1,
             )
+            if name.endswith("-stream"):
+                age_s = self.stage.alarms.stream_dlq_age_s
+                self._alarm(
+                    f"{camel(name.replace('-', '_'))}DlqAge",
+                    f"{name}: a failed stream batch has waited {age_s // 3600} h or more; DynamoDB Streams "
+                    "keeps its records 24 h, after which `luma dlq redrive` can no longer re-read them",
+                    metric=queue.metric_approximate_age_of_oldest_message(period=ALARM_PERIOD, statistic="Maximum"),
+                    threshold=age_s,
+                    comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                    evaluation_periods=1,
+                    datapoints_to_alarm=1,
+                )
 
     def _state_machine_alarms(self, machines: dict[str, sfn.StateMachine]) -> None:
         for name, machine in machines.items():

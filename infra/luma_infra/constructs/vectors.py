@@ -2,7 +2,11 @@
 
 Chosen per stage (``StageConfig.opensearch_mode``); docs/deploy.md compares their idle cost.
 Both are reached with SigV4 from the functions whose config says ``opensearch="read"|"write"``;
-the env carries ``LUMA_OPENSEARCH_ENDPOINT`` and ``LUMA_OPENSEARCH_SERVICE`` (``aoss`` | ``es``).
+their environment carries what ``luma.memory.vectors`` reads: ``LUMA_OPENSEARCH_URL``,
+``LUMA_OPENSEARCH_SERVICE`` (``aoss`` | ``es``), ``LUMA_OPENSEARCH_SIGV4=true``, the index
+(``LUMA_MEMORY_INDEX``) and the hybrid search pipeline (``LUMA_MEMORY_SEARCH_PIPELINE``). Grants
+name that one index and that one pipeline. With ``none``, memory retrieval and extraction are off
+(no URL in the environment).
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from luma_infra.config import StageConfig
 from luma_infra.constructs.functions import Functions, stage_log_group
 from luma_infra.nag import acknowledge, resource_finding
 
-INDEX_PREFIX = "memories"
+# The memory index and the search pipeline the adapter creates (luma.config defaults, set explicitly).
+MEMORY_INDEX = "luma-memory"
+SEARCH_PIPELINE = "luma-memory-hybrid"
 ENGINE_VERSION = opensearch.EngineVersion.OPENSEARCH_2_19
 
 AOSS_ACTIONS = {
@@ -33,6 +39,11 @@ AOSS_ACTIONS = {
         "aoss:CreateIndex",
         "aoss:UpdateIndex",
     ],
+}
+# Search pipelines (PUT /_search/pipeline/<id>) are collection items in Serverless.
+AOSS_COLLECTION_ACTIONS = {
+    "read": ["aoss:DescribeCollectionItems"],
+    "write": ["aoss:DescribeCollectionItems", "aoss:CreateCollectionItems", "aoss:UpdateCollectionItems"],
 }
 ES_ACTIONS = {
     "read": ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost"],  # _search is a POST
@@ -56,9 +67,11 @@ class Vectors(Construct):
         if self.endpoint:
             for level in users.values():
                 for fn in level:
-                    fn.function.add_environment("LUMA_OPENSEARCH_ENDPOINT", self.endpoint)
+                    fn.function.add_environment("LUMA_OPENSEARCH_URL", self.endpoint)
                     fn.function.add_environment("LUMA_OPENSEARCH_SERVICE", self.service)
-                    fn.function.add_environment("LUMA_OPENSEARCH_INDEX_PREFIX", INDEX_PREFIX)
+                    fn.function.add_environment("LUMA_OPENSEARCH_SIGV4", "true")
+                    fn.function.add_environment("LUMA_MEMORY_INDEX", MEMORY_INDEX)
+                    fn.function.add_environment("LUMA_MEMORY_SEARCH_PIPELINE", SEARCH_PIPELINE)
 
     # ---------------------------------------------------------------------------------------
     def _serverless(self, functions: Functions, users: dict[str, list]) -> None:
@@ -111,13 +124,13 @@ class Vectors(Construct):
                     "Rules": [
                         {
                             "ResourceType": "index",
-                            "Resource": [f"index/{name}/{INDEX_PREFIX}*"],
+                            "Resource": [f"index/{name}/{MEMORY_INDEX}"],
                             "Permission": AOSS_ACTIONS[level],
                         },
                         {
                             "ResourceType": "collection",
                             "Resource": [f"collection/{name}"],
-                            "Permission": ["aoss:DescribeCollectionItems"],
+                            "Permission": AOSS_COLLECTION_ACTIONS[level],
                         },
                     ],
                     "Principal": [fn.role.role_arn for fn in fns],
@@ -207,20 +220,31 @@ class Vectors(Construct):
         }
         self.endpoint = f"https://{domain.domain_endpoint}"
         self.service = "es"
-        indexes = f"{domain.domain_arn}/{INDEX_PREFIX}*"
+        index = f"{domain.domain_arn}/{MEMORY_INDEX}"
+        index_paths = f"{index}/*"  # _search, _mapping, _doc/<id>, _delete_by_query, _refresh
+
+        def statements(level: str) -> list[iam.PolicyStatement]:
+            found = [iam.PolicyStatement(actions=ES_ACTIONS[level], resources=[index, index_paths])]
+            if level == "write":
+                # _bulk carries the index in its body; the pipeline is created by ensure_ready.
+                found.append(iam.PolicyStatement(actions=["es:ESHttpPost"], resources=[f"{domain.domain_arn}/_bulk"]))
+                found.append(
+                    iam.PolicyStatement(
+                        actions=["es:ESHttpGet", "es:ESHttpPut"],
+                        resources=[f"{domain.domain_arn}/_search/pipeline/{SEARCH_PIPELINE}"],
+                    )
+                )
+            return found
+
         for level, fns in users.items():
             for fn in fns:
-                policy = functions.add_policy(
-                    fn,
-                    "OpenSearch",
-                    [iam.PolicyStatement(actions=ES_ACTIONS[level], resources=[domain.domain_arn, indexes])],
-                )
+                policy = functions.add_policy(fn, "OpenSearch", statements(level))
                 acknowledge(
                     policy,
                     "IAM5",
-                    f"Scoped to this domain's '{INDEX_PREFIX}*' indexes: the memory store creates one index "
-                    "per embedding model / tenant group at run time.",
-                    resource_finding(self, indexes),
+                    f"The paths under the one memory index '{MEMORY_INDEX}' of this domain (_search, _mapping, "
+                    "_doc/<id>, _delete_by_query): document ids are made at run time.",
+                    resource_finding(self, index_paths),
                 )
         reason_public = (
             "Reached with SigV4 by IAM roles only (no resource policy grants anyone else); a VPC "
