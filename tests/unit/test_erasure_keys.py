@@ -46,7 +46,12 @@ def test_no_prefix_or_key_of_a_user_reaches_a_similar_users_items(
     theirs = every_key_of(*neighbour)
     for prefix in ek.usage_prefixes(s):
         assert not any(k.startswith(prefix) for k in theirs), (prefix, theirs)
-    exact = {ek.user_index_key(s), ek.memory_partition(s), *(pk for pk, _ in ek.usage_point_keys(s, TODAY, 3))}
+    exact = {
+        ek.user_index_key(s),
+        ek.memory_partition(s),
+        *(pk for pk, _ in ek.usage_point_keys(s)),
+        *ek.quota_partitions(s, TODAY, 3),
+    }
     assert exact.isdisjoint(theirs)
     assert ek.job_partition(s) != ek.job_partition(Subject(*neighbour))
     if mine[0] != neighbour[0]:
@@ -63,16 +68,16 @@ def test_the_users_own_keys_are_all_covered() -> None:
     assert ek.session_partition(s, "S1") == "T#demo#S#S1"
 
 
-def test_point_keys_cover_the_bucket_the_attempts_and_every_live_quota_day() -> None:
+def test_point_keys_cover_the_bucket_the_attempts_and_every_live_credit_day() -> None:
     s = Subject("demo", "u-1")
-    point = ek.usage_point_keys(s, TODAY, 3)
-    assert (limits.rate_pk("demo", "U", "u-1"), limits.BUCKET_SK) in point
-    assert (identity.user_key("demo", "u-1"), identity.SK) in point
-    days = {pk.rsplit("#", 1)[1] for pk, sk in point if sk == limits.QUOTA_SK}
-    # today, tomorrow (a clock ahead), and every day whose counter's TTL (day + 1 + 3 days) has not passed
+    assert ek.usage_point_keys(s) == [
+        (limits.rate_pk("demo", "U", "u-1"), limits.BUCKET_SK),
+        (identity.user_key("demo", "u-1"), identity.SK),
+    ]
+    days = {pk.rsplit("#", 1)[1] for pk in ek.quota_partitions(s, TODAY, 3)}
+    # today, tomorrow (a clock ahead), and every day whose items' TTL (day + 1 + 3 days) has not passed
     assert days == {"2026-03-11", "2026-03-10", "2026-03-09", "2026-03-08", "2026-03-07", "2026-03-06"}
-    # never the per-IP bucket or a claimed identity's counter: not the user's
-    assert all("#RL#IP#" not in pk and "#IDA#C#" not in pk for pk, _ in point)
+    assert all(pk.startswith(ek.usage_prefixes(s)[1]) for pk in ek.quota_partitions(s, TODAY, 3))
 
 
 @pytest.mark.parametrize(

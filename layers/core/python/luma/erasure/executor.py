@@ -10,9 +10,10 @@ Steps, in order (each idempotent; a re-run finds only what is left, so a half-fi
 3. ``phones``: the user's phone links (a Scan of the connections table filtered on the tenant's ``PH#`` prefix
    *and* the user), plus any phone given explicitly; each address's channel pointers, then the link, each
    deleted on condition that it names this user.
-4. ``usage``: by key the rate-limit bucket, identity-attempt counter and daily token counters; then a Scan of
-   the usage table filtered on the user's own key prefixes (idempotency records of messages never stored, and
-   the images their media claims had already put in S3).
+4. ``usage``: by key the rate-limit bucket and identity-attempt counter, and the partitions of the daily
+   credit balances still alive (balance and reservations); then a Scan of the usage table filtered on the
+   user's own key prefixes (idempotency records of messages never stored, and the images their media claims
+   had already put in S3; older credit days).
 5. ``memory``: the user's memory partition (items and the "last time" pointer).
 6. ``index``: the user's documents in the search index (``VectorStore.delete_user``).
 7. ``packs``: each served assistant's ``erase_user(settings, tenant_id, user_id)`` hook, when it has one.
@@ -84,10 +85,17 @@ class ErasureRun:
     time_left: Callable[[], float] | None = None
     on_step: Callable[[str], None] | None = None
     step: str = ""
+    margin_s: float = MIN_LEFT_S
+
+    def __post_init__(self) -> None:
+        # Stop with MIN_LEFT_S to spare, or a quarter of the time given, whichever is less: a short
+        # invocation still makes progress before it hands over.
+        if self.time_left is not None:
+            self.margin_s = min(MIN_LEFT_S, max(0.0, self.time_left()) / 4)
 
     def check(self) -> None:
         """Raise :class:`ErasureIncompleteError` when the invocation is about to run out of time."""
-        if self.time_left is not None and self.time_left() < MIN_LEFT_S:
+        if self.time_left is not None and self.time_left() < self.margin_s:
             raise ErasureIncompleteError(self.step)
 
     def note(self, text: str) -> None:
@@ -109,6 +117,18 @@ def _key(item: Item, names: Sequence[str]) -> Key:
 def _code(exc: Exception) -> str | None:
     response = getattr(exc, "response", None)
     return str(response.get("Error", {}).get("Code")) if isinstance(response, dict) else None
+
+
+def operator_keys() -> tuple[Callable[[str], str], str, str] | None:
+    """``(ops_pk, marker prefix, notice prefix)`` of the operators' inbox, when this build has one."""
+    try:
+        from luma.operators import rows
+    except ImportError:
+        return None
+    try:
+        return rows.ops_pk, str(rows.MARKER_PREFIX), str(rows.NOTICE_PREFIX)
+    except AttributeError:
+        return None
 
 
 class ErasureExecutor:
@@ -192,14 +212,24 @@ class ErasureExecutor:
         return True
 
     def _connections(self, run: ErasureRun) -> None:
+        """The user's connections; an operator's are indexed under the tenant's operator key instead."""
         s = run.subject
         table = self.settings.connections_table
-        for page in self._query(table, "gsi1pk", ek.user_index_key(s), index="by_user", attrs=("pk",)):
+        pages = [self._query(table, "gsi1pk", ek.user_index_key(s), index="by_user", attrs=("pk",))]
+        ops = operator_keys()
+        if ops is not None:
+            only_user = ("#user_id = :u", {":u": {"S": s.user_id}})
+            pages.append(
+                self._query(table, "gsi1pk", ops[0](s.tenant_id), index="by_user", attrs=("pk",), where=only_user)
+            )
+        for page in (p for source in pages for p in source):
             run.check()
             doomed = [
                 _key(i, ["pk"])
                 for i in page
-                if self._mine(run, i) and (_str(i, "pk") or "").startswith(f"T#{s.tenant_id}#C#")
+                if self._mine(run, i)
+                and _str(i, "user_id") == s.user_id
+                and (_str(i, "pk") or "").startswith(f"T#{s.tenant_id}#C#")
             ]
             self._delete_keys(table, doomed)
             run.counts["connections"] += len(doomed)
@@ -232,13 +262,17 @@ class ErasureExecutor:
             kinds: Counter[str] = Counter()
             objects: list[tuple[str, str]] = []
             usage: list[tuple[str, str]] = []
+            escalations: list[str] = []
             for item in page:
                 if not self._mine(run, item):
                     continue
                 key = _key(item, ["pk", "sk"])
-                if _str(item, "sk") == sk.META:
+                item_sk = _str(item, "sk") or ""
+                if item_sk == sk.META:
                     meta_key = key
                     continue
+                if item_sk.startswith("ESC#"):
+                    escalations.append(item_sk.removeprefix("ESC#"))
                 meta = ek.parse_meta(_str(item, "meta"))
                 objects += ek.media_objects(s.tenant_id, meta.get("media"), self.settings.media_bucket)
                 plain = {n: _str(item, n) for n in ("client_message_id", "message_id")}
@@ -247,6 +281,7 @@ class ErasureExecutor:
                 kinds[_KIND_COUNTS.get(_str(item, "kind") or "", "session_items_other")] += 1
             self._delete_objects(run, objects)
             self._delete_usage(run, usage)
+            self._delete_notices(run, escalations)  # before the escalations that lead to them
             self._delete_keys(table, doomed)
             run.counts.update(kinds)
         if meta_key is not None:
@@ -280,8 +315,11 @@ class ErasureExecutor:
 
     def _usage(self, run: ErasureRun) -> None:
         s = run.subject
-        quota_days = self.settings.quota_ttl_days
-        self._delete_usage(run, ek.usage_point_keys(s, self.today(), quota_days))
+        self._delete_usage(run, ek.usage_point_keys(s))
+        for pk in ek.quota_partitions(s, self.today(), self.settings.quota_ttl_days):
+            for page in self._query(self.settings.usage_table, "pk", pk, attrs=("pk", "sk")):
+                run.check()
+                self._delete_found_usage(run, page)
         if not self.scan_usage:
             run.note("usage table not scanned: records of messages never stored expire with their TTL")
             return
@@ -321,6 +359,21 @@ class ErasureExecutor:
                 continue
             run.counts[f"pack_{name}"] += int(hook(self.settings, run.subject.tenant_id, run.subject.user_id) or 0)
 
+    def _delete_notices(self, run: ErasureRun, escalation_ids: list[str]) -> None:
+        """The operators' inbox notices of these escalations (found by their markers, keyed by escalation)."""
+        ops = operator_keys()
+        if ops is None or not escalation_ids:
+            return
+        ops_pk, marker_prefix, notice_prefix = ops
+        table, pk = self.settings.conversations_table, ops_pk(run.subject.tenant_id)
+        wanted = [{"pk": {"S": pk}, "sk": {"S": f"{marker_prefix}{e}"}} for e in dict.fromkeys(escalation_ids)]
+        markers = self._existing(table, wanted, attrs=("pk", "sk", "notice_id", "escalation_id"))
+        doomed = [_key(m, ["pk", "sk"]) for m in markers if self._mine(run, m)]
+        notices = [n for m in markers if self._mine(run, m) and (n := _str(m, "notice_id"))]
+        doomed += [{"pk": {"S": pk}, "sk": {"S": f"{notice_prefix}{n}"}} for n in notices]
+        self._delete_keys(table, doomed)
+        run.counts["operator_notices"] += len(notices)
+
     # -- usage items -------------------------------------------------------------------------------------
     def _delete_usage(self, run: ErasureRun, wanted: list[tuple[str, str]]) -> None:
         """Usage items by key: those that exist are deleted (with the images their media claims stored)."""
@@ -339,7 +392,7 @@ class ErasureExecutor:
         for item in items:
             pk, sk_ = _str(item, "pk") or "", _str(item, "sk") or ""
             if pk.startswith(quota):
-                run.counts["quota_counters"] += 1
+                run.counts["quota_counters" if sk_ == "QUOTA" else "credit_reservations"] += 1
             elif pk.startswith(idem):
                 run.counts["idempotency_records"] += 1
             elif sk_ == "APPROVAL":
@@ -359,9 +412,16 @@ class ErasureExecutor:
         return ", ".join(names), names
 
     def _query(
-        self, table: str, key_name: str, key_value: str, *, index: str | None = None, attrs: Sequence[str] = ()
+        self,
+        table: str,
+        key_name: str,
+        key_value: str,
+        *,
+        index: str | None = None,
+        attrs: Sequence[str] = (),
+        where: tuple[str, dict[str, Any]] | None = None,
     ) -> Iterator[list[Item]]:
-        """Pages of one partition (of the table or of an index), in key order."""
+        """Pages of one partition (of the table or of an index), in key order; ``where`` filters them."""
         projection, names = self._projection((*attrs, key_name))
         args: dict[str, Any] = {
             "TableName": table,
@@ -371,6 +431,9 @@ class ErasureExecutor:
             "ProjectionExpression": projection,
             "Limit": _PAGE,
         }
+        if where is not None:
+            args["FilterExpression"] = where[0]
+            args["ExpressionAttributeValues"].update(where[1])
         if index:
             args["IndexName"] = index
         else:

@@ -85,20 +85,22 @@ def usage_prefixes(s: Subject) -> tuple[str, ...]:
     return (f"{keys.user_pk(s.tenant_id, s.user_id)}#", f"T#{s.tenant_id}#Q#{s.user_id}#")
 
 
-def usage_point_keys(s: Subject, today: date, quota_days: int) -> list[tuple[str, str]]:
-    """Usage items addressed by key alone: the user's rate-limit bucket, identity attempts, recent quotas.
-
-    Quota counters live ``quota_days`` after their day (their TTL), so the days from ``today`` back that far
-    (and tomorrow, for clocks ahead of ours) cover every counter still alive.
-    """
-    out = [
+def usage_point_keys(s: Subject) -> list[tuple[str, str]]:
+    """Usage items addressed by key alone: the user's rate-limit bucket and identity-attempt counter."""
+    return [
         (limits.rate_pk(s.tenant_id, "U", s.user_id), limits.BUCKET_SK),
         (identity.user_key(s.tenant_id, s.user_id), identity.SK),
     ]
-    for back in range(-1, quota_days + 2):
-        day = (today - timedelta(days=back)).isoformat()
-        out.append((limits.quota_pk(s.tenant_id, s.user_id, day), limits.QUOTA_SK))
-    return out
+
+
+def quota_partitions(s: Subject, today: date, quota_days: int) -> list[str]:
+    """The user's daily credit partitions still alive (``QUOTA`` balance and ``RES#`` reservations of a day).
+
+    They live ``quota_days`` after their day (their TTL), so the days from ``today`` back that far (and
+    tomorrow, for clocks ahead of ours) cover every one.
+    """
+    days = (today - timedelta(days=back) for back in range(-1, quota_days + 2))
+    return [limits.quota_pk(s.tenant_id, s.user_id, day.isoformat()) for day in days]
 
 
 def idempotency_key(s: Subject, client_message_id: str) -> tuple[str, str]:
