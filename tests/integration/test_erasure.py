@@ -32,9 +32,10 @@ from luma.aws import client
 from luma.channels.twilio import sign
 from luma.classify.embedder import DIMENSION
 from luma.config import Settings, get_settings
-from luma.domain.models import Message, PhoneLink, Role
+from luma.domain.models import Message, PhoneLink, Role, Session
 from luma.erasure import keys as ek
 from luma.erasure.cli import main as forget_main
+from luma.erasure.executor import ErasureIncompleteError
 from luma.erasure.jobs import ErasureJobs, JobStatus
 from luma.erasure.keys import Subject
 from luma.erasure.service import run_job
@@ -491,3 +492,42 @@ def test_delete_me_through_the_gateway(local_stack: Any) -> None:
     assert DynamoConversationRepository(get_settings()).get_session(DEMO, session_id) is None
     status, read = http(local_stack, "GET", f"/api/me/erasure/{body['jobId']}", DEMO, E)
     assert status == 200 and read["status"] == "done"
+
+
+def test_an_interrupted_job_resumes_and_items_naming_someone_else_are_never_deleted(local_stack: Any) -> None:
+    """A job whose invocation runs out of time stops with its counts so far, and the next run finishes it;
+    an item of another user found in the user's partition (it should never be there) is left alone."""
+    settings = get_settings()
+    user = f"u-{N}3"
+    repo = DynamoConversationRepository(settings)
+    sessions = []
+    for _ in range(3):
+        session_id = new_id()
+        session = Session(tenant_id=DEMO, session_id=session_id, user_id=user, assistant="clinic")
+        assert repo.create_session(session)
+        for n in range(3):
+            repo.save_reply(
+                session,
+                Message(tenant_id=DEMO, session_id=session_id, message_id=new_id(), role=Role.USER, text=f"hi {n}"),
+            )
+        sessions.append(session_id)
+    # B's escalation, written (wrongly) into one of this user's partitions
+    intruder = EscalationRepository(settings).open(
+        repo.get_session(DEMO, sessions[0]).model_copy(update={"user_id": B}),  # type: ignore[union-attr]
+        "not this user's",
+    )
+    who = Subject(DEMO, user)
+    jobs = ErasureJobs(settings)
+    job, _ = jobs.start(who)
+    budget = iter([100.0] * 7)  # a quarter of it is the margin: stops after a few batches
+    with pytest.raises(ErasureIncompleteError):
+        run_job(settings, who, job.job_id, time_left=lambda: next(budget, 0.0))
+    partial = jobs.get(who, job.job_id)
+    assert partial is not None and partial.status is JobStatus.RUNNING and 1 <= partial.counts["sessions"] < 3
+    finished = run_job(settings, who, job.job_id)
+    assert finished.status is JobStatus.DONE and finished.runs == 2
+    assert finished.counts["sessions"] == 3 and finished.counts["messages"] == 9
+    assert finished.counts["skipped_foreign"] >= 1
+    assert all(repo.get_session(DEMO, s) is None for s in sessions)
+    left = EscalationRepository(settings).get(DEMO, sessions[0], intruder.escalation_id)
+    assert left is not None and left.user_id == B
