@@ -571,7 +571,7 @@ def user_message_frame(turn: Turn, holder: Takeover | None) -> dict[str, Any]:
         "role": "user",
         "sessionId": session.session_id,
         "messageId": message.message_id,
-        "clientMessageId": turn.client_message_id,
+        "clientMessageId": turn.client_message_id or message.client_message_id,
         "userId": session.user_id,
         "channel": session.channel,
         "text": message.text,
