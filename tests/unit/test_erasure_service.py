@@ -71,6 +71,10 @@ def test_stage_outputs_give_tables_index_bucket_and_pack_tables() -> None:
     )
     assert domain["opensearch_url"] == "https://search-x.eu-west-1.es.amazonaws.com"
     assert domain["opensearch_service"] == "es" and domain["media_bucket"] == "b"
+    listed = settings_from_outputs(
+        {**OUTPUTS, "PackTables": '{"clinic.data": "T1", "shop.orders": "T2"}'}, region="r", media_bucket=None
+    )
+    assert listed["pack_tables"] == {"clinic.data": "T1", "shop.orders": "T2"}
     with pytest.raises(TargetError, match="MediaBucket"):
         settings_from_outputs({k: v for k, v in OUTPUTS.items() if k != "MediaBucket"}, region="r", media_bucket=None)
     with pytest.raises(TargetError, match="UsageTable"):

@@ -59,7 +59,7 @@ def local_settings(base: Settings, url: str, media_bucket: str | None = None) ->
 
 
 def stage_settings(base: Settings, stage: str, region: str | None, media_bucket: str | None) -> Settings:
-    """Settings for a deployed stage, from its stack's outputs."""
+    """Settings for a deployed stage, from its stack's outputs (the memory index keeps its default name)."""
     from luma.aws import client
 
     region = region or base.region
@@ -92,13 +92,26 @@ def settings_from_outputs(outputs: Mapping[str, str], *, region: str, media_buck
         opensearch_url=endpoint,
         opensearch_service="aoss" if host.endswith(".aoss.amazonaws.com") else "es",
         opensearch_sigv4=None,
-        pack_tables={
-            f"{name[: -len('Table')].lower()}.data": value
-            for name, value in outputs.items()
-            if name.endswith("Table") and name not in _CORE_OUTPUTS
-        },
+        pack_tables=_pack_tables(outputs),
     )
     return update
+
+
+def _pack_tables(outputs: Mapping[str, str]) -> dict[str, str]:
+    """``LUMA_PACK_TABLES`` from the ``PackTables`` output (JSON), else from ``<Pack>Table`` outputs."""
+    raw = outputs.get("PackTables")
+    if raw:
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            raise TargetError("the stack's PackTables output is not JSON") from None
+        if isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
+    return {
+        f"{name[: -len('Table')].lower()}.data": value
+        for name, value in outputs.items()
+        if name.endswith("Table") and name not in _CORE_OUTPUTS
+    }
 
 
 def _confirm(tenant: str, user: str, where: str) -> bool:
