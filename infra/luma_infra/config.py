@@ -158,7 +158,9 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             description="sendMessage/$default: persist, guard, classify, route (fast path or agent run)",
             memory_mb=1024,  # the ONNX intent classifier: more memory, more CPU
             timeout_s=20,
-            tables={"connections": "r", "conversations": "rw", "usage": "rw", PACKS: "r"},
+            # connections rw: a message in a taken-over session is relayed to the operator's connection,
+            # and an operator connection found gone is deleted
+            tables={"connections": "rw", "conversations": "rw", "usage": "rw", PACKS: "r"},
             invokes=("fast_path",),
             starts=("agent_run",),
             task_tokens=("agent_run",),  # approvals answered from WhatsApp buttons or a yes/no resume the run
@@ -214,6 +216,7 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             tables={"conversations": "rw", "usage": "rw", PACKS: "rw", "connections": "r"},
             manage_connections=True,
             secrets=("twilio",),
+            invokes=("fast_path",),  # Twilio redelivery events
             media="read",  # presigned links to documents
             p95_alarm_ms=20_000,
         ),
@@ -224,6 +227,7 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             tables={"conversations": "rw", "usage": "rw", PACKS: "r", "connections": "r"},
             manage_connections=True,
             secrets=("twilio",),
+            invokes=("fast_path",),  # Twilio redelivery events
             p95_alarm_ms=3000,
         ),
         "agent_approve": FunctionSpec(
@@ -242,6 +246,7 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             tables={"conversations": "rw", PACKS: "rw", "connections": "r"},
             manage_connections=True,
             secrets=("llm", "twilio"),
+            invokes=("fast_path",),  # Twilio redelivery events
             p95_alarm_ms=10_000,
         ),
         "session_sweeper": FunctionSpec(
@@ -272,9 +277,11 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             ),
         ),
         "escalations": FunctionSpec(
-            description="Conversation stream: notify the tenant's operator connections of escalations",
+            description="Conversation stream: an escalation's inbox notice, pushed to the tenant's operators",
             timeout_s=30,
-            tables={"conversations": "r", "connections": "r"},
+            # conversations rw: the notice and its marker (one per escalation); connections rw: the
+            # tenant's operator connections (by_user index), a gone one is deleted
+            tables={"conversations": "rw", "connections": "rw"},
             manage_connections=True,
             stream=StreamSpec(
                 table="conversations",
@@ -302,9 +309,12 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
         "operator_action": FunctionSpec(
             description="WebSocket operator routes: take over, reply on the user's channel, hand back, close, ack",
             timeout_s=15,
-            tables={"conversations": "rw", "connections": "r", "usage": "rw"},
+            # conversations: notices, takeovers, audit, the operator's messages; connections rw: operator
+            # connections found gone are deleted; usage: idempotency of operator messages
+            tables={"conversations": "rw", "connections": "rw", "usage": "rw"},
             manage_connections=True,
             secrets=("twilio",),  # replies to WhatsApp/SMS users
+            invokes=("fast_path",),  # Twilio redelivery events
             ws_routes=("takeOver", "operatorMessage", "handBack", "closeEscalation", "operatorSync", "ack"),
             p95_alarm_ms=3000,
         ),

@@ -228,3 +228,30 @@ def test_operator_routes_reach_operator_action(synth: Synth) -> None:
         assert target in _refs(uri), (key, uri)
     assert "LUMA_WS_MANAGEMENT_ENDPOINT" in _env(synth, "operator_action")
     assert "execute-api:ManageConnections" in _actions(synth, "operator_action")
+
+
+def test_every_twilio_sender_can_queue_a_redelivery(synth: Synth) -> None:
+    """A failed WhatsApp/SMS send is handed to fast_path (an async invoke) by whichever function sent it."""
+    from luma_infra.config import STAGES
+
+    fast_path_id, _ = _fn(synth, "staging", "fast_path")
+    senders = [
+        n for n in synth.sources.functions if "twilio" in STAGES["staging"].function(n).secrets and n != "http_api"
+    ]
+    assert {"classify", "fast_path", "agent_turn", "agent_tool", "agent_approval", "operator_action"} <= set(senders)
+    for name in senders:
+        assert "LUMA_FAST_PATH_FUNCTION" in _env(synth, name), name
+        logical_id, _ = _fn(synth, "staging", name)
+        invoked = set()
+        for st in _role_statements(synth, "staging", logical_id):
+            if "lambda:InvokeFunction" in _as_list(st["Action"]):
+                invoked |= _refs(st["Resource"])
+        assert fast_path_id in invoked or name == "fast_path", name
+
+
+def test_operator_fan_out_may_forget_gone_operator_connections(synth: Synth) -> None:
+    connections = synth.table_ids("staging")["connections"]
+    for name in ("escalations", "operator_action", "classify"):
+        grants = _grants(synth, "staging", name)
+        assert "dynamodb:DeleteItem" in grants[f"<{connections}.Arn>"], name
+        assert "dynamodb:Query" in grants[f"<{connections}.Arn>/index/by_user"], name
