@@ -177,7 +177,7 @@ _SKIP_DIRS = ("__pycache__", ".pytest_cache", "tests")
 _SKIP_DIR_SUFFIXES = (".egg-info", ".dist-info")
 _SKIP_FILES = (".DS_Store",)
 _SKIP_SUFFIXES = (".pyc",)
-_STALE_AFTER_S = 3600  # older staged copies are removed (a concurrent synth may still read a recent one)
+_STALE_AFTER_S = 600  # older staged copies are removed (a concurrent synth may still be copying a recent one)
 
 
 def _project(pyproject: Path) -> dict:
