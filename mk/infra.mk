@@ -3,6 +3,8 @@
 #   make infra-check  cfn-lint on cdk.out templates, actionlint on .github/workflows
 #   make infra-test   the infra assertion/contract tests alone (pytest -m infra)
 #   make layers       build the Lambda dependency layer (arm64 wheels, no Docker; cached by key)
+# The synth also stages the core layer (layers/core + a generated luma dist-info with the packs' entry
+# points) into build/layers/core-<hash>/.
 # See docs/deploy.md.
 
 INFRA_STAMP := $(VENV)/.infra-installed
