@@ -423,6 +423,9 @@ class StageConfig:
     opensearch_instance_type: str = "t3.small.search"  # domain mode
     opensearch_instance_count: int = 1
     opensearch_volume_gb: int = 10
+    # IAM role ARNs allowed to write the memory index besides the functions (Serverless data access
+    # policy), for `luma memory reindex`; a managed domain trusts the account's IAM policies instead.
+    opensearch_admin_roles: tuple[str, ...] = ()
     cognito_threat_protection: bool = False  # Cognito Plus feature plan (billed per MAU)
     alarm_email: str | None = None  # subscribes to the alarm topic when set
     alarms: AlarmThresholds = field(default_factory=AlarmThresholds)
@@ -436,6 +439,9 @@ class StageConfig:
         for template, sid in self.twilio_content_sids.items():
             if not _CONTENT_SID.match(sid):
                 raise ValueError(f"stage {self.name}: twilio_content_sids[{template!r}] is not a Content SID (HX...)")
+        for arn in self.opensearch_admin_roles:
+            if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/", arn):
+                raise ValueError(f"stage {self.name}: opensearch_admin_roles takes IAM role ARNs: {arn!r}")
         if self.default_assistant and self.assistants and self.default_assistant not in self.assistants:
             raise ValueError(f"stage {self.name}: default_assistant {self.default_assistant!r} is not in assistants")
         for origin in self.cors_origins:

@@ -255,3 +255,12 @@ def test_operator_fan_out_may_forget_gone_operator_connections(synth: Synth) -> 
         grants = _grants(synth, "staging", name)
         assert "dynamodb:DeleteItem" in grants[f"<{connections}.Arn>"], name
         assert "dynamodb:Query" in grants[f"<{connections}.Arn>/index/by_user"], name
+
+
+def test_opensearch_admin_roles_are_role_arns() -> None:
+    from luma_infra.config import StageConfig
+
+    role = "arn:aws:iam::123456789012:role/luma-ops"
+    assert StageConfig(name="x", opensearch_admin_roles=(role,)).opensearch_admin_roles == (role,)
+    with pytest.raises(ValueError, match="role ARNs"):
+        StageConfig(name="x", opensearch_admin_roles=("arn:aws:iam::123456789012:user/bob",))

@@ -116,8 +116,11 @@ class Vectors(Construct):
         self.service = "aoss"
 
         rules = []
-        for level, fns in users.items():
-            if not fns:
+        principals = {level: [fn.role.role_arn for fn in fns] for level, fns in users.items()}
+        # People who run `luma memory reindex` (it creates the index and the pipeline, then writes).
+        principals["write"] = principals.get("write", []) + list(stage.opensearch_admin_roles)
+        for level, arns in principals.items():
+            if not arns:
                 continue
             rules.append(
                 {
@@ -133,10 +136,11 @@ class Vectors(Construct):
                             "Permission": AOSS_COLLECTION_ACTIONS[level],
                         },
                     ],
-                    "Principal": [fn.role.role_arn for fn in fns],
+                    "Principal": arns,
                     "Description": f"luma {level}",
                 }
             )
+        for fns in users.values():
             for fn in fns:
                 functions.add_policy(
                     fn,
