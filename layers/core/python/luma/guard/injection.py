@@ -509,16 +509,18 @@ _AUTHORITY = (
 _EXFILTRATION = (
     r"\b(?:list|give|show|export|send|dump|print|tell|provide|get|extract|reveal|display|share)\w*"
     + _GAP
-    + r"\b(?:(?:all (?:the |of the )?|every |the )?other (?:patients?|users?|customers?|clients?|members?|people)|"
-    r"all (?:the |of the )?(?:patients|users|customers|clients|members)\b|another (?:patient|user|customer)'?s?|"
-    r"everyone else'?s?|(?:the |your )?(?:entire |whole |full |complete )?(?:database|db\b|user list|patient list)|"
-    r"all (?:user|patient|customer|client) (?:data|records|details|information|phone numbers|emails))"
+    + r"\b(?:(?:all (?:the |of the )?|every |the )?other (?:users?|customers?|clients?|members?|people|persons?|accounts?|callers?|visitors?)|"
+    r"all (?:the |of the )?(?:users|customers|clients|members|accounts|people)\b|another (?:user|customer|client|"
+    r"person|member)'?s?|someone else'?s?|"
+    r"everyone else'?s?|(?:the |your )?(?:entire |whole |full |complete )?(?:database|db\b|user list|client list)|"
+    r"all (?:user|customer|client|member) (?:data|records|details|information|phone numbers|emails))"
     r"|\b(?:export|dump|extract)\w*\b[^.!?\n]{0,30}\b(?:phone numbers|emails|records|data)\b"
-    r"|\b(?:list|enumerate|print)\w* (?:every|all) (?:appointment|record|booking)s? in (?:the|your) database"
+    r"|\b(?:list|enumerate|print)\w* (?:every|all) (?:record|booking|entr(?:y|ie))s? in (?:the|your) database"
     r"|\b(?:liste|donne|montre|exporte|envoie|affiche|revele|extrais)\w*"
     + _GAP
-    + r"(?:autres? patients?|tous les (?:patients|utilisateurs)|toute la base|la base de donnees|donnees de tous|"
-    r"de tout le monde|telephone des patients|d'un autre patient)"
+    + r"(?:autres? (?:clients?|utilisateurs?|personnes|membres)|tous les (?:clients|utilisateurs|membres)|toute la base|"
+    r"la base de donnees|donnees de tous|de tout le monde|telephone des (?:clients|utilisateurs)|"
+    r"d'un autre (?:client|utilisateur|membre)|d'une autre personne)"
     r"|\b(?:lista|dame|muestra|ensena|exporta|envia|revela|extrae)\w*"
     + _GAP
     + r"(?:otros pacientes|demas pacientes|todos los (?:pacientes|usuarios)|toda la base|base de datos|"
@@ -529,8 +531,9 @@ _EXFILTRATION = (
     r"de outro paciente|telefones dos pacientes|dados dos (?:utilizadores|usuarios))"
     r"|\b(?:liste|gib|zeig|exportier|schick|verrat|nenn)\w*"
     + _GAP
-    + r"(?:anderen patienten|alle (?:patienten|benutzer)|aller (?:patienten|benutzer)|gesamte datenbank|"
-    r"die datenbank|eines anderen patienten|telefonnummern der patienten|benutzerdaten)"
+    + r"(?:anderen (?:kunden|benutzer|nutzer|personen|mitglieder)|alle (?:kunden|benutzer|nutzer)|"
+    r"aller (?:kunden|benutzer|nutzer)|gesamte datenbank|die datenbank|eines anderen (?:kunden|benutzers|nutzers)|"
+    r"telefonnummern der (?:kunden|benutzer|nutzer)|benutzerdaten|kundendaten)"
     r"|\b(?:elenca|dammi|mostra|esporta|invia|rivela|estrai)\w*"
     + _GAP
     + r"(?:altri pazienti|tutti (?:i pazienti|gli utenti)|tutto il database|il database|di un altro paziente|"
@@ -662,9 +665,10 @@ _VOID_WORDS = (
     r"niewazne|niewazn\w*|uniewaznion\w*)\b|ملغا\w*"
 )
 _VOID = _both(_OVERRIDE_NOUNS, _VOID_WORDS)
-# "the patient before me": somebody else's data
+# "the person before me": somebody else's data
 _OTHER_PERSON = (
-    r"\b(?:patient|user|client|customer|paciente|patienten|paziente|pacient\w*|pacjent\w*)\b[^.!?\n]{0,30}"
+    r"\b(?:person|user|client|customer|guest|caller|paciente|paziente|pacient\w*|pacjent\w*|kunden?|kundin)\b"
+    r"[^.!?\n]{0,30}"
     r"\b(?:before me|after me|next to me|ahead of me|avant moi|apres moi|antes (?:que yo|de mim)|despues de mi|"
     r"depois de mim|vor mir|nach mir|prima di me|dopo di me|inaintea mea|dupa mine|przede mna|po mnie)\b"
     r"|(?:المريض|مريض)[^.!?\n]{0,20}(?:قبلي|بعدي)"

@@ -120,7 +120,7 @@ CONCEPTS: dict[str, str] = {
         mnie-wykonczy umieram-z تقتلني اموت-من""",
     "accident": """shaving cooking accident accidentally nothing-serious small minor rasant cuisinant accident
         rien-de-grave petit afeitar* cocinando accidente sin-querer pequeno barba cozinhar acidente sem-querer
-        rasier* kochen versehen klein barba cucinando incidente sbaglio piccolo barbierit gatind accident mic
+        rasier* kochen versehen klein barba cucinando sbaglio piccolo barbierit gatind accident mic
         golen* gotowan* przypadk* drobn* احلق اطبخ بالخطا صغير""",
     # -- injection ---------------------------------------------------------------------------------
     "instructions": """instruction* rules rule guideline* directive* prompt* system configuration config settings
@@ -171,10 +171,10 @@ CONCEPTS: dict[str, str] = {
         personale manutenzione administratorul dezvoltator inginer creator managera personal echipa mentenanta
         administrator programista inzynier tworc* kierownik* kierowniczk* personel zespol serwis* المسؤول المطور
         مهندس مطوروك مديره موظف الصيانه""",
-    "data": """patients patient's records files data database phone-numbers emails bookings names addresses
-        everyone other other's another user users patients' dossier* donnees base reservations noms autres
-        patients historial datos base reservas nombres otros demas pacientes processo dados base marcacoes
-        nomes outros doentes akte* daten datenbank buchungen namen anderen patienten cartell* dati database
+    "data": """clients client's customers records files data database phone-numbers emails bookings names addresses
+        everyone other other's another user users clients' dossier* donnees base reservations noms autres
+        clients historial datos base reservas nombres otros demas pacientes processo dados base marcacoes
+        nomes outros doentes akte* daten datenbank buchungen namen anderen kunden cartell* dati database
         prenotazion* nomi altri pazienti dosar* date baza programari* nume altor pacienti kart* dane baz* rezerwacj*
         nazwisk* innych pacjentow ملف بيانات قاعده حجوزات الاسماء المرضي""",
     "safety": """safety security privacy filter filters checks verification moderation guardrails policy

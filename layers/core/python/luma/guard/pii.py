@@ -5,7 +5,7 @@ Kinds: ``email``, ``phone`` (validated with ``phonenumbers``, imported on the fi
 (US SSN, UK NINO, FR NIR, ES DNI/NIE, IT codice fiscale, PT NIF, BR CPF, RO CNP, PL PESEL,
 DE Steuer-ID, SA national id, AE Emirates ID — with their checksums where one exists; the weak
 ones need a keyword nearby), ``dob`` (a date after a birth keyword, or a full date too old to be
-an appointment), ``ip`` (public IPv4) and ``secret`` (bearer tokens, JWTs, AWS key ids, ``token=``).
+a booking), ``ip`` (public IPv4) and ``secret`` (bearer tokens, JWTs, AWS key ids, ``token=``).
 
 What is *not* personal data is left alone: ISO timestamps and times, dates without a birth
 context, AWS identifiers (ARNs, request ids, UUIDs, ULIDs, X-Ray trace ids, hex ids), tokens
