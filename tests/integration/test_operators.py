@@ -180,6 +180,14 @@ def open_escalation(tenant: str = TENANT, urgency: str = "normal") -> tuple[Sess
     return session, esc.escalation_id
 
 
+def noticed(tenant: str, *escalation_ids: str, timeout: float = 15.0) -> None:
+    """Wait until the stream consumer wrote the escalations' inbox notices."""
+    deadline = time.monotonic() + timeout
+    while any(operators.store().notice_for(tenant, e) is None for e in escalation_ids):
+        assert time.monotonic() < deadline, "no inbox notice in time"
+        time.sleep(0.05)
+
+
 # -- escalation notices ----------------------------------------------------------------------------------
 
 
@@ -196,8 +204,7 @@ def test_an_escalation_reaches_the_tenants_operators_and_never_another_tenants(s
         assert notice["channel"] == "websocket" and notice["assistant"] == "clinic"
         assert notice["status"] == "open" and notice["acknowledged"] is False
         assert notice["noticeId"] and notice["escalationId"] and notice["createdAt"]
-        assert stack.event_sources.wait_idle(10)
-        leaked = [f for f in frames_for(stranger, 1.0) if f.get("sessionId") == session_id]
+        leaked = [f for f in frames_for(stranger, 1.5) if f.get("sessionId") == session_id]
         assert leaked == []
 
 
@@ -213,7 +220,9 @@ def test_an_escalation_reaches_an_operator_within_a_second(stack: Any) -> None:
         reply = until(user, answered("fast-1"))  # sent after the escalation item was written
         replied = time.monotonic()
         until(op, escalation_of(reply["sessionId"]), timeout=5)
-        assert time.monotonic() - replied < 1.0
+        latency = time.monotonic() - replied
+        print(f"escalation notice {latency * 1000:.0f} ms after the assistant's answer")
+        assert latency < 1.0
 
 
 def test_an_operator_who_reconnects_resyncs_from_the_cursor_and_acknowledges(stack: Any) -> None:
@@ -229,8 +238,9 @@ def test_an_operator_who_reconnects_resyncs_from_the_cursor_and_acknowledges(sta
     # Two escalations while the operator is away; a third of another tenant.
     first, first_id = open_escalation()
     second, second_id = open_escalation(urgency="urgent")
-    open_escalation(tenant=OTHER)
-    assert stack.event_sources.wait_idle(10)
+    _, foreign_id = open_escalation(tenant=OTHER)
+    noticed(TENANT, first_id, second_id)
+    noticed(OTHER, foreign_id)
     with ws_client(stack, "op-2", role="operator") as op:
         act(op, "operatorSync", after=cursor)
         synced = until(op, lambda f: f.get("type") == "operator_sync")
@@ -252,7 +262,7 @@ def test_an_operator_who_reconnects_resyncs_from_the_cursor_and_acknowledges(sta
 
 def test_a_redelivered_escalation_keeps_one_notice(stack: Any) -> None:
     session, esc_id = open_escalation()
-    assert stack.event_sources.wait_idle(10)
+    noticed(TENANT, esc_id)
     esc = EscalationRepository(Settings()).get(TENANT, session.session_id, esc_id)
     assert esc is not None
     first = operators.store().notice_for(TENANT, esc_id)
