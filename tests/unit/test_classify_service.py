@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from luma.config import Settings
 from luma.domain.models import Principal, Route, SessionStatus
+from luma.limits import InlineCheck, NoLimits, RateTier
 from luma.pipeline.classify import ClassifyService, WsRequest
 from luma.pipeline.router import Router
 
@@ -297,25 +298,34 @@ def test_a_refused_first_message_still_announces_its_session(limited: dict[str, 
     assert started["status"] == "session_started" and err["sessionId"] == started["sessionId"]
 
 
-def test_over_quota_agent_turn_is_persisted_and_refused(limited: dict[str, Any]) -> None:
-    limited["limiter"].charge(ALICE, 100)
+def test_credits_are_not_checked_here_an_agent_turn_goes_to_the_agent(limited: dict[str, Any]) -> None:
+    # Credits are reserved when the run starts (luma.agent.entry): classify only rate-limits.
     send_from(limited, ALICE, frame("what is the meaning of life", "m1"))
-    (err,) = limited["delivery"].of_type("error")
-    assert err["code"] == "QUOTA_EXCEEDED" and err["clientMessageId"] == "m1"
-    assert err["details"]["retryAfter"] == 3600 and err["details"]["limit"] == 100
-    assert limited["agent"].turns == [] and limited["invoker"].calls == []
-    (msg,) = limited["repo"].list_messages("demo", err["sessionId"]).items
-    decision = limited["repo"].get_decision("demo", err["sessionId"], msg.message_id)
-    assert decision is not None and decision.reason == "quota_exceeded" and decision.route is Route.AGENT
+    assert limited["delivery"].of_type("error") == [] and len(limited["agent"].turns) == 1
 
 
-def test_quota_is_only_checked_for_agent_turns(limited: dict[str, Any]) -> None:
-    limited["limiter"].charge(ALICE, 500)
-    send_from(limited, ALICE, frame("what are your hours?", "m1"))  # fast path: no quota involved
-    assert limited["limiter"].quota_checks == 0 and len(limited["invoker"].calls) == 1
-    limited["limiter"].used.clear()
-    send_from(limited, ALICE, frame("what is the meaning of life", "m2"))
-    assert limited["limiter"].quota_checks == 1 and len(limited["agent"].turns) == 1
+class TierLimiter(NoLimits):
+    """Inline checks with no updates; records the tier each message's buckets were computed for."""
+
+    def __init__(self) -> None:
+        self.tiers: list[RateTier | None] = []
+
+    def inline(self, principal: Principal, source_ip: str | None = None, tier: RateTier | None = None) -> Any:
+        self.tiers.append(tier)
+        return InlineCheck([], [], [])
+
+
+def test_the_user_bucket_follows_the_sessions_verification() -> None:
+    limiter = TierLimiter()
+    env = make_env(limiter)
+    send(env, ALICE, frame("hello", "m1"))
+    sid = env["delivery"].of_type("status")[0]["sessionId"]
+    # The first call only asks whether the limiter can ride in the transaction; the second has the tier.
+    assert limiter.tiers[0] is None and limiter.tiers[1] is not None and not limiter.tiers[1].verified
+    env["repo"].sessions[("demo", sid)].state["verified_patient_id"] = "p-alice"
+    send(env, ALICE, frame("hello again", "m2", sid))
+    assert limiter.tiers[-1] is not None and limiter.tiers[-1].verified
+    assert len(env["invoker"].calls) == 2  # both answered
 
 
 def test_a_broken_limiter_fails_open(limited: dict[str, Any]) -> None:

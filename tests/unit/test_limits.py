@@ -1,4 +1,4 @@
-"""Rate limits and quotas without DynamoDB: configuration, per-tenant overrides, the GCRA arithmetic.
+"""Rate limits without DynamoDB: configuration, per-tenant and per-tier levels, the GCRA arithmetic.
 
 The bucket logic runs against a tiny in-memory stand-in that evaluates exactly the two conditional
 updates :class:`luma.limits.DynamoLimiter` sends; tests/integration/test_limits.py runs it on moto.
@@ -12,7 +12,7 @@ import pytest
 from luma.config import Settings
 from luma.domain.models import Principal
 from luma.errors import ErrorCode, LumaError
-from luma.limits import DynamoLimiter, NoLimits, limits_for, quota_pk, rate_pk
+from luma.limits import DynamoLimiter, NoLimits, RateTier, limits_for, quota_pk, rate_pk
 from pydantic import ValidationError
 
 ALICE = Principal(tenant_id="demo", user_id="u-alice")
@@ -65,10 +65,6 @@ class MiniDynamo:
         item = self.items.get(key)
         tat = int(item["tat"]["N"]) if item and "tat" in item else None
         expr = kw["UpdateExpression"]
-        if expr.startswith("ADD used"):
-            used = (int(item["used"]["N"]) if item else 0) + v[":n"]
-            self.items[key] = {"used": {"N": str(used)}, "ttl": {"N": str(v[":ttl"])}}
-            return {"Attributes": {"used": {"N": str(used)}}}
         if "tat + :i" in expr:
             ok, new = tat is not None and v[":now"] < tat <= v[":max"], (tat or 0) + v[":i"]
         else:
@@ -98,13 +94,60 @@ def limiter(settings: Settings | None = None) -> tuple[DynamoLimiter, MiniDynamo
 
 
 def test_defaults_and_tenant_override_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LUMA_RATE_LIMITS", '{"demo": {"user_per_minute": 5, "daily_tokens": 0}}')
+    monkeypatch.setenv("LUMA_RATE_LIMITS", '{"demo": {"user_per_minute": 5}}')
     monkeypatch.setenv("LUMA_RATE_LIMIT_IP_PER_MINUTE", "90")
     monkeypatch.delenv("LUMA_RATE_LIMIT_USER_PER_MINUTE", raising=False)  # the local stack raises it
     settings = Settings()
     demo, other = limits_for(settings, "demo"), limits_for(settings, "acme")
-    assert (demo.user_per_minute, demo.user_burst, demo.ip_per_minute, demo.daily_tokens) == (5, 5, 90, 0)
-    assert (other.user_per_minute, other.user_burst, other.daily_tokens) == (30, 30, 200_000)
+    assert (demo.user_per_minute, demo.user_burst, demo.ip_per_minute) == (5, 5, 90)
+    assert (other.user_per_minute, other.user_burst) == (30, 30)
+
+
+@pytest.fixture
+def no_stack_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local stack (when it runs in the same process) raises the limits through the environment."""
+    for name in ("LUMA_RATE_LIMIT_USER_PER_MINUTE", "LUMA_RATE_LIMIT_IP_PER_MINUTE", "LUMA_RATE_LIMITS", "LUMA_PLANS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+PACK_TIERS = {"verified": {"user_per_minute": 40}, "unverified": {"user_per_minute": 6, "ip_per_minute": 1}}
+
+
+@pytest.mark.usefixtures("no_stack_limits")
+def test_verified_and_unverified_users_get_the_packs_user_limits() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    verified = limits_for(settings, "demo", RateTier(True, PACK_TIERS))
+    unverified = limits_for(settings, "demo", RateTier(False, PACK_TIERS))
+    assert (verified.user_per_minute, verified.user_burst) == (40, 40)
+    assert (unverified.user_per_minute, unverified.user_burst) == (6, 6)
+    assert unverified.ip_per_minute == verified.ip_per_minute == 120  # a pack sets user limits only
+    assert limits_for(settings, "demo", RateTier(False)).user_per_minute == 30  # no declaration: the defaults
+
+
+@pytest.mark.usefixtures("no_stack_limits")
+def test_what_the_deployment_sets_wins_over_the_pack() -> None:
+    unverified = RateTier(False, PACK_TIERS)
+    explicit = Settings(_env_file=None, rate_limit_user_per_minute=100)  # type: ignore[call-arg]
+    assert limits_for(explicit, "demo", unverified).user_per_minute == 100
+    plans = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        rate_limit_user_per_minute=100,
+        plans={"gold": {"rate_limits": {"user_per_minute": 50, "unverified": {"user_per_minute": 3}}}},
+        tenant_plans={"demo": "gold"},
+    )
+    assert limits_for(plans, "demo", unverified).user_per_minute == 3  # the plan's tier
+    assert limits_for(plans, "demo", RateTier(True, PACK_TIERS)).user_per_minute == 50  # the plan's flat limit
+    assert limits_for(plans, "acme", unverified).user_per_minute == 100  # another tenant: default plan
+    tenant = plans.model_copy(update={"rate_limits": {"demo": {"user_per_minute": 7}}})
+    assert limits_for(tenant, "demo", unverified).user_per_minute == 7  # LUMA_RATE_LIMITS last
+
+
+@pytest.mark.usefixtures("no_stack_limits")
+def test_a_check_without_a_tier_uses_the_users_last_one() -> None:
+    lim, _, _ = limiter(Settings(_env_file=None, rate_limit_ip_per_minute=0))  # type: ignore[call-arg]
+    check = lim.inline(ALICE, None, RateTier(False, {"unverified": {"user_per_minute": 2}}))
+    assert check is not None and check.buckets[0].burst == 2
+    assert [lim.check(ALICE).allowed for _ in range(3)] == [True, True, False]  # 2 per minute, as inline
 
 
 @pytest.mark.parametrize("raw", ['{"demo": {"per_minute": 5}}', '{"demo": {"user_per_minute": -1}}', "[1]"])
@@ -173,21 +216,9 @@ def test_both_buckets_in_one_round_trip_all_or_nothing() -> None:
 
 
 def test_zero_disables_a_limit() -> None:
-    lim, ddb, _ = limiter(Settings(rate_limit_user_per_minute=0, rate_limit_ip_per_minute=0, quota_daily_tokens=0))
+    lim, ddb, _ = limiter(Settings(rate_limit_user_per_minute=0, rate_limit_ip_per_minute=0))
     assert all(lim.check(ALICE, "203.0.113.1").allowed for _ in range(50))
-    assert lim.check_quota(ALICE).limit == 0 and ddb.calls == 0
-
-
-def test_quota_charge_then_check() -> None:
-    lim, _, clock = limiter(Settings(quota_daily_tokens=1000))
-    assert lim.check_quota(ALICE).used == 0
-    assert lim.charge(ALICE, 600) == 600 and lim.charge(ALICE, 400) == 1000
-    with pytest.raises(LumaError) as caught:
-        lim.check_quota(ALICE)
-    assert caught.value.code is ErrorCode.QUOTA_EXCEEDED and caught.value.details["limit"] == 1000
-    assert 0 < caught.value.details["retryAfter"] <= 86400
-    clock.t += 86400  # the next UTC day has its own counter
-    assert lim.check_quota(ALICE).used == 0
+    assert lim.inline(ALICE, "203.0.113.1") is None and ddb.calls == 0
 
 
 def test_store_failures_fail_open() -> None:
@@ -195,12 +226,12 @@ def test_store_failures_fail_open() -> None:
         def update_item(self, **_: Any) -> Any:
             raise ConnectionError("endpoint unreachable")
 
-        get_item = update_item
+        get_item = transact_write_items = update_item
 
     lim = DynamoLimiter(Settings(), client=Down())
     assert lim.check(ALICE, "203.0.113.1").allowed
-    assert lim.check_quota(ALICE).limit == 0
+    assert lim.check(ALICE).allowed
 
 
 def test_no_limits() -> None:
-    assert NoLimits().check(ALICE).allowed and NoLimits().charge(ALICE, 5) == 0
+    assert NoLimits().check(ALICE).allowed and NoLimits().inline(ALICE) is None

@@ -277,6 +277,62 @@ class Settings(BaseSettings):
 
     # ------------------------------------------------------------------------------ OpenSearch end
 
+    # Usage ----------------------------------------------------------------------------------
+    # Plans, credits, per-turn metrics and model routing (luma.usage, luma.llm.routing). Issue 13.
+    # Plans, JSON {"<plan>": {"credits_per_day": 500000, "rate_limits": {"user_per_minute": 30,
+    # "unverified": {"user_per_minute": 10}}}}; a credit is one micro-dollar of model cost, 0 = unlimited.
+    # A plan not defined here (and "default") has the built-in values of luma.usage.plans.Plan.
+    plans: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # The plan of each tenant, JSON {"<tenant>": "<plan>"}; tenants not listed are on "default".
+    tenant_plans: dict[str, str] = Field(default_factory=dict)
+    # A reservation of an agent run that never settles is given back after this long.
+    credit_reservation_ttl_s: int = Field(1800, gt=0)
+    # Hourly per-turn metric items (GET /metrics) live this long.
+    usage_metrics_ttl_days: int = Field(35, gt=0)
+    # Model tiers packs declare (AssistantPack.models) -> model per provider, JSON.
+    llm_tiers: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: {
+            "fast": {"anthropic": "claude-haiku-4-5", "openai": "gpt-4.1-mini"},
+            "strong": {"anthropic": "claude-sonnet-4-5", "openai": "gpt-4.1"},
+        }
+    )
+    # Overrides per assistant and intent ("*": any), JSON {"<assistant>": {"<intent>": {"provider":
+    # "anthropic", "model": "...", "tier": "strong"}}} (any subset of the three keys).
+    llm_routes: dict[str, dict[str, dict[str, str]]] = Field(default_factory=dict)
+
+    @field_validator("plans")
+    @classmethod
+    def _valid_plans(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from luma.usage.plans import Plan
+
+        for name, plan in value.items():
+            try:
+                Plan.model_validate(plan)
+            except ValueError as exc:
+                raise ValueError(f"LUMA_PLANS[{name!r}]: {exc}") from None
+        return value
+
+    @field_validator("tenant_plans")
+    @classmethod
+    def _known_plans(cls, value: dict[str, str], info: Any) -> dict[str, str]:
+        defined = {"default", *(info.data.get("plans") or {})}
+        unknown = sorted({plan for plan in value.values() if plan not in defined})
+        if unknown:
+            raise ValueError(f"LUMA_TENANT_PLANS names plans LUMA_PLANS does not define: {unknown}")
+        return value
+
+    @field_validator("llm_routes")
+    @classmethod
+    def _valid_routes(cls, value: dict[str, dict[str, dict[str, str]]]) -> dict[str, dict[str, dict[str, str]]]:
+        for assistant, intents in value.items():
+            for intent, route in intents.items():
+                unknown = set(route) - {"provider", "model", "tier"}
+                if unknown or route.get("provider", "anthropic") not in ("anthropic", "openai"):
+                    raise ValueError(f"LUMA_LLM_ROUTES[{assistant!r}][{intent!r}]: provider, model and/or tier")
+        return value
+
+    # ---- Usage end
+
     # Metrics (Powertools' own switch; single EMF documents honour it too).
     metrics_disabled: bool = Field(False, validation_alias="POWERTOOLS_METRICS_DISABLED")
 

@@ -1,4 +1,4 @@
-"""Rate limits and quotas: token buckets per user and per source IP, a daily token quota per user.
+"""Rate limits and credits: token buckets per user and per source IP; the daily credit balance.
 
 **Buckets (GCRA, the token bucket stored as one number).** Each bucket is one item of the
 ``usage`` table, ``pk = T#<tenant>#RL#U#<user>`` or ``T#<tenant>#RL#IP#<ip>``, ``sk = BUCKET``,
@@ -18,14 +18,20 @@ read-modify-write, no extra read, at most three calls under contention. Concurre
 push ``tat`` forward, and every write is conditional on the value it extends, so N threads hammering
 one bucket never take more than ``burst`` tokens plus the refill.
 
-**Quota.** ``T#<tenant>#Q#<user>#<yyyy-mm-dd>`` (UTC day), ``sk = QUOTA``, a number ``used``:
-:meth:`DynamoLimiter.check_quota` is one GetItem before an agent run, :meth:`DynamoLimiter.charge`
-one ``ADD used :n`` after it (the agent calls it with the tokens a run consumed). Items expire
-(``ttl``) ``quota_ttl_days`` after their day.
+**Verified and unverified users.** The user bucket's limits depend on who is writing
+(:class:`RateTier`, chosen after the session is read, so the updates still ride in the message's
+transaction): a pack may declare ``rate_limits = {"verified": {...}, "unverified": {...}}``. Levels,
+the later winning: the built-in defaults, the pack's tier, the ``LUMA_RATE_LIMIT_*`` values the
+deployment set explicitly, the tenant's plan (``LUMA_PLANS``: flat keys, then its tier), and
+``LUMA_RATE_LIMITS`` for the tenant. A check with no tier (HTTP routes, a settled inline check) uses
+the tier last seen for that user in this process.
 
-Limits come from :class:`luma.config.Settings` (defaults, ``LUMA_RATE_LIMITS`` per-tenant JSON);
-``0`` disables a limit. A store failure while checking fails open (logged): limits protect the
-service, they must not take it down.
+**Credits.** The daily credit balance (per user, reserved before an agent run and settled after it)
+is :class:`luma.usage.ledger.CreditLedger`, reached as :attr:`DynamoLimiter.credits`; its items live
+under ``T#<tenant>#Q#<user>#<yyyy-mm-dd>`` (:func:`quota_pk`).
+
+``0`` disables a limit. A store failure while taking a token fails open (logged): rate limits
+protect the service, they must not take it down. Credits fail closed (see the ledger).
 """
 
 from __future__ import annotations
@@ -33,15 +39,17 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from luma.config import Settings
 from luma.domain.models import Principal
 from luma.errors import ErrorCode, LumaError
 from luma.observability import logger
+
+if TYPE_CHECKING:
+    from luma.usage.ledger import CreditLedger
 
 BUCKET_SK = "BUCKET"
 QUOTA_SK = "QUOTA"
@@ -69,26 +77,63 @@ def quota_pk(tenant_id: str, user_id: str, day: str) -> str:
 
 @dataclass(frozen=True)
 class Limits:
-    """The effective limits of one tenant (0 = no limit)."""
+    """The effective rate limits of one tenant (0 = no limit)."""
 
     user_per_minute: int
     user_burst: int
     ip_per_minute: int
     ip_burst: int
-    daily_tokens: int
 
 
-def limits_for(settings: Settings, tenant_id: str) -> Limits:
-    """Defaults from the settings, overridden by the tenant's entry in ``LUMA_RATE_LIMITS``."""
-    o = settings.rate_limits.get(tenant_id, {})
-    user = int(o.get("user_per_minute", settings.rate_limit_user_per_minute))
-    ip = int(o.get("ip_per_minute", settings.rate_limit_ip_per_minute))
+@dataclass(frozen=True)
+class RateTier:
+    """Who is writing: a verified user or not, and the limits the session's pack sets for each."""
+
+    verified: bool
+    pack_limits: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return "verified" if self.verified else "unverified"
+
+
+_EXPLICIT = {
+    "rate_limit_user_per_minute": "user_per_minute",
+    "rate_limit_user_burst": "user_burst",
+    "rate_limit_ip_per_minute": "ip_per_minute",
+    "rate_limit_ip_burst": "ip_burst",
+}
+
+
+def limits_for(settings: Settings, tenant_id: str, tier: RateTier | None = None) -> Limits:
+    """The tenant's limits for a kind of user (levels in the module docstring); a burst left unset follows its rate."""
+    from luma.usage.plans import plan_for
+
+    merged: dict[str, int | None] = {
+        "user_per_minute": settings.rate_limit_user_per_minute,
+        "user_burst": settings.rate_limit_user_burst,
+        "ip_per_minute": settings.rate_limit_ip_per_minute,
+        "ip_burst": settings.rate_limit_ip_burst,
+    }
+    plan = plan_for(settings, tenant_id).rate_limits
+    levels: list[Mapping[str, Any]] = [
+        {k: v for k, v in tier.pack_limits.get(tier.name, {}).items() if k.startswith("user_")} if tier else {},
+        {key: getattr(settings, name) for name, key in _EXPLICIT.items() if name in settings.model_fields_set},
+        {k: v for k, v in plan.items() if not isinstance(v, dict)},
+        plan.get(tier.name, {}) if tier else {},
+        settings.rate_limits.get(tenant_id, {}),
+    ]
+    for level in levels:
+        for key, value in level.items():
+            if key in merged:
+                merged[key] = None if value is None else int(value)
+    user = merged["user_per_minute"] or 0
+    ip = merged["ip_per_minute"] or 0
     return Limits(
         user_per_minute=user,
-        user_burst=int(o.get("user_burst", settings.rate_limit_user_burst or user)),
+        user_burst=merged["user_burst"] or user,
         ip_per_minute=ip,
-        ip_burst=int(o.get("ip_burst", settings.rate_limit_ip_burst or ip)),
-        daily_tokens=int(o.get("daily_tokens", settings.quota_daily_tokens)),
+        ip_burst=merged["ip_burst"] or ip,
     )
 
 
@@ -130,11 +175,11 @@ class Limiter(Protocol):
 
     def warm_up(self) -> None: ...
     def check(self, principal: Principal, source_ip: str | None = None) -> RateDecision: ...
-    def inline(self, principal: Principal, source_ip: str | None = None) -> InlineCheck | None: ...
+    def inline(
+        self, principal: Principal, source_ip: str | None = None, tier: RateTier | None = None
+    ) -> InlineCheck | None: ...
     def confirm(self, check: InlineCheck) -> None: ...
     def check_unknown_sender(self, principal: Principal, phone: str) -> RateDecision: ...
-    def check_quota(self, principal: Principal) -> QuotaStatus: ...
-    def charge(self, principal: Principal, tokens: int) -> int: ...
 
 
 class NoLimits:
@@ -146,7 +191,9 @@ class NoLimits:
     def check(self, principal: Principal, source_ip: str | None = None) -> RateDecision:
         return ALLOWED
 
-    def inline(self, principal: Principal, source_ip: str | None = None) -> InlineCheck | None:
+    def inline(
+        self, principal: Principal, source_ip: str | None = None, tier: RateTier | None = None
+    ) -> InlineCheck | None:
         return None
 
     def confirm(self, check: InlineCheck) -> None:
@@ -155,15 +202,13 @@ class NoLimits:
     def check_unknown_sender(self, principal: Principal, phone: str) -> RateDecision:
         return ALLOWED
 
-    def check_quota(self, principal: Principal) -> QuotaStatus:
-        return QuotaStatus(used=0, limit=0, day="", reset_in_s=0)
 
-    def charge(self, principal: Principal, tokens: int) -> int:
-        return 0
+_MAX_TIERS = 10_000  # users whose last tier a process remembers
 
 
 class DynamoLimiter:
-    """Buckets and quotas in the ``usage`` table, one conditional UpdateItem per bucket in the common case."""
+    """Buckets in the ``usage`` table, one conditional UpdateItem per bucket in the common case; the credit
+    ledger beside them (:attr:`credits`)."""
 
     def __init__(
         self, settings: Settings, *, clock: Callable[[], float] = time.time, client: Any | None = None
@@ -174,6 +219,8 @@ class DynamoLimiter:
         self._client = client
         self._client_lock = threading.Lock()
         self._hints: dict[str, int] = {}  # last tat written per bucket: which case to try first
+        self._tiers: dict[str, RateTier] = {}  # last tier seen per user bucket
+        self._credits: CreditLedger | None = None
 
     @property
     def client(self) -> Any:
@@ -191,14 +238,23 @@ class DynamoLimiter:
         """Build the DynamoDB client during Lambda init (~35 ms) rather than on the first message."""
         _ = self.client
 
+    @property
+    def credits(self) -> CreditLedger:
+        """The users' credit balances (same table, same client)."""
+        if self._credits is None:
+            from luma.usage.ledger import CreditLedger
+
+            self._credits = CreditLedger(self.settings, clock=self.clock, client=self.client)
+        return self._credits
+
     # -- rate limits ----------------------------------------------------------------------
-    def check(self, principal: Principal, source_ip: str | None = None) -> RateDecision:
+    def check(self, principal: Principal, source_ip: str | None = None, tier: RateTier | None = None) -> RateDecision:
         """Take a token from the user's bucket and from the source IP's; refuse if either is empty.
 
         With both buckets the two conditional updates go in one TransactWriteItems (one round trip,
         all or nothing: a refusal by one bucket takes no token from the other).
         """
-        buckets = self._buckets(principal, source_ip)
+        buckets = self._buckets(principal, source_ip, tier)
         try:
             if not buckets:
                 return ALLOWED
@@ -209,12 +265,17 @@ class DynamoLimiter:
             logger.warning("rate limiter unavailable; allowing the message", exc_info=True)
             return ALLOWED
 
-    def _buckets(self, principal: Principal, source_ip: str | None) -> list[_Bucket]:
-        limits = limits_for(self.settings, principal.tenant_id)
+    def _buckets(self, principal: Principal, source_ip: str | None, tier: RateTier | None = None) -> list[_Bucket]:
+        user_pk = rate_pk(principal.tenant_id, "U", principal.user_id)
+        if tier is not None:
+            if len(self._tiers) >= _MAX_TIERS:
+                self._tiers.clear()
+            self._tiers[user_pk] = tier
+        limits = limits_for(self.settings, principal.tenant_id, tier or self._tiers.get(user_pk))
         now = int(self.clock() * _US)
         buckets: list[_Bucket] = []
         if limits.user_per_minute > 0:
-            pk = rate_pk(principal.tenant_id, "U", principal.user_id)
+            pk = user_pk
             buckets.append(_Bucket.make("user", pk, limits.user_per_minute, limits.user_burst, now))
         if source_ip and limits.ip_per_minute > 0:
             pk = rate_pk(principal.tenant_id, "IP", source_ip)
@@ -245,14 +306,16 @@ class DynamoLimiter:
             logger.warning("rate limiter unavailable; not replying to an unknown sender", exc_info=True)
             return RateDecision(False, retry_after_s=60, scope="unavailable")
 
-    def inline(self, principal: Principal, source_ip: str | None = None) -> InlineCheck | None:
+    def inline(
+        self, principal: Principal, source_ip: str | None = None, tier: RateTier | None = None
+    ) -> InlineCheck | None:
         """The bucket updates (for the likely case) to ride in the caller's own transaction.
 
         No I/O. If the caller's transaction commits, call :meth:`confirm`; if it is cancelled on one
-        of these updates, settle with :meth:`check` (which handles the other case and refusals).
-        None when no limit applies.
+        of these updates, settle with :meth:`check` (which handles the other case and refusals, with
+        the tier given here). None when no limit applies.
         """
-        buckets = self._buckets(principal, source_ip)
+        buckets = self._buckets(principal, source_ip, tier)
         if not buckets:
             return None
         cases = [self._first_case(b) for b in buckets]
@@ -348,55 +411,6 @@ class DynamoLimiter:
         results = [self._take(b) for b in buckets]
         refusals = [r for r in results if not r.allowed]
         return max(refusals, key=lambda r: r.retry_after_s) if refusals else results[0]
-
-    # -- quotas ---------------------------------------------------------------------------
-    def _day(self) -> tuple[str, int]:
-        now = datetime.fromtimestamp(self.clock(), UTC)
-        midnight = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
-        return now.date().isoformat(), max(1, math.ceil((midnight - now).total_seconds()))
-
-    def quota(self, principal: Principal) -> QuotaStatus:
-        """Today's usage of ``principal`` (one GetItem), whatever the limit."""
-        limit = limits_for(self.settings, principal.tenant_id).daily_tokens
-        day, reset_in = self._day()
-        resp = self.client.get_item(
-            TableName=self.table,
-            Key={"pk": {"S": quota_pk(principal.tenant_id, principal.user_id, day)}, "sk": {"S": QUOTA_SK}},
-            ConsistentRead=True,
-            ProjectionExpression="used",
-        )
-        used = int(resp.get("Item", {}).get("used", {}).get("N", "0"))
-        return QuotaStatus(used=used, limit=limit, day=day, reset_in_s=reset_in)
-
-    def check_quota(self, principal: Principal) -> QuotaStatus:
-        """Before an agent run: raise ``QUOTA_EXCEEDED`` when today's tokens reached the limit."""
-        if limits_for(self.settings, principal.tenant_id).daily_tokens <= 0:
-            return QuotaStatus(used=0, limit=0, day="", reset_in_s=0)
-        try:
-            status = self.quota(principal)
-        except Exception:
-            logger.warning("quota store unavailable; allowing the run", exc_info=True)
-            return QuotaStatus(used=0, limit=0, day="", reset_in_s=0)
-        if status.exceeded:
-            raise status.error()
-        return status
-
-    def charge(self, principal: Principal, tokens: int) -> int:
-        """After an agent run: add ``tokens`` to today's counter (atomic ``ADD``); returns the new total."""
-        day, _ = self._day()
-        expires = datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1 + self.settings.quota_ttl_days)
-        resp = self.client.update_item(
-            TableName=self.table,
-            Key={"pk": {"S": quota_pk(principal.tenant_id, principal.user_id, day)}, "sk": {"S": QUOTA_SK}},
-            UpdateExpression="ADD used :n SET #ttl = :ttl",
-            ExpressionAttributeNames={"#ttl": "ttl"},
-            ExpressionAttributeValues={
-                ":n": {"N": str(max(0, int(tokens)))},
-                ":ttl": {"N": str(int(expires.timestamp()))},
-            },
-            ReturnValues="UPDATED_NEW",
-        )
-        return int(resp["Attributes"]["used"]["N"])
 
 
 @dataclass(frozen=True)

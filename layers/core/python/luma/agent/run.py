@@ -10,7 +10,10 @@ The state machine carries a :class:`RunState` from state to state:
   the user's approval (``.waitForTaskToken``), then :meth:`run_tool` per call.
 - ``HandleFailure`` → :meth:`handle_failure` (Catch of any step error): fallback provider, answer
   now, escalation or a user-safe apology.
-- ``Finalize`` → :meth:`finalize`: quota charge, metrics, log.
+- ``Finalize`` → :meth:`finalize`: the run's credits settled, metrics, log.
+
+A run uses the provider and model of its route (chosen when it starts, :mod:`luma.llm.routing`);
+its cost and credits follow the model each step actually used.
 
 LLM errors leave the step as exceptions named after their pattern (``LlmRateLimited``...), so the
 ASL's Retry and Catch do the retrying, not a loop here.
@@ -57,11 +60,16 @@ from luma.llm import (
     ToolResultBlock,
     ToolUseBlock,
     Usage,
+    get_provider,
 )
+from luma.llm.routing import ModelRoute
 from luma.observability import emit, logger
 from luma.operators.escalations import EscalationRepository
 from luma.pipeline.frames import message_frame, status_frame
 from luma.store.repos import ConnectionRepository
+from luma.usage import TurnMetrics, TurnRecord, credits_of, metrics_beside
+from luma.usage.ledger import Reservation
+from luma.usage.pricing import credits_of as credits_for
 
 FINAL_NOTE = (
     "You have used all the tool calls available for this message. Do not call tools: answer the user now "
@@ -98,7 +106,12 @@ class RunInfo(BaseModel):
     recoveries_left: int = 1
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
-    model: str = ""
+    model: str = ""  # the model of the last step (the route's until one ran)
+    route: ModelRoute | None = None
+    reservation: Reservation | None = None  # credits held when the run started
+    credits: int = 0  # credits of the steps so far, each at its own model's price
+    generation_ms: float = 0.0  # time spent streaming from the model
+    answered_at: float | None = None  # when the final message went out (epoch seconds)
     tool_calls: int = 0
     readonly_streak: int = 0
     call_counts: dict[str, int] = Field(default_factory=dict)
@@ -178,6 +191,8 @@ class AgentService:
         task_tokens: Any = None,
         escalations: EscalationRepository | None = None,
         connections: ConnectionRepository | None = None,
+        providers: Callable[[str], LlmProvider | None] | None = None,
+        metrics: TurnMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.conversations = conversations
@@ -190,6 +205,9 @@ class AgentService:
         self._escalations = escalations
         self.connections = connections  # the user's newest connection gets the rest of a run
         self.approvals = ApprovalService(conversations, store, task_tokens)
+        # A route's provider by name (the configured ones; None when it is not configured).
+        self.providers = providers or (lambda name: get_provider(settings, name))
+        self.metrics = metrics or metrics_beside(conversations)
         self._registries: dict[str, ToolRegistry] = {}
         self._lock = threading.Lock()
 
@@ -233,13 +251,19 @@ class AgentService:
                 client()
 
     # -- AgentStep -----------------------------------------------------------------------------
-    def _provider(self, run: RunInfo) -> LlmProvider:
+    def _provider(self, run: RunInfo) -> tuple[LlmProvider, str | None]:
+        """The provider of the run's route (its fallback after a failure) and the model to ask it for."""
         provider = self.provider()
         if provider is None:
             raise failures.LlmUnavailable("no LLM provider configured")
+        route = run.route
+        if route is not None:
+            routed = self.providers(route.provider)
+            provider = routed if routed is not None else provider
         if run.provider == "fallback" and isinstance(provider, FallbackProvider):
-            return provider.secondary
-        return provider
+            provider = provider.secondary
+        first = provider.primary if isinstance(provider, FallbackProvider) else provider
+        return provider, route.model_for(first.name) if route is not None else None
 
     def _request(self, state: RunState, session: Session) -> LlmRequest:
         limits = state.run.limits
@@ -293,8 +317,11 @@ class AgentService:
         done: Done | None = None
         started = time.perf_counter()
         first_token_ms: float | None = None
+        provider, model = self._provider(run)
+        if model:
+            request.model = model
         try:
-            for event in self._provider(run).stream(request):
+            for event in provider.stream(request):
                 if isinstance(event, TextDelta):
                     if first_token_ms is None:
                         first_token_ms = (time.perf_counter() - started) * 1000
@@ -314,10 +341,12 @@ class AgentService:
             raise failures.step_error(err) from err
         text = streamer.finish()
         run.iteration += 1
+        run.generation_ms += (time.perf_counter() - started) * 1000
         if done is not None:
             run.usage = run.usage + done.usage
             run.cost_usd = round(run.cost_usd + (done.cost_usd or 0.0), 8)
-            run.model = done.model or run.model
+            run.model = done.model or model or run.model
+            run.credits += credits_for(done.usage, run.model, self.settings.llm_prices)
         if first_token_ms is not None and run.iteration == 1:
             emit(mn.LLM_TTFT_MS, first_token_ms, MetricUnit.Milliseconds)
         if text:
@@ -498,7 +527,9 @@ class AgentService:
                 "runId": run.run_id,
                 "usage": run.usage.model_dump(),
                 "costUsd": run.cost_usd,
+                "credits": run.credits,
                 "model": run.model,
+                **({"route": run.route.meta()} if run.route is not None else {}),
                 "iterations": run.iteration,
                 "tools": run.tools_used,
                 **({"memories": state.memory_ids} if state.memory_ids else {}),
@@ -511,7 +542,9 @@ class AgentService:
                 reply, turn.decision, turn.client_message_id, assistant=session.assistant, language=session.language
             ),
             "runId": run.run_id,
+            "usage": _frame_usage(run),
         }
+        run.answered_at = time.time()
         if not self.delivery.send(turn.delivery, frame):
             emit(mn.DELIVERY_GONE, 1)
 
@@ -667,15 +700,18 @@ class AgentService:
         return escalation.escalation_id
 
     def finalize(self, state: RunState) -> dict[str, Any]:
-        """Charge the user's quota, emit the run's metrics; returns a small summary (the execution output)."""
+        """Settle the run's credits, count the turn, emit the run's metrics; returns a small summary (the
+        execution output)."""
         run, turn = state.run, state.turn
         usage = run.usage
         tokens = usage.input_tokens + usage.output_tokens + usage.cache_read_tokens + usage.cache_write_tokens
         try:
-            if tokens:
-                self.limiter.charge(turn.principal, tokens)
-        except Exception:
-            logger.warning("quota charge failed", exc_info=True)
+            credits_of(self.limiter).settle(
+                turn.principal, run.run_id, run.reservation, credits=run.credits, tokens=tokens
+            )
+        except Exception:  # the reservation expires and gives its credits back; this run's cost is not counted
+            logger.warning("credits not settled", exc_info=True, extra={"run_id": run.run_id})
+            emit(mn.ERRORS, 1, dimensions={mn.DIM_CODE: "CREDITS_NOT_SETTLED"})
         emit(
             mn.LLM_INPUT_TOKENS,
             usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens,
@@ -686,6 +722,23 @@ class AgentService:
         emit(mn.AGENT_ITERATIONS, run.iteration, MetricUnit.Count)
         duration_ms = (time.time() - run.started_at) * 1000
         emit(mn.TURN_LATENCY_MS, duration_ms, MetricUnit.Milliseconds, dimensions={mn.DIM_ROUTE: Route.AGENT.value})
+        answered = run.outcome == "answered"
+        response_ms = ((run.answered_at or time.time()) - turn.message.created_at.timestamp()) * 1000
+        self.metrics.record(
+            TurnRecord(
+                turn.session.tenant_id,
+                Route.AGENT.value,
+                turn.decision.intent,
+                ok=answered,
+                response_ms=response_ms,
+                code=None if answered else f"AGENT_{(run.failure or run.outcome or 'failed').upper()}",
+                input_tokens=tokens - usage.output_tokens,
+                output_tokens=usage.output_tokens,
+                generation_ms=run.generation_ms,
+                credits=run.credits,
+                model=run.model or None,
+            )
+        )
         summary = {
             "runId": run.run_id,
             "outcome": run.outcome or "unknown",
@@ -694,14 +747,28 @@ class AgentService:
             "tools": run.tools_used,
             "usage": usage.model_dump(),
             "costUsd": run.cost_usd,
+            "credits": run.credits,
             "model": run.model,
+            "route": run.route.meta() if run.route is not None else None,
             "durationMs": round(duration_ms, 1),
         }
         logger.info("agent run finished", extra=summary)
         return summary
 
 
-def new_run(turn: Turn, limits: AgentLimits) -> RunState:
+def _frame_usage(run: RunInfo) -> dict[str, Any]:
+    """The usage the final ``message`` frame carries."""
+    u = run.usage
+    return {
+        "inputTokens": u.input_tokens + u.cache_read_tokens + u.cache_write_tokens,
+        "outputTokens": u.output_tokens,
+        "costUsd": run.cost_usd,
+        "credits": run.credits,
+        "model": run.model or None,
+    }
+
+
+def new_run(turn: Turn, limits: AgentLimits, *, route: ModelRoute | None = None) -> RunState:
     """The initial state of a run for an inbound turn (the run id is the inbound message id)."""
     return RunState(
         turn=turn,
@@ -713,5 +780,7 @@ def new_run(turn: Turn, limits: AgentLimits) -> RunState:
             recoveries_left=limits.recoveries,
             limits=limits,
             started_at=datetime.now(UTC).timestamp(),
+            route=route,
+            model=route.model if route is not None else "",
         ),
     )

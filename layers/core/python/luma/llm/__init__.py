@@ -65,7 +65,18 @@ __all__ = [
 ]
 
 _lock = threading.Lock()
-_cache: dict[int, LlmProvider | None] = {}
+
+
+@dataclass
+class _Built:
+    """The providers built for one settings object: by name, and composed per first choice."""
+
+    settings_id: int
+    named: dict[str, LlmProvider]
+    composed: dict[str | None, LlmProvider | None]
+
+
+_built: list[_Built] = []
 
 
 def _common(settings: Settings) -> dict[str, object]:
@@ -152,33 +163,53 @@ def _openai(settings: Settings, keys: ProviderKeys) -> LlmProvider | None:
     )
 
 
-def build_provider(settings: Settings) -> LlmProvider | None:
-    """A new provider from settings (with a fallback when two are configured), or None if none is."""
-    keys = provider_keys(settings)
-    order = [_openai, _anthropic] if settings.llm_provider == "openai" else [_anthropic, _openai]
-    if settings.llm_provider != "auto":
-        chosen = order[0](settings, keys)
-        secondary = order[1](settings, keys) if chosen is not None and settings.llm_fallback else None
-    else:
-        found = [p for p in (f(settings, keys) for f in order) if p is not None]
-        chosen = found[0] if found else None
-        secondary = found[1] if len(found) > 1 and settings.llm_fallback else None
-    if chosen is not None and secondary is not None:
-        return FallbackProvider(chosen, secondary)
+def _named(settings: Settings, keys: ProviderKeys) -> dict[str, LlmProvider]:
+    """Every configured provider by name (``anthropic``, ``openai``), in the deployment's order of preference."""
+    order = [("openai", _openai), ("anthropic", _anthropic)]
+    if settings.llm_provider != "openai":
+        order.reverse()
+    built = {name: make(settings, keys) for name, make in order}
+    return {name: p for name, p in built.items() if p is not None}
+
+
+def _compose(settings: Settings, named: dict[str, LlmProvider], first: str | None = None) -> LlmProvider | None:
+    """``first`` (else the preferred configured provider), with the other as its fallback when allowed."""
+    if first is None and settings.llm_provider != "auto":
+        first = settings.llm_provider
+    names = list(named)
+    if first is not None:
+        if first not in named:
+            return None
+        names = [first, *(n for n in names if n != first)]
+    if not names:
+        return None
+    chosen = named[names[0]]
+    if len(names) > 1 and settings.llm_fallback:
+        return FallbackProvider(chosen, named[names[1]])
     return chosen
 
 
-def get_provider(settings: Settings) -> LlmProvider | None:
-    """The process-wide provider for these settings (breakers live as long as the process), or None."""
-    key = id(settings)
+def build_provider(settings: Settings) -> LlmProvider | None:
+    """A new provider from settings (with a fallback when two are configured), or None if none is."""
+    return _compose(settings, _named(settings, provider_keys(settings)))
+
+
+def get_provider(settings: Settings, name: str | None = None) -> LlmProvider | None:
+    """The process-wide provider for these settings (breakers live as long as the process), or None.
+
+    ``name`` (``anthropic``/``openai``, a run's route) asks for that provider first, with the other as
+    its fallback; None when it is not configured. Both share the provider instances (and breakers).
+    """
     with _lock:
-        if key not in _cache:
-            _cache.clear()
-            _cache[key] = build_provider(settings)
-        return _cache[key]
+        if not _built or _built[0].settings_id != id(settings):
+            _built[:] = [_Built(id(settings), _named(settings, provider_keys(settings)), {})]
+        built = _built[0]
+        if name not in built.composed:
+            built.composed[name] = _compose(settings, built.named, name)
+        return built.composed[name]
 
 
 def reset_providers() -> None:
     """Forget cached providers (tests, settings changes)."""
     with _lock:
-        _cache.clear()
+        _built.clear()

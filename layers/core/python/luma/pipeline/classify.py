@@ -7,8 +7,9 @@ idempotency record, session and rate-limit buckets in one transaction) → the d
 (:mod:`~luma.pipeline.dispatch`: status and error frames, then the fast path or the agent).
 
 Rate limits are checked after validation — a malformed frame costs no token — and ride in the
-message's own transaction. A message over a limit is still persisted (decision ``reason =
-"rate_limited"``, or ``"quota_exceeded"`` for an agent turn over quota) and answered with an
+message's own transaction, with the user bucket's limits of a verified or unverified user (known
+once the session is read; credits are reserved when an agent run starts, :mod:`luma.agent.entry`).
+A message over a limit is still persisted (decision ``reason = "rate_limited"``) and answered with an
 ``error`` frame (a polite text on WhatsApp/SMS). On the WebSocket it gets no idempotency record, so
 a retry with the same ``clientMessageId`` after ``retryAfter`` is processed; a Twilio retry of the
 same ``MessageSid`` is only a transport retry, so there it does get one (the person is not told twice).
@@ -19,6 +20,7 @@ WhatsApp/SMS faults other than typed errors propagate, so Lambda's async retries
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -28,7 +30,7 @@ from luma import metrics_names as mn
 from luma.agent.approvals import APPROVAL_KEY
 from luma.answers import is_no, is_yes
 from luma.assistants import registry
-from luma.assistants.contract import MENU_KEY
+from luma.assistants.contract import MENU_KEY, AssistantPack
 from luma.channels.addresses import normalize_phone
 from luma.config import Settings
 from luma.domain.models import (
@@ -43,7 +45,7 @@ from luma.domain.models import (
 )
 from luma.errors import ErrorCode, LumaError
 from luma.language import Lexicon, with_domain_words
-from luma.limits import Limiter, NoLimits, RateDecision
+from luma.limits import Limiter, NoLimits, RateDecision, RateTier
 from luma.observability import emit, logger
 from luma.pipeline.dispatch import APPROVAL_INTENT, Dispatcher
 from luma.pipeline.frames import error_frame, status_frame
@@ -52,6 +54,7 @@ from luma.pipeline.recorder import DuplicateTurnError, TurnRecorder
 from luma.pipeline.resolve import ResolvedSession, SessionResolver
 from luma.pipeline.router import Classified, Router
 from luma.store.repos import ChannelSession, ConversationRepository, PhoneRepository
+from luma.usage import TurnRecord, metrics_beside
 
 if TYPE_CHECKING:
     from luma.agent.approvals import ApprovalService
@@ -61,6 +64,8 @@ if TYPE_CHECKING:
     from luma.invoke import Invoker
 
 __all__ = ["ClassifyService", "Inbound", "WsRequest"]
+
+PSEUDONYMOUS_PREFIX = "anon-"  # user ids of unknown WhatsApp/SMS senders (luma.channels.addresses)
 
 
 class ClassifyService:
@@ -96,7 +101,10 @@ class ClassifyService:
         self.detect_language = detect_language
         self.resolver = SessionResolver(settings, conversations)
         self.recorder = TurnRecorder(conversations, self.limiter, twilio_ttl_s=settings.twilio_idempotency_ttl_s)
-        self.dispatcher = Dispatcher(settings, invoker=invoker, delivery=delivery, agent=agent, approvals=approvals)
+        self.metrics = metrics_beside(conversations)
+        self.dispatcher = Dispatcher(
+            settings, invoker=invoker, delivery=delivery, agent=agent, approvals=approvals, metrics=self.metrics
+        )
         self.twilio = TwilioIntake(
             settings, conversations=conversations, limiter=self.limiter, delivery=delivery, media=media
         )
@@ -115,6 +123,7 @@ class ClassifyService:
         """Process one frame; errors become ``error`` frames, never exceptions to API Gateway."""
         target = DeliveryTarget(connection_id=request.connection_id, endpoint=request.endpoint)
         inbound: Inbound | None = None
+        started = time.perf_counter()
         try:
             inbound = websocket_inbound(request, max_chars=self.settings.max_text_chars)
             assert request.principal is not None
@@ -129,6 +138,12 @@ class ClassifyService:
                     session_id=inbound.session_id if inbound else None,
                 ),
             )
+            if request.principal is not None:
+                ms = (time.perf_counter() - started) * 1000
+                turn = TurnRecord(
+                    request.principal.tenant_id, None, None, ok=False, response_ms=ms, code=err.code.value
+                )
+                self.metrics.record(turn)
 
     # -- WhatsApp / SMS --------------------------------------------------------------------------
     def handle_channel(self, message: ChannelMessage) -> None:
@@ -170,7 +185,8 @@ class ClassifyService:
     ) -> None:
         now = self.clock()
         # The rate-limit bucket updates ride in the inbound message's own transaction (no extra round
-        # trip); when the limiter can't do that, it is checked on the pool while the classifier runs.
+        # trip; their limits are chosen once the session is read, below); when the limiter can't do
+        # that, it is checked on the pool while the classifier runs.
         inline = self.limiter.inline(principal, inbound.source_ip)
         limited = None if inline is not None else self._pool.submit(self._checked, principal, inbound.source_ip)
         needs_io = inbound.session_id is not None or inbound.via_twilio
@@ -181,6 +197,9 @@ class ClassifyService:
         classified = self._predict(guess, inbound.text) if inbound.text else None
         rate = RateDecision(True) if limited is None else limited.result()
         resolved = pending.result() if pending is not None else self._resolve(principal, inbound, now, None)
+        if inline is not None:  # the user bucket's limits for a verified user or not
+            pack = self.routers(resolved.session.assistant).pack
+            inline = self.limiter.inline(principal, inbound.source_ip, _tier(principal, resolved.session, pack))
         if inbound.text and (classified is None or classified.assistant != resolved.session.assistant):
             classified = self._predict(resolved.session.assistant, inbound.text)
         try:
@@ -195,7 +214,7 @@ class ClassifyService:
                     r.session.assistant,
                 ),
                 decide=lambda session, message: self._decide(session, message, inbound, classified),
-                refuse=lambda rate_now, decision: self._refusal(principal, rate_now, decision.route, inbound),
+                refuse=lambda rate_now, _: self._refusal(rate_now, inbound),
                 rate=rate,
                 inline=inline,
                 resolve_again=lambda: self._resolve(principal, inbound, now, None),
@@ -291,23 +310,13 @@ class ClassifyService:
             logger.warning("rate limit check failed; allowing the message", exc_info=True)
             return RateDecision(True)
 
-    def _refusal(
-        self, principal: Principal, rate: RateDecision, route: Route, inbound: Inbound
-    ) -> tuple[str, LumaError] | None:
-        """Why this message must not be processed, if it must not: a rate limit, an unsupported attachment,
-        or the quota of an agent turn."""
+    @staticmethod
+    def _refusal(rate: RateDecision, inbound: Inbound) -> tuple[str, LumaError] | None:
+        """Why this message must not be processed, if it must not: a rate limit or an unsupported attachment.
+        (Credits are reserved when an agent run starts.)"""
         if not rate.allowed:
             return "rate_limited", rate.error()
-        if inbound.refusal is not None:
-            return inbound.refusal
-        if route is Route.AGENT:
-            try:
-                self.limiter.check_quota(principal)
-            except LumaError as exc:
-                if exc.code is not ErrorCode.QUOTA_EXCEEDED:
-                    raise
-                return "quota_exceeded", exc
-        return None
+        return inbound.refusal
 
     @staticmethod
     def _typed(exc: Exception) -> LumaError:
@@ -333,6 +342,20 @@ class _Prediction:
 
 def _default(principal: Principal) -> str:
     return registry.default_for(principal.tenant_id)
+
+
+def _tier(principal: Principal, session: Session, pack: AssistantPack) -> RateTier:
+    """Whether the user counts as verified for rate limits: the session's pack's identity rule holds
+    (no rule: any signed-in user, but not a pseudonymous sender), with the pack's limits per tier."""
+    rule = pack.identity()
+    if rule is not None:
+        try:
+            verified = bool(rule.verified(session.state))
+        except Exception:  # a pack's rule failing on odd state: the stricter limits
+            verified = False
+    else:
+        verified = not principal.user_id.startswith(PSEUDONYMOUS_PREFIX)
+    return RateTier(verified, getattr(pack, "rate_limits", None) or {})
 
 
 def _flow_decision(

@@ -8,6 +8,7 @@ an operator has taken over gets no bot reply: the message is relayed to the oper
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -21,6 +22,8 @@ from luma.invoke import Invoker
 from luma.observability import emit, logger
 from luma.pipeline.frames import error_frame, status_frame
 from luma.pipeline.intake import Inbound
+from luma.usage import TurnMetrics, TurnRecord
+from luma.usage.metrics import NoTurnMetrics
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -53,6 +56,7 @@ class Dispatcher:
         agent: AgentEntry,
         relay: TakeoverRelay | None = None,
         approvals: Callable[[], ApprovalService] | None = None,
+        metrics: TurnMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.invoker = invoker
@@ -60,6 +64,7 @@ class Dispatcher:
         self.agent = agent
         self.relay = relay or TakeoverRelay()
         self.approvals = approvals
+        self.metrics: TurnMetrics = metrics or NoTurnMetrics()
 
     def announce(self, recorded: Recorded, inbound: Inbound, target: DeliveryTarget) -> None:
         """``session_started`` / ``session_restarted`` when the message began a session."""
@@ -98,6 +103,9 @@ class Dispatcher:
                 assistant=session.assistant,
             ),
         )
+        ms = (datetime.now(UTC) - recorded.message.created_at).total_seconds() * 1000
+        intent = recorded.decision.intent
+        self.metrics.record(TurnRecord(session.tenant_id, None, intent, ok=False, response_ms=ms, code=err.code.value))
 
     def dispatch(self, turn: Turn) -> None:
         """Route the turn: the relay of a taken-over session, the fast path, or the agent."""

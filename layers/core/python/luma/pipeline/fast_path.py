@@ -23,6 +23,7 @@ from luma.ids import new_id
 from luma.observability import emit, logger
 from luma.pipeline.frames import error_frame, message_frame
 from luma.store.repos import ConversationRepository
+from luma.usage import TurnMetrics, TurnRecord, metrics_beside
 
 
 class FastPathService:
@@ -35,11 +36,13 @@ class FastPathService:
         conversations: ConversationRepository,
         delivery: Delivery,
         agent: AgentEntry,
+        metrics: TurnMetrics | None = None,
     ) -> None:
         self.packs = packs
         self.conversations = conversations
         self.delivery = delivery
         self.agent = agent
+        self.metrics = metrics or metrics_beside(conversations)
 
     def handle(self, turn: Turn) -> None:
         start = time.perf_counter()
@@ -92,6 +95,9 @@ class FastPathService:
             "fast path answered",
             extra={"intent": reply.intent, "delivered": delivered, "session_id": turn.session.session_id},
         )
+        # After the reply is out: counting the turn never delays it.
+        route = turn.decision.route.value
+        self.metrics.record(TurnRecord(turn.session.tenant_id, route, reply.intent, ok=True, response_ms=turn_ms))
 
     def _refuse(self, turn: Turn, err: LumaError) -> None:
         """Persist the refusal as the reply, then send its ``error`` frame."""
@@ -120,6 +126,16 @@ class FastPathService:
                 assistant=session.assistant,
             ),
         )
+        ms = (datetime.now(UTC) - turn.message.created_at).total_seconds() * 1000
+        record = TurnRecord(
+            session.tenant_id,
+            turn.decision.route.value,
+            turn.decision.intent,
+            ok=False,
+            response_ms=ms,
+            code=err.code.value,
+        )
+        self.metrics.record(record)
 
 
 def _choices_meta(result: FastPathResult) -> dict[str, object]:
