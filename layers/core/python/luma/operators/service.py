@@ -536,8 +536,11 @@ class OperatorService:
                 continue
             if ok:
                 sent += 1
-            else:
+                continue
+            try:
                 self.store.drop_connection(tenant_id, conn.connection_id)
+            except Exception:  # a stale item only costs a failed send later; its TTL removes it
+                logger.warning("gone operator connection not forgotten", exc_info=True)
         return sent
 
     def _operator_connections(self, tenant_id: str, only: str | None) -> Iterable[OperatorConnection]:
