@@ -70,7 +70,8 @@ def local_stack() -> Iterator[Any]:
 
     # The agent answers through the real Anthropic SDK against the fake model (tests script it),
     # with no first-token delay so the suite stays fast.
-    with LocalStack(port=0, seed=True, llm="fake") as stack:
+    # Memory is extracted offline here: the scripted model's queue belongs to the tests' agent turns.
+    with LocalStack(port=0, seed=True, llm="fake", extra_env={"LUMA_MEMORY_EXTRACTION": "extractive"}) as stack:
         stack.fake_llm.responder.first_token_delay_ms = 0
         stack.fake_llm.responder.chunk_delay_ms = 0
         reset_settings()

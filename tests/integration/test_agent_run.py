@@ -118,7 +118,7 @@ def test_a_plain_answer_streams_then_arrives_whole_and_is_persisted(local_stack:
     assert status == 200
     replies = [m for m in page["items"] if m["role"] == "assistant"]
     assert [m["text"] for m in replies] == [message["text"]]
-    request = fake_llm.requests[-1]
+    request = next(r for r in reversed(fake_llm.requests) if "tools" in r.body)
     assert request.body["system"][0]["cache_control"] == {"type": "ephemeral"}  # prompt caching
     assert {t["name"] for t in request.body["tools"]} >= {"list_appointments", "reschedule_appointment"}
 

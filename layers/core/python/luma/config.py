@@ -333,6 +333,29 @@ class Settings(BaseSettings):
 
     # ---- Usage end
 
+    # Memory ---------------------------------------------------------------------------------
+    # Long-term memory (luma.memory.settings.MemorySettings reads these names): the context budget of an
+    # agent step, how many memories it may show, deduplication, retention, and how facts are extracted
+    # ("auto": the model when one is configured, else the offline extractive path).
+    memory_context_tokens: int = Field(1500, gt=0)
+    memory_top_k: int = Field(10, gt=0)
+    memory_candidates: int = Field(30, gt=0)
+    memory_dedup_threshold: float = Field(0.95, gt=0, le=1)
+    memory_similar_k: int = Field(5, gt=0)
+    memory_retention_days: int = Field(365, gt=0)
+    memory_extraction: Literal["auto", "llm", "extractive"] = "auto"
+    memory_llm_max_tokens: int = Field(1000, gt=0)
+    # --------------------------------------------------------------------------------- Memory end
+
+    # Guard ----------------------------------------------------------------------------------
+    # Per-tenant overrides of the assistants' guard policies (luma.guard.policy), JSON
+    # {"<tenant>": {"input": {"injection": {"action": "block"}}, "blocking": {"violations": 5}}}; per-tenant
+    # crisis resources (luma.guard.replies), JSON {"<tenant>": {"countries": {...}}}; audit retention.
+    guard_policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    crisis_resources: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    guard_audit_retention_days: int = Field(90, gt=0)
+    # ---------------------------------------------------------------------------------- Guard end
+
     # Metrics (Powertools' own switch; single EMF documents honour it too).
     metrics_disabled: bool = Field(False, validation_alias="POWERTOOLS_METRICS_DISABLED")
 

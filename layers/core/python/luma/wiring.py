@@ -136,8 +136,10 @@ def agent_service() -> AgentService:
 
 @lru_cache(maxsize=1)
 def classify_service() -> ClassifyService:
+    from luma.assistants.registry import get_pack
     from luma.invoke import LambdaInvoker
     from luma.pipeline.classify import ClassifyService
+    from luma.pipeline.guard import InputGuard
     from luma.pipeline.router import get_router
 
     settings = get_settings()
@@ -152,6 +154,7 @@ def classify_service() -> ClassifyService:
         phones=phones(),
         media=media(),
         approvals=approvals,
+        guard=InputGuard(settings, packs=get_pack),
     )
 
 

@@ -38,8 +38,9 @@ from luma.agent import failures
 from luma.agent.approvals import APPROVAL_KEY, ApprovalService
 from luma.agent.context import recent_history, summary_block
 from luma.agent.limits import AgentLimits
+from luma.agent.outguard import OutputGuard
 from luma.agent.store import AgentStore
-from luma.agent.stream import SentenceGuard, TokenStreamer, default_check
+from luma.agent.stream import SentenceGuard, TokenStreamer
 from luma.agent.tools import ToolContext, ToolRegistry, ToolResult, execute_tool
 from luma.assistants.contract import AssistantPack
 from luma.channels.websocket import Delivery
@@ -66,6 +67,7 @@ from luma.llm.routing import ModelRoute
 from luma.observability import emit, logger
 from luma.operators.escalations import EscalationRepository
 from luma.pipeline.frames import message_frame, status_frame
+from luma.pipeline.guard import guard_policy
 from luma.store.repos import ConnectionRepository
 from luma.usage import TurnMetrics, TurnRecord, credits_of, metrics_beside
 from luma.usage.ledger import Reservation
@@ -311,7 +313,14 @@ class AgentService:
             self._progress(state, session, "".join(shown))
             return self.delivery.send(turn.delivery, token_frame(turn, run.run_id, text, run.token_seq))
 
-        guard = SentenceGuard(default_check(self.packs(session.assistant).allowed_output()))
+        pack = self.packs(session.assistant)
+        checker = OutputGuard(
+            system_prompt=f"{request.system}\n\n{request.context}",
+            language=session.language,
+            allow=pack.allowed_output(),
+            policy=guard_policy(pack, session.tenant_id, self.settings),
+        )
+        guard = SentenceGuard(checker)
         streamer = TokenStreamer(send, guard)
         calls: list[ToolCall] = []
         done: Done | None = None
@@ -353,9 +362,39 @@ class AgentService:
             run.streamed.append(text)
         if guard.flagged:
             logger.info("output guardrail changed sentences", extra={"flagged": guard.flagged, "run_id": run.run_id})
+        if checker.crisis is not None:
+            return self._crisis(state, session, checker.crisis, shown=bool(streamer.frames))
         if calls and done is not None and done.stop_reason == "tool_use" and not (run.final):
             return self._tool_step(state, session, text, calls)
         return self._answer(state, session)
+
+    def _crisis(self, state: RunState, session: Session, types: tuple[str, ...], *, shown: bool) -> RunState:
+        """The model wrote crisis content: the answer is the fixed crisis reply, with an urgent escalation."""
+        from luma.guard.replies import crisis_reply
+
+        turn, run = state.turn, state.run
+        if shown:  # what the client has of this answer is replaced
+            self.delivery.send(turn.delivery, status_frame("stream_reset", turn.session.session_id, runId=run.run_id))
+        reply = crisis_reply(types, session.language, overrides=self.settings.crisis_resources.get(session.tenant_id))
+        escalation_id = None
+        if self._escalations is None:
+            self._escalations = EscalationRepository(self.settings)
+        try:
+            escalation_id = self._escalations.open(session, "guard: crisis in the model's answer", urgency="urgent")
+        except Exception:
+            logger.exception("crisis escalation failed")
+        run.streamed, run.outcome = [reply], "safety"
+        emit("GuardEvents", 1, dimensions={"kind": "crisis", "action": "safety"})
+        self._save_and_deliver(
+            state,
+            session,
+            reply,
+            status="safety",
+            escalationId=escalation_id.escalation_id if escalation_id else None,
+        )
+        state.step = StepOutcome(stop="end_turn")
+        state.transcript = []
+        return state
 
     def _tool_step(self, state: RunState, session: Session, text: str, calls: list[ToolCall]) -> RunState:
         run, limits = state.run, state.run.limits

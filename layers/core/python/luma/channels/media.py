@@ -27,6 +27,7 @@ from luma.errors import ErrorCode, LumaError
 
 TWILIO_API = "https://api.twilio.com"
 
+
 class MediaError(Exception):
     """A media file could not be fetched, stored or transcribed (retryable: the turn is retried)."""
 

@@ -86,6 +86,8 @@ class Prediction:
     # accepted | below_threshold | low_similarity | out_of_scope | empty
     reason: Reason = "accepted"
     language: str | None = None  # whose classifier answered (set by MultilingualClassifier)
+    # The message's unit-norm embedding (the guard reuses it: a message is embedded once).
+    vector: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -475,7 +477,7 @@ class IntentClassifier:
                 latency_ms=(time.perf_counter() - started) * 1000,
             )
         vector = np.asarray(self.embedder.embed_one(text), dtype=np.float32)
-        return self.predict_vector(vector, started=started)
+        return dataclasses.replace(self.predict_vector(vector, started=started), vector=vector)
 
     def predict_vector(self, vector: np.ndarray, *, started: float | None = None) -> Prediction:
         """Classify one precomputed unit-norm embedding; ``started`` is a ``perf_counter`` origin."""

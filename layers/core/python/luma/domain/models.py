@@ -77,6 +77,10 @@ class Route(StrEnum):
     AGENT = "agent"
     # Handled inside the pipeline before classification (e.g. an awaited identity answer).
     FLOW = "flow"
+    # A fixed answer of the guard (a crisis reply, a refusal): never left to a model.
+    SAFETY = "safety"
+    # A person (an operator who took the conversation over).
+    OPERATOR = "operator"
 
 
 class Message(BaseModel):

@@ -7,17 +7,29 @@
    sender's channel (``whatsapp:`` addresses on ``/twilio/whatsapp``); our number (``To``) gives the
    tenant and the assistant (``LUMA_TWILIO_NUMBERS``, else ``LUMA_TWILIO_DEFAULT_TENANT``); a
    pressed button (``ButtonPayload``) or list item (``ListId``) is the person's choice.
-3. The message is handed to ``classify`` as a channel-neutral :class:`ChannelMessage` with an
-   asynchronous invoke — Lambda queues the event durably (2 retries, then the function's DLQ) — and
-   Twilio gets an empty TwiML ``<Response/>`` right away. No DynamoDB call on this path: classify
-   persists the message (idempotent on ``MessageSid``) and the reply goes out through the REST API.
+3. The message is handed to ``classify`` as a channel-neutral :class:`ChannelMessage` with one SQS
+   ``SendMessage`` to the inbound FIFO queue (``LUMA_TWILIO_INBOUND_QUEUE_URL``): the message group is
+   the conversation (a digest of our number and the sender's address, so no phone number sits in a
+   queue attribute) and the deduplication id is the ``MessageSid``. SQS hands out one group's messages
+   one at a time, in the order they arrived, and drops a Twilio retry seen within five minutes;
+   classify consumes the queue through an event-source mapping (partial batch failures; a message
+   that keeps failing goes to the queue's dead-letter queue). Without a queue configured, the message
+   is handed over with an asynchronous invoke instead (Lambda queues it durably, 2 retries, then the
+   function's DLQ), with no order between messages. Either way Twilio gets an empty TwiML
+   ``<Response/>`` right away. No DynamoDB call on this path: classify persists the message
+   (idempotent on ``MessageSid``) and the reply goes out through the REST API.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from functools import cached_property
+from typing import Any, Literal, Protocol
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from luma.channels.numbers import route_for_number
 from luma.channels.twilio import InboundMessage, TwilioSignatureError, verify_webhook
@@ -32,8 +44,76 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 TWIML_MEDIA_TYPE = "text/xml"
 
 
+class Handoff(Protocol):
+    """Where an accepted message goes: the inbound queue, or an asynchronous invoke of classify."""
+
+    def put(self, message: ChannelMessage) -> None: ...
+
+
+def conversation_group(message: ChannelMessage) -> str:
+    """The FIFO message group of a message: one per (channel, our number, sender), as a digest."""
+    key = f"{message.channel}|{message.recipient}|{message.sender}".encode()
+    return hashlib.sha256(key).hexdigest()[:40]
+
+
+class QueueHandoff:
+    """One ``SendMessage`` to the inbound FIFO queue, grouped by conversation, deduplicated by ``MessageSid``."""
+
+    def __init__(self, queue_url: str, *, region: str, endpoint_url: str | None = None) -> None:
+        self.queue_url = queue_url
+        self.region = region
+        self.endpoint_url = endpoint_url
+
+    @cached_property
+    def _client(self) -> Any:
+        from luma.aws import client
+
+        return client("sqs", region=self.region, endpoint_url=self.endpoint_url)
+
+    def put(self, message: ChannelMessage) -> None:
+        self._client.send_message(
+            QueueUrl=self.queue_url,
+            MessageBody=json.dumps(message.model_dump(mode="json"), separators=(",", ":")),
+            MessageGroupId=conversation_group(message),
+            MessageDeduplicationId=message.external_id,
+        )
+
+
+class InvokeHandoff:
+    """An asynchronous invoke of classify (no queue configured): durable, unordered."""
+
+    def __init__(self, invoker: Invoker, function: str) -> None:
+        self.invoker = invoker
+        self.function = function
+
+    def put(self, message: ChannelMessage) -> None:
+        self.invoker.invoke_async(self.function, message.model_dump(mode="json"))
+
+
+class _QueueSettings(BaseSettings):
+    """The inbound queue's settings, for as long as :class:`Settings` does not carry them."""
+
+    model_config = SettingsConfigDict(env_prefix="LUMA_", extra="ignore", frozen=True)
+
+    twilio_inbound_queue_url: str | None = None
+    sqs_endpoint_url: str | None = None
+
+
+def default_handoff(settings: Settings, invoker: Invoker) -> Handoff:
+    """The inbound queue when ``LUMA_TWILIO_INBOUND_QUEUE_URL`` is set, else an async invoke of classify."""
+    fallback = None if hasattr(settings, "twilio_inbound_queue_url") else _QueueSettings()
+    queue_url = getattr(settings, "twilio_inbound_queue_url", None) or (fallback and fallback.twilio_inbound_queue_url)
+    if queue_url:
+        endpoint = getattr(settings, "sqs_endpoint_url", None) or (fallback and fallback.sqs_endpoint_url) or None
+        return QueueHandoff(queue_url, region=settings.region, endpoint_url=endpoint)
+    return InvokeHandoff(invoker, settings.classify_function)
+
+
 class TwilioWebhook:
-    """Verifies a webhook event and hands the message to classify; every dependency injected."""
+    """Verifies a webhook event and hands the message to classify; every dependency injected.
+
+    ``handoff`` defaults to :func:`default_handoff` (the inbound queue when configured, else ``invoker``).
+    """
 
     def __init__(
         self,
@@ -42,11 +122,13 @@ class TwilioWebhook:
         invoker: Invoker,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        handoff: Handoff | None = None,
     ) -> None:
         self.settings = settings
         self._account = account
         self.invoker = invoker
         self.clock = clock
+        self.handoff = handoff if handoff is not None else default_handoff(settings, invoker)
 
     def accept(self, event: Mapping[str, Any], channel: Literal["whatsapp", "sms"]) -> ChannelMessage:
         """Verify and hand over one webhook event (API Gateway payload 2.0 shape); typed errors otherwise."""
@@ -85,7 +167,7 @@ class TwilioWebhook:
             media=[MediaRef(url=m.url, content_type=m.content_type) for m in inbound.media],
             received_at=self.clock(),
         )
-        self.invoker.invoke_async(settings.classify_function, message.model_dump(mode="json"))
+        self.handoff.put(message)
         logger.info("twilio message accepted", extra={"channel": channel, "media": len(message.media)})
         return message
 

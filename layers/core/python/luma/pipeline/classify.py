@@ -49,6 +49,7 @@ from luma.limits import Limiter, NoLimits, RateDecision, RateTier
 from luma.observability import emit, logger
 from luma.pipeline.dispatch import APPROVAL_INTENT, Dispatcher
 from luma.pipeline.frames import error_frame, status_frame
+from luma.pipeline.guard import InputGuard, Screened, blocked_error
 from luma.pipeline.intake import Inbound, TwilioIntake, WsRequest, websocket_inbound
 from luma.pipeline.recorder import DuplicateTurnError, TurnRecorder
 from luma.pipeline.resolve import ResolvedSession, SessionResolver
@@ -86,6 +87,7 @@ class ClassifyService:
         media: MediaProcessor | None = None,
         detect_language: Callable[..., str] | None = None,
         approvals: Callable[[], ApprovalService] | None = None,
+        guard: InputGuard | None = None,
     ) -> None:
         self.settings = settings
         self.conversations = conversations
@@ -94,6 +96,7 @@ class ClassifyService:
         self.clock = clock
         self.limiter: Limiter = limiter or NoLimits()
         self.phones = phones
+        self.guard = guard
         if detect_language is None:
             from luma.language import detect_language as detect
 
@@ -103,7 +106,13 @@ class ClassifyService:
         self.recorder = TurnRecorder(conversations, self.limiter, twilio_ttl_s=settings.twilio_idempotency_ttl_s)
         self.metrics = metrics_beside(conversations)
         self.dispatcher = Dispatcher(
-            settings, invoker=invoker, delivery=delivery, agent=agent, approvals=approvals, metrics=self.metrics
+            settings,
+            invoker=invoker,
+            delivery=delivery,
+            agent=agent,
+            approvals=approvals,
+            metrics=self.metrics,
+            conversations=conversations,
         )
         self.twilio = TwilioIntake(
             settings, conversations=conversations, limiter=self.limiter, delivery=delivery, media=media
@@ -117,6 +126,8 @@ class ClassifyService:
             self.routers(name).predict("hello")
         self._language("hello", None, None)
         self.limiter.warm_up()
+        if self.guard is not None:
+            self.guard.warm_up()
 
     # -- WebSocket -------------------------------------------------------------------------------
     def handle(self, request: WsRequest) -> None:
@@ -191,6 +202,7 @@ class ClassifyService:
         limited = None if inline is not None else self._pool.submit(self._checked, principal, inbound.source_ip)
         needs_io = inbound.session_id is not None or inbound.via_twilio
         pending = self._pool.submit(self._resolve, principal, inbound, now, pointer) if needs_io else None
+        blocked = self._pool.submit(self._blocked_for, principal) if self.guard is not None else None
         # Classify while the session is read, with the assistant the connection or number asked for
         # (a session's assistant is almost always that one; if not, the text is classified again).
         guess = inbound.assistant or _default(principal)
@@ -202,6 +214,8 @@ class ClassifyService:
             inline = self.limiter.inline(principal, inbound.source_ip, _tier(principal, resolved.session, pack))
         if inbound.text and (classified is None or classified.assistant != resolved.session.assistant):
             classified = self._predict(resolved.session.assistant, inbound.text)
+        screened = self._screen(principal, inbound, resolved, classified)
+        wait = blocked.result() if blocked is not None else None
         try:
             recorded = self.recorder.record(
                 principal,
@@ -213,8 +227,12 @@ class ClassifyService:
                     r.session.language if not r.new else r.previous_language,
                     r.session.assistant,
                 ),
-                decide=lambda session, message: self._decide(session, message, inbound, classified),
-                refuse=lambda rate_now, _: self._refusal(rate_now, inbound),
+                decide=lambda session, message: (
+                    _guarded(session, message, screened) or self._decide(session, message, inbound, classified)
+                ),
+                refuse=lambda rate_now, _: (
+                    (("blocked", blocked_error(wait)) if wait else None) or self._refusal(rate_now, inbound)
+                ),
                 rate=rate,
                 inline=inline,
                 resolve_again=lambda: self._resolve(principal, inbound, now, None),
@@ -231,19 +249,73 @@ class ClassifyService:
             )
             return
         self.dispatcher.announce(recorded, inbound, target)
+        turn = Turn(
+            principal=principal,
+            session=recorded.session,
+            message=recorded.message,
+            decision=recorded.decision,
+            delivery=target,
+            client_message_id=inbound.client_message_id,
+        )
+        if screened is not None and self.guard is not None and screened.result.findings and not wait:
+            self._after_screening(turn, screened, inbound)
         if recorded.refusal is not None:
             self.dispatcher.refuse(recorded, inbound, target, scope=rate.scope)
             return
-        self.dispatcher.dispatch(
-            Turn(
-                principal=principal,
-                session=recorded.session,
-                message=recorded.message,
-                decision=recorded.decision,
-                delivery=target,
-                client_message_id=inbound.client_message_id,
-            )
+        self.dispatcher.dispatch(turn)
+
+    # -- the guard -------------------------------------------------------------------------------
+    def _blocked_for(self, principal: Principal) -> int | None:
+        assert self.guard is not None
+        try:
+            return self.guard.store.blocked_for(principal.tenant_id, principal.user_id)
+        except Exception:  # the guard's state unreadable: screening still applies to this message
+            logger.warning("guard state unavailable", exc_info=True)
+            return None
+
+    def _screen(
+        self, principal: Principal, inbound: Inbound, resolved: ResolvedSession, classified: _Prediction | None
+    ) -> Screened | None:
+        if self.guard is None or not inbound.text:
+            return None
+        prediction = classified.result.prediction if classified is not None else None
+        session = resolved.session
+        return self.guard.screen(
+            inbound.text,
+            language=self._language(inbound.text, session.language if not resolved.new else None, session.assistant),
+            assistant=session.assistant,
+            tenant_id=principal.tenant_id,
+            embedding=getattr(prediction, "vector", None),
         )
+
+    def _after_screening(self, turn: Turn, screened: Screened, inbound: Inbound) -> None:
+        """Audit the findings, count a violation, answer a refusal or a crisis with its fixed reply."""
+        assert self.guard is not None
+        session, policy = turn.session, self.guard.policy(turn.session.assistant, turn.principal.tenant_id)
+        self.guard.audit(session, turn.message, screened)
+        if screened.decision.violation:
+            try:
+                self.guard.store.violation(session.tenant_id, session.user_id, policy)
+            except Exception:
+                logger.warning("guard violation not counted", exc_info=True)
+        action = screened.action
+        if action == "safety":
+            from luma.guard.replies import crisis_reply
+
+            text = crisis_reply(
+                screened.result.crisis_types,
+                session.language,
+                country=_country(inbound.phone),
+                overrides=self.settings.crisis_resources.get(session.tenant_id),
+            )
+            self.dispatcher.safety_reply(turn, text, escalate=screened.decision.escalate or "urgent")
+        elif action == "refuse":
+            from luma.guard.replies import text as guard_text
+
+            key = screened.decision.text_key or "refusal.generic"
+            self.dispatcher.safety_reply(turn, guard_text(key, session.language), escalate=screened.decision.escalate)
+        elif action == "block":
+            self.dispatcher.block(turn, blocked_error(policy.blocking.block_s))
 
     def _resolve(
         self, principal: Principal, inbound: Inbound, now: datetime, pointer: Future[ChannelSession | None] | None
@@ -396,6 +468,29 @@ def _approval_answer(session: Session, text: str, choice: str | None) -> tuple[s
     if pending and (is_yes(text) or is_no(text)):
         return str(pending), is_yes(text)
     return None
+
+
+def _guarded(session: Session, message: Message, screened: Screened | None) -> RoutingDecision | None:
+    """The guard's decision when it answers the message itself (refusal, block, crisis reply)."""
+    if screened is None or screened.action == "pass":
+        if screened is not None and screened.result.findings:
+            message.meta["guard"] = screened.meta()
+        return None
+    message.meta["guard"] = screened.meta()
+    kind = screened.decision.kind or "guard"
+    return _flow_decision(session, message, f"guard_{kind}", f"guard:{screened.action}:{kind}", route=Route.SAFETY)
+
+
+def _country(phone: str | None) -> str | None:
+    """The country of a WhatsApp/SMS sender's number (its crisis resources), when there is one."""
+    if not phone:
+        return None
+    import phonenumbers
+
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(phone, None)) or None
+    except phonenumbers.NumberParseException:
+        return None
 
 
 def _numbered_choice(session: Session, text: str) -> str | None:

@@ -30,7 +30,15 @@ if TYPE_CHECKING:
 
     from luma.agent.approvals import ApprovalService
     from luma.channels.websocket import Delivery
+    from luma.operators.escalations import EscalationRepository
     from luma.pipeline.recorder import Recorded
+    from luma.store.repos import ConversationRepository
+
+
+def _escalations() -> EscalationRepository:
+    from luma.operators.escalations import EscalationRepository
+
+    return EscalationRepository()
 
 
 APPROVAL_INTENT = "approval_answer"  # a message that answers an approval request
@@ -57,6 +65,8 @@ class Dispatcher:
         relay: TakeoverRelay | None = None,
         approvals: Callable[[], ApprovalService] | None = None,
         metrics: TurnMetrics | None = None,
+        conversations: ConversationRepository | None = None,
+        escalations: Callable[[], EscalationRepository] | None = None,
     ) -> None:
         self.settings = settings
         self.invoker = invoker
@@ -65,6 +75,8 @@ class Dispatcher:
         self.relay = relay or TakeoverRelay()
         self.approvals = approvals
         self.metrics: TurnMetrics = metrics or NoTurnMetrics()
+        self.conversations = conversations  # where the guard's fixed answers are persisted
+        self.escalations = escalations or _escalations
 
     def announce(self, recorded: Recorded, inbound: Inbound, target: DeliveryTarget) -> None:
         """``session_started`` / ``session_restarted`` when the message began a session."""
@@ -125,6 +137,8 @@ class Dispatcher:
                 "language": session.language,
             },
         )
+        if decision.route is Route.SAFETY:
+            return  # the guard answered it (a crisis reply, a refusal, a block)
         if decision.intent == APPROVAL_INTENT:
             self._answer_approval(turn)
         elif session.status is SessionStatus.TAKEN_OVER:
@@ -164,5 +178,64 @@ class Dispatcher:
                 runId=result["runId"],
                 clientMessageId=turn.client_message_id,
                 label=result.get("label") if answer == "yes" else None,
+            ),
+        )
+
+    def safety_reply(self, turn: Turn, text: str, *, escalate: str | None = None) -> None:
+        """The guard's fixed answer (a crisis reply, a refusal): persisted, then delivered; an escalation if asked."""
+        from luma.domain.models import Message, Role
+        from luma.ids import new_id
+        from luma.pipeline.frames import message_frame
+
+        session = turn.session
+        escalation_id = None
+        if escalate:
+            try:
+                escalation_id = (
+                    self.escalations()
+                    .open(
+                        session,
+                        f"guard: {turn.decision.intent}",
+                        urgency="urgent" if escalate == "urgent" else "normal",
+                    )
+                    .escalation_id
+                )
+            except Exception:
+                logger.exception("escalation of a guard event failed")
+        reply = Message(
+            tenant_id=session.tenant_id,
+            session_id=session.session_id,
+            message_id=new_id(),
+            role=Role.ASSISTANT,
+            text=text,
+            reply_to=turn.message.message_id,
+            intent=turn.decision.intent,
+            route=Route.SAFETY,
+            meta={
+                "guard": turn.message.meta.get("guard", {}),
+                **({"escalationId": escalation_id} if escalation_id else {}),
+            },
+        )
+        if self.conversations is not None:
+            self.conversations.save_reply(session, reply)
+        self.delivery.send(
+            turn.delivery,
+            message_frame(
+                reply, turn.decision, turn.client_message_id, assistant=session.assistant, language=session.language
+            ),
+        )
+
+    def block(self, turn: Turn, err: LumaError) -> None:
+        """``BLOCKED``: the message is stored, nothing is answered but the error."""
+        session = turn.session
+        emit(mn.ERRORS, 1, dimensions={mn.DIM_CODE: err.code.value})
+        self.delivery.send(
+            turn.delivery,
+            error_frame(
+                err,
+                client_message_id=turn.client_message_id,
+                session_id=session.session_id,
+                language=session.language,
+                assistant=session.assistant,
             ),
         )

@@ -166,6 +166,15 @@ class EscalationRow(ConversationRow, discriminator="escalation"):
     data = JSONAttribute(default=dict)
 
 
+class GuardEventRow(ConversationRow, discriminator="guard"):
+    """``sk = G#<ulid>``: one guard event of the session (kind, score, action, policy; never the text)."""
+
+    user_id = UnicodeAttribute()
+    message_id = UnicodeAttribute()
+    stage = UnicodeAttribute()
+    data = JSONAttribute(default=dict)
+
+
 class PhoneLinkRow(_Base):
     """A phone number linked to a user (connections table): ``pk = T#<tenant>#PH#<e164>``.
 

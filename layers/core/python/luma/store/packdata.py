@@ -58,6 +58,4 @@ def pack_table_models(settings: Settings | None = None) -> list[type[PackDataRow
     from luma.assistants.registry import available, get_pack
 
     settings = settings or get_settings()
-    return [
-        pack_table(name, spec.name, settings) for name in available(settings) for spec in get_pack(name).tables
-    ]
+    return [pack_table(name, spec.name, settings) for name in available(settings) for spec in get_pack(name).tables]

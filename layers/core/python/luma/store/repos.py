@@ -687,9 +687,7 @@ class DynamoConversationRepository:
                 return False
             before = dict(row.data or {})
             try:
-                row.update(
-                    actions=[ReportRow.data.set({**before, **fields})], condition=ReportRow.data == before
-                )
+                row.update(actions=[ReportRow.data.set({**before, **fields})], condition=ReportRow.data == before)
                 return True
             except UpdateError:
                 continue
