@@ -286,6 +286,7 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             stream=StreamSpec(
                 table="conversations",
                 filters=({"dynamodb": {"NewImage": {"sk": {"S": [{"prefix": "ESC#"}]}}}},),
+                max_batching_window_s=0,  # a notice goes out at once: escalations are rare, people wait
             ),
         ),
         "session_report": FunctionSpec(

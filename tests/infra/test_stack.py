@@ -317,6 +317,7 @@ def test_stream_consumers_have_a_dlq_and_filters(synth: Synth) -> None:
         assert m["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert m["MaximumRetryAttempts"] == stream.retry_attempts
         assert m["MaximumRecordAgeInSeconds"] == stream.max_record_age_s
+        assert m.get("MaximumBatchingWindowInSeconds", 0) == stream.max_batching_window_s
         assert "OnFailure" in m["DestinationConfig"]
         assert [json.loads(f["Pattern"]) for f in m["FilterCriteria"]["Filters"]] == [dict(f) for f in stream.filters]
 
