@@ -8,8 +8,8 @@ It serves, on one port:
   works unchanged;
 - ``/2015-03-31/functions/{name}/invocations``: the Lambda Invoke API (boto3 ``lambda``);
 - ``/api/...``: an HTTP API ($default route, payload 2.0) in front of ``http_api``;
-- ``/dev/...``: local-only helpers (demo users, dev tokens, runtime stats, the stack's fakes and
-  state machines);
+- ``/dev/...``: local-only helpers (demo users, dev tokens, runtime stats, injected handler faults,
+  the stack's fakes and state machines);
 - everything else: the static files of ``web/``, with a strict Content-Security-Policy.
 
 The management and Lambda Invoke APIs are for AWS SDK clients on this machine (boto3 sends no
@@ -60,6 +60,19 @@ DEFAULT_ROUTES: dict[str, str] = {
     "approve": "agent_approve",
     "$default": "classify",
 }
+
+
+def declared_routes() -> dict[str, str]:
+    """The WebSocket routes: the built-in ones plus each function's ``ws_routes`` in the infra config (as CDK maps them)."""
+    from local.streams import infra_config
+
+    routes = dict(DEFAULT_ROUTES)
+    for name, spec in infra_config().FUNCTIONS.items():
+        for route in getattr(spec, "ws_routes", ()):
+            routes.setdefault(route, name)
+    return routes
+
+
 _DISCONNECT_REASONS = {
     1000: "",
     1001: "Going away",
@@ -207,7 +220,7 @@ class Gateway:
         self.runtime = runtime
         self.stage = stage
         self.api_id = api_id
-        self.routes = dict(DEFAULT_ROUTES if routes is None else routes)
+        self.routes = dict(declared_routes() if routes is None else routes)
         self.authorizer = authorizer
         self.http_function = http_function
         self.max_frame_bytes = max_frame_bytes
@@ -572,6 +585,27 @@ class Gateway:
         """``GET /dev/stats``: per-function invocation counts and durations, open connections."""
         return _json(200, {"functions": self.runtime.stats(), "connections": len(self.connections)})
 
+    async def dev_faults(self, request: Request) -> Response:
+        """``GET|POST|DELETE /dev/faults``: the runtime's injected handler faults (``luma bench load --faults``).
+
+        POST ``{"functions": {"<name>|*": {"before": p, "after": p}}, "seed"?: n}`` replaces them;
+        DELETE turns them off; each answers the rates and what was injected so far.
+        """
+        refused = _from_browser(request)
+        if refused is not None:
+            return refused
+        faults = self.runtime.faults
+        if request.method == "POST":
+            try:
+                body = json.loads(await request.body())
+                seed = body.get("seed")
+                faults.configure(body["functions"], seed=seed if isinstance(seed, int) else None)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                return _json(400, {"message": f"expected {{functions: {{name: {{before, after}}}}}}: {exc}"})
+        elif request.method == "DELETE":
+            faults.clear()
+        return _json(200, faults.snapshot(), {"cache-control": "no-store"})
+
 
 def _handler_stack(exc: BaseException) -> list[str]:
     """The traceback as Lambda's Python runtime reports it: the handler's frames only, not the emulator's."""
@@ -686,6 +720,7 @@ def create_app(
             Route("/dev/demo-users", gateway.demo_users, methods=["GET"]),
             Route("/dev/token", gateway.dev_token, methods=["POST"]),
             Route("/dev/stats", gateway.dev_stats, methods=["GET"]),
+            Route("/dev/faults", gateway.dev_faults, methods=["GET", "POST", "DELETE"]),
             Route("/dev/info", gateway.dev_info_route, methods=["GET"]),
         ]
     table.append(Mount("/", app=_NoCacheStatic(Path(web_dir) if web_dir else None)))

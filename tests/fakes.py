@@ -228,6 +228,14 @@ class MemoryClinic:
                 return self.appointments[i]
         raise KeyError(appointment.appointment_id)
 
+    def unlink_user(self, tenant_id: str, user_id: str) -> int:
+        changed = 0
+        for key, patient in list(self.patients.items()):
+            if patient.tenant_id == tenant_id and patient.user_id == user_id:
+                self.patients[key] = patient.model_copy(update={"user_id": None, "phone": None})
+                changed += 1
+        return changed
+
 
 class MemoryEscalations:
     """``luma.operators.escalations.EscalationRepository`` in memory."""

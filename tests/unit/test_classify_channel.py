@@ -183,7 +183,7 @@ def test_a_linked_sender_gets_a_fast_path_turn_addressed_to_whatsapp(env: dict[s
     assert payload["session"]["channel"] == "whatsapp" and payload["decision"]["intent"] == "clinic_hours"
     stored = env["repo"].list_messages("demo", payload["session"]["session_id"]).items
     assert stored[0].client_message_id == payload["message"]["client_message_id"]
-    assert stored[0].meta == {"channel": "whatsapp"}
+    assert stored[0].meta["channel"] == "whatsapp" and stored[0].meta["address"]["to"] == f"whatsapp:{ALICE_PHONE}"
 
 
 def test_the_next_message_continues_the_address_session(env: dict[str, Any]) -> None:

@@ -20,15 +20,20 @@ schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
 from luma.auth import issue_dev_token  # noqa: E402
 from luma.http.app import create_app  # noqa: E402
+from luma.http.me import erasure_invoker, erasure_jobs  # noqa: E402
 from luma.http.status import Check  # noqa: E402
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance  # noqa: E402
 
 from tests.fakes import MemorySessionStore  # noqa: E402
+from tests.unit.test_erasure_router import MemoryJobs, RecordingInvoker  # noqa: E402
 from tests.unit.test_http_sessions import seed  # noqa: E402
 
 STORE = MemorySessionStore()
 SESSION = seed(STORE)
 APP = create_app(lambda: STORE, status_checks=lambda: [Check("dynamodb", lambda: "fine")])
+# Erasure jobs in memory: the fuzzer's DELETE /me must never reach a real invoke.
+APP.dependency_overrides[erasure_jobs] = lambda: MemoryJobs()
+APP.dependency_overrides[erasure_invoker] = lambda: RecordingInvoker()
 VALID_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 

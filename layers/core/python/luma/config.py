@@ -265,7 +265,7 @@ class Settings(BaseSettings):
     # Hybrid retrieval: the search pipeline ensure_ready creates (min-max normalization, weighted mean of
     # the BM25 and k-NN scores with these weights) and the k-NN engine of the index mapping.
     memory_search_pipeline: str = Field("luma-memory-hybrid", pattern=r"^[A-Za-z0-9_.-]{1,128}$")
-    memory_hybrid_weights: tuple[float, float] = (0.3, 0.7)
+    memory_hybrid_weights: tuple[float, float] = (0.5, 0.5)
     memory_knn_engine: Literal["faiss", "lucene"] = "faiss"
 
     @field_validator("memory_hybrid_weights")
@@ -346,6 +346,13 @@ class Settings(BaseSettings):
     memory_extraction: Literal["auto", "llm", "extractive"] = "auto"
     memory_llm_max_tokens: int = Field(1000, gt=0)
     # --------------------------------------------------------------------------------- Memory end
+
+    # Operators: the first-response limit the console warns before (per tenant overrides), how long
+    # inbox notices and the audit of operators' actions are kept.
+    operator_first_response_s: int = Field(300, gt=0)
+    operator_first_response_tenants: dict[str, int] = Field(default_factory=dict)
+    operator_notice_ttl_days: int = Field(14, gt=0)
+    operator_audit_retention_days: int = Field(365, gt=0)
 
     # Guard ----------------------------------------------------------------------------------
     # Per-tenant overrides of the assistants' guard policies (luma.guard.policy), JSON

@@ -139,6 +139,7 @@ def classify_service() -> ClassifyService:
     from luma.assistants.registry import get_pack
     from luma.invoke import LambdaInvoker
     from luma.pipeline.classify import ClassifyService
+    from luma.operators.relay import OperatorRelay
     from luma.pipeline.guard import InputGuard
     from luma.pipeline.router import get_router
 
@@ -155,6 +156,7 @@ def classify_service() -> ClassifyService:
         media=media(),
         approvals=approvals,
         guard=InputGuard(settings, packs=get_pack),
+        relay=OperatorRelay(),
     )
 
 
@@ -189,8 +191,10 @@ def fast_path_service() -> FastPathService:
 def reset() -> None:
     """Forget every cached adapter (tests and the local stack re-bind settings)."""
     from luma.assistants import registry
+    from luma.operators import wiring as operator_wiring
 
     registry.reset()
+    operator_wiring.reset()
     for fn in (
         connections,
         conversations,

@@ -520,10 +520,16 @@ class AgentService:
         if not self.settings.opensearch_url:
             return
         from luma.memory.consumers import memory_context_for_turn
+        from luma.memory.retrieval import query_text
 
         turn = state.turn
+        recent = self.store.recent_messages(session.tenant_id, session.session_id, limit=4)
+        previous = next((m.text for m in reversed(recent) if m.role is Role.ASSISTANT), None)
         found = memory_context_for_turn(
-            turn.principal.tenant_id, turn.principal.user_id, session.session_id, turn.message.text
+            turn.principal.tenant_id,
+            turn.principal.user_id,
+            session.session_id,
+            query_text(turn.message.text, previous),
         )
         state.memory, state.memory_ids = found.text, list(found.used)
 

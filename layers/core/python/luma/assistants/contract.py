@@ -236,6 +236,13 @@ class AssistantPack:
         """Write the demo data of the local stack; returns the items written."""
         return 0
 
+    def erase_user(self, settings: Settings, tenant_id: str, user_id: str) -> int:
+        """Erase (or unlink) the pack's own records of this user; safe to repeat; returns the items changed.
+
+        Called by the erasure job (``DELETE /api/me``, ``luma forget``) after the core's data is gone.
+        """
+        return 0
+
     def demo_users(self) -> list[dict[str, Any]]:
         """Users of the demo data to sign in as locally: ``userId``, ``tenantId``, ``name``, ``identityHint``."""
         return []

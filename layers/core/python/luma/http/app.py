@@ -531,7 +531,13 @@ def create_app(
         page = conv.list_messages(caller.tenant_id, session_id, after=after, limit=limit)
         return MessagesPage(items=[MessageOut.of(m) for m in page.items], next=page.next)
 
+    from luma.http.me import router as me_router
+    from luma.http.operators import router as operator_router
+    from luma.http.security import router as security_router
     from luma.mcp.server import mount_mcp
 
+    app.include_router(me_router)
+    app.include_router(operator_router)
+    app.include_router(security_router)
     mount_mcp(app)
     return app

@@ -47,7 +47,7 @@ from luma.errors import ErrorCode, LumaError
 from luma.language import Lexicon, with_domain_words
 from luma.limits import Limiter, NoLimits, RateDecision, RateTier
 from luma.observability import emit, logger
-from luma.pipeline.dispatch import APPROVAL_INTENT, Dispatcher
+from luma.pipeline.dispatch import APPROVAL_INTENT, Dispatcher, TakeoverRelay
 from luma.pipeline.frames import error_frame, status_frame
 from luma.pipeline.guard import InputGuard, Screened, blocked_error
 from luma.pipeline.intake import Inbound, TwilioIntake, WsRequest, websocket_inbound
@@ -88,6 +88,7 @@ class ClassifyService:
         detect_language: Callable[..., str] | None = None,
         approvals: Callable[[], ApprovalService] | None = None,
         guard: InputGuard | None = None,
+        relay: TakeoverRelay | None = None,
     ) -> None:
         self.settings = settings
         self.conversations = conversations
@@ -113,6 +114,7 @@ class ClassifyService:
             approvals=approvals,
             metrics=self.metrics,
             conversations=conversations,
+            relay=relay,
         )
         self.twilio = TwilioIntake(
             settings, conversations=conversations, limiter=self.limiter, delivery=delivery, media=media

@@ -162,7 +162,11 @@ class TwilioIntake:
     def inbound(self, message: ChannelMessage, principal: Principal, phone: str) -> Inbound | None:
         """The message as an :class:`Inbound`; None when a retry of a finished message needs nothing more."""
         text = message.text.strip()
-        meta: dict[str, Any] = {"channel": message.channel}
+        # The address the person wrote from and to: a person who takes the conversation over answers there.
+        meta: dict[str, Any] = {
+            "channel": message.channel,
+            "address": {"channel": message.channel, "to": message.sender, "from": message.recipient},
+        }
         if not message.media:
             return self._inbound(message, phone, text, meta, None)
         # Attachments cost money and time: the rate limit and the MessageSid claim come first.

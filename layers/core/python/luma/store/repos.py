@@ -529,7 +529,10 @@ class DynamoConversationRepository:
             row = UsageRow.get(keys.idempotency_pk(tenant_id, user_id, client_message_id), keys.IDEMPOTENCY)
         except DoesNotExist:
             return None
-        return IdempotencyRecord(session_id=row.data["session_id"], message_id=row.data["message_id"])
+        data = row.data or {}
+        if "message_id" not in data:  # a media claim still being processed: no message recorded yet
+            return None
+        return IdempotencyRecord(session_id=data["session_id"], message_id=data["message_id"])
 
     def save_reply(
         self,

@@ -150,6 +150,10 @@ class ClinicPack(AssistantPack):
 
         return seed_demo_data(settings, today=today)
 
+    def erase_user(self, settings: Settings, tenant_id: str, user_id: str) -> int:
+        """Unlink the account from its patient record (the practice keeps its medical records)."""
+        return self.repo.unlink_user(tenant_id, user_id)
+
     def demo_users(self) -> list[dict[str, Any]]:
         from luma.assistants.clinic.info import clinic_data
 

@@ -37,6 +37,7 @@ class ClinicRepository(Protocol):
     def find_patient(self, tenant_id: str, normalized_name: str, dob: date) -> Patient | None: ...
     def list_appointments(self, tenant_id: str, patient_id: str) -> list[Appointment]: ...
     def set_status(self, appointment: Appointment, status: str) -> Appointment: ...
+    def unlink_user(self, tenant_id: str, user_id: str) -> int: ...
     def reschedule(self, appointment: Appointment, start: datetime) -> Appointment: ...
 
 
@@ -56,6 +57,10 @@ def patient_pk(tenant_id: str, patient_id: str) -> str:
 
 def identity_pk(tenant_id: str, normalized_name: str, dob: date) -> str:
     return f"T#{tenant_id}#IDENT#{normalized_name}#{dob.isoformat()}"
+
+
+def user_link_pk(tenant_id: str, user_id: str) -> str:
+    return f"T#{tenant_id}#USER#{user_id}"
 
 
 def appointment_sk(appt: Appointment) -> str:
@@ -78,6 +83,13 @@ class DynamoClinicRepository:
 
     def put_patient(self, patient: Patient, normalized_name: str) -> None:
         data = patient.model_dump(mode="json")
+        if patient.user_id:  # the account link, so a user's record is found by key (erasure)
+            self.table(
+                pk=user_link_pk(patient.tenant_id, patient.user_id),
+                sk="PATIENT",
+                kind="user_link",
+                data={"patient_id": patient.patient_id, "normalized_name": normalized_name},
+            ).save()
         self.table(pk=patient_pk(patient.tenant_id, patient.patient_id), sk="PROFILE", kind="patient", data=data).save()
         self.table(
             pk=identity_pk(patient.tenant_id, normalized_name, patient.dob), sk="IDENT", kind="identity", data=data
@@ -117,3 +129,24 @@ class DynamoClinicRepository:
             tx.delete(old, condition=self.table.pk.exists())
             tx.save(new, condition=self.table.pk.does_not_exist())
         return moved
+
+    def unlink_user(self, tenant_id: str, user_id: str) -> int:
+        """Remove an account's link to its patient record (the record itself is the practice's); items changed."""
+        try:
+            link = self.table.get(user_link_pk(tenant_id, user_id), "PATIENT", consistent_read=True)
+        except DoesNotExist:
+            return 0
+        changed = 0
+        try:
+            profile = self.table.get(patient_pk(tenant_id, link.data["patient_id"]), "PROFILE", consistent_read=True)
+        except DoesNotExist:
+            profile = None
+        if profile is not None and profile.data.get("user_id") == user_id:
+            patient = Patient.model_validate({**profile.data, "user_id": None, "phone": None})
+            data = patient.model_dump(mode="json")
+            profile.update(actions=[self.table.data.set(data)])
+            ident = self.table(pk=identity_pk(tenant_id, link.data["normalized_name"], patient.dob), sk="IDENT")
+            ident.update(actions=[self.table.data.set(data)], condition=self.table.pk.exists())
+            changed += 2
+        link.delete()
+        return changed + 1

@@ -187,6 +187,11 @@ class SiteworkPack(AssistantPack):
 
         return seed_demo_data(settings, today=today)
 
+    def erase_user(self, settings: Settings, tenant_id: str, user_id: str) -> int:
+        """Remove the worker's profile; the company's projects, tasks and incident records stay (their
+        reporter and assignee ids then name nobody)."""
+        return self.repo.delete_worker(tenant_id, user_id)
+
     def demo_users(self) -> list[dict[str, Any]]:
         from luma.assistants.sitework.seed import demo_users
 

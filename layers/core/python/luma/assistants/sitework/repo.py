@@ -163,6 +163,14 @@ class SiteworkRepository:
             return None
         return Worker.model_validate(row.data)
 
+    def delete_worker(self, tenant_id: str, user_id: str) -> int:
+        """Remove a worker's profile (erasure); the company's project records stay. Items removed."""
+        try:
+            self.table.get(worker_pk(tenant_id, user_id), "PROFILE").delete()
+        except DoesNotExist:
+            return 0
+        return 1
+
     def put_worker(self, worker: Worker) -> None:
         self._save(worker_pk(worker.tenant_id, worker.user_id), "PROFILE", "worker", worker)
 
