@@ -1,9 +1,6 @@
 """The operator console (``/operator``) with the web chat, both in Chromium, on the real local stack: a
 user asks for a person, the operator sees the request in the queue, takes over, replies, the user reads
-the reply, and the bot stays silent until the operator hands the conversation back.
-
-The gateway routes, the relay and the HTTP router are put in place by ``operators_wired`` (the defaults
-the lead wires; see tests/integration/test_operators.py)."""
+the reply, and the bot stays silent until the operator hands the conversation back."""
 
 from __future__ import annotations
 
@@ -16,7 +13,6 @@ from typing import Any
 import pytest
 
 from tests.e2e.helpers import REPLY_TIMEOUT_MS, csp_violations, expect, record_csp, send, sign_in, ws_frames
-from tests.integration.test_operators import operators_wired
 
 pytestmark = pytest.mark.e2e
 
@@ -27,8 +23,7 @@ SEEN_WITHIN_MS = 5_000  # the notice crosses the stream poller (one batching win
 def stack(web_stack: Any) -> Iterator[Any]:
     if getattr(web_stack, "kind", None) == "fake":
         pytest.skip("needs the real local stack")
-    with operators_wired(web_stack) as wired:
-        yield wired
+    yield web_stack
 
 
 def operator_sign_in(page: Any, url: str, operator: str = "op-1", tenant: str = "demo") -> None:

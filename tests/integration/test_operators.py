@@ -2,16 +2,10 @@
 the operators' inbox (resync from a cursor, acknowledgement), takeover on the WebSocket and on
 WhatsApp (signed webhooks, the fake Twilio API), operator replies persisted before delivery, hand-back
 with the operator's words in the agent's context, tenant isolation and the operator role.
-
-The operator routes of the gateway and the classify stage's relay are put in place by the ``wired``
-fixture exactly as the defaults will be once wired (``local/gateway.py`` DEFAULT_ROUTES,
-``Dispatcher(relay=OperatorRelay())``); the tests at the end check those defaults and are xfail until
-then.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import time
 import urllib.error
@@ -49,44 +43,9 @@ ASK_FOR_A_PERSON = "I want to talk to a human"
 # -- the stack, wired -----------------------------------------------------------------------------------
 
 
-@contextmanager
-def operators_wired(stack: Any) -> Iterator[Any]:
-    """The operator routes on the gateway, the relay in the classify stage and the operator router in the
-    running HTTP app, as the defaults will have them once wired (whatever is wired already is left alone)."""
-    routes = stack.app.state.gateway.routes
-    added = [key for key in OPERATOR_ROUTES if key not in routes]
-    for key in added:
-        routes[key] = "operator_action"
-    dispatcher = wiring.classify_service().dispatcher
-    previous = dispatcher.relay
-    if not isinstance(previous, OperatorRelay):
-        dispatcher.relay = OperatorRelay()
-    app = _live_http_app(stack)
-    extra = []
-    if not any(getattr(r, "path", "") == "/operator/escalations" for r in app.routes):
-        before = list(app.router.routes)
-        app.include_router(router)
-        extra = [r for r in app.router.routes if r not in before]
-    try:
-        yield stack
-    finally:
-        app.router.routes[:] = [r for r in app.router.routes if r not in extra]
-        dispatcher.relay = previous
-        for key in added:
-            routes.pop(key, None)
-
-
-def _live_http_app(stack: Any) -> Any:
-    """The FastAPI app inside the local stack's loaded ``http_api`` function."""
-    urllib.request.urlopen(f"{stack.url}/api/health", timeout=10).read()  # loads the function
-    handler = stack.runtime._loaded["http_api"].handler
-    return inspect.unwrap(handler).__globals__["_asgi"].app
-
-
 @pytest.fixture(scope="module")
 def wired(local_stack: Any) -> Iterator[Any]:
-    with operators_wired(local_stack) as stack:
-        yield stack
+    yield local_stack
 
 
 @pytest.fixture
@@ -208,11 +167,6 @@ def test_an_escalation_reaches_the_tenants_operators_and_never_another_tenants(s
         assert leaked == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="needs max_batching_window_s=0 on the escalations StreamSpec (infra/luma_infra/config.py): "
-    "the default 1 s window alone delays a lone record by a second",
-)
 def test_an_escalation_reaches_an_operator_within_a_second(stack: Any) -> None:
     with ws_client(stack, "op-1", role="operator") as op, ws_client(stack, _uid("u-op")) as user:
         time.sleep(1.5)  # the poller is idle (its slowest interval) when the escalation arrives
@@ -472,11 +426,6 @@ def test_takeover_on_whatsapp_no_bot_reply_relayed_and_the_operator_answers(
         assert "opening hours" in replies[-1].body.lower()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="needs the WhatsApp/SMS address on inbound messages (TwilioIntake.inbound: meta['address']) "
-    "for a reply before the user writes again after the takeover",
-)
 def test_an_operator_can_answer_a_whatsapp_user_right_after_taking_over(
     stack: Any, whatsapp_user: tuple[str, str]
 ) -> None:
@@ -583,38 +532,22 @@ def test_the_transcript_and_the_queue_for_operators_of_the_tenant_only(stack: An
     assert api.get("/operator/escalations", headers=_bearer("u-alice", role="user")).status_code == 403
 
 
-# -- the defaults the lead wires (xfail until then) --------------------------------------------------------
+# -- the defaults wired into the stack --------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=False, reason="the gateway's DEFAULT_ROUTES must map the operator actions to operator_action")
 def test_the_gateway_routes_the_operator_actions() -> None:
-    from local.gateway import DEFAULT_ROUTES
+    from local.gateway import declared_routes
 
-    assert {key: DEFAULT_ROUTES.get(key) for key in OPERATOR_ROUTES} == dict.fromkeys(
-        OPERATOR_ROUTES, "operator_action"
-    )
-
-
-@pytest.mark.xfail(strict=False, reason="the classify stage's Dispatcher must be built with relay=OperatorRelay()")
-def test_the_classify_stage_relays_taken_over_sessions_to_operators() -> None:
-    from luma.pipeline.classify import ClassifyService
-
-    service = ClassifyService.__new__(ClassifyService)
-    ClassifyService.__init__(
-        service,
-        settings=Settings(),
-        conversations=repo(),
-        routers=lambda name: None,  # type: ignore[arg-type,return-value]
-        invoker=None,  # type: ignore[arg-type]
-        delivery=None,  # type: ignore[arg-type]
-        agent=None,  # type: ignore[arg-type]
-    )
-    assert isinstance(service.dispatcher.relay, OperatorRelay)
+    routes = declared_routes()
+    assert {key: routes.get(key) for key in OPERATOR_ROUTES} == dict.fromkeys(OPERATOR_ROUTES, "operator_action")
 
 
-@pytest.mark.xfail(strict=False, reason="the HTTP app must include luma.http.operators.router")
+def test_the_classify_stage_relays_taken_over_sessions_to_operators(stack: Any) -> None:
+    assert isinstance(wiring.classify_service().dispatcher.relay, OperatorRelay)
+
+
 def test_the_http_api_serves_the_operator_routes() -> None:
-    paths = {getattr(r, "path", "") for r in create_app().routes}
+    paths = set(create_app().openapi()["paths"])
     assert {"/operator/escalations", "/operator/sessions/{session_id}/messages"} <= paths
 
 
