@@ -105,6 +105,18 @@ class StreamSpec:
 
 
 @dataclass(frozen=True)
+class QueueSpec:
+    """An SQS FIFO queue the function consumes in order per message group (partial batch failures);
+    a message that keeps failing moves to the queue's own FIFO dead-letter queue."""
+
+    name: str  # luma-<stage>-<name>.fifo; its URL reaches senders as env_var
+    env_var: str
+    batch_size: int = 10  # FIFO: at most 10
+    max_receive_count: int = 5
+    visibility_timeout_s: int | None = None  # None: 6 x the consumer's timeout (AWS's advice for Lambda)
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     """What one function is and may do. Defaults: small, short, no permissions."""
 
@@ -124,6 +136,8 @@ class FunctionSpec:
     async_retry_attempts: int = 2
     async_max_event_age_s: int = 3600
     stream: StreamSpec | None = None
+    queue: QueueSpec | None = None  # an SQS FIFO queue it consumes
+    sends_to: tuple[str, ...] = ()  # functions whose queue it sends to (sqs:SendMessage, the queue's URL in env)
     snap_start: bool = False  # publish versions + alias `live`; callers use the alias
     schedule: str | None = None  # EventBridge schedule expression, e.g. "rate(5 minutes)"
     # The media bucket (env LUMA_MEDIA_BUCKET): read (also signs presigned links), write, or delete only.
@@ -158,9 +172,9 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             description="sendMessage/$default: persist, guard, classify, route (fast path or agent run)",
             memory_mb=1024,  # the ONNX intent classifier: more memory, more CPU
             timeout_s=20,
-            # connections rw: a message in a taken-over session is relayed to the operator's connection,
-            # and an operator connection found gone is deleted
-            tables={"connections": "rw", "conversations": "rw", "usage": "rw", PACKS: "r"},
+            # connections r: also the operator connections a taken-over session's messages are relayed to
+            # (a gone one is left to $disconnect and its TTL)
+            tables={"connections": "r", "conversations": "rw", "usage": "rw", PACKS: "r"},
             invokes=("fast_path",),
             starts=("agent_run",),
             task_tokens=("agent_run",),  # approvals answered from WhatsApp buttons or a yes/no resume the run
@@ -168,7 +182,10 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             # llm: voice notes are transcribed with OpenAI's API; signing: pseudonymous sender ids
             secrets=("llm", "twilio", "signing"),
             media="write",  # WhatsApp/SMS images
-            async_invoked=True,  # the Twilio webhook hands turns on asynchronously
+            # Twilio turns: from the inbound FIFO queue (one conversation's messages in order), or
+            # async-invoked when no queue is configured
+            queue=QueueSpec(name="twilio_inbound", env_var="LUMA_TWILIO_INBOUND_QUEUE_URL"),
+            async_invoked=True,
             ws_routes=("sendMessage",),
             p95_alarm_ms=1500,
         ),
@@ -191,6 +208,7 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             # packs rw: /mcp/<assistant> runs the pack's tools with the caller's identity
             tables={"conversations": "rw", "connections": "r", "usage": "rw", PACKS: "rw"},
             invokes=("classify", "erasure"),
+            sends_to=("classify",),  # Twilio webhooks into classify's inbound queue
             # signing: page cursors; origin_verify: requests that went around CloudFront are refused
             secrets=("twilio", "signing", "origin_verify"),
             media="read",  # presigned links in tool results

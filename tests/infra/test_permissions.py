@@ -251,9 +251,9 @@ def test_every_twilio_sender_can_queue_a_redelivery(synth: Synth) -> None:
 
 def test_operator_fan_out_may_forget_gone_operator_connections(synth: Synth) -> None:
     connections = synth.table_ids("staging")["connections"]
-    for name in ("escalations", "operator_action", "classify"):
+    for name, forgets in (("escalations", True), ("operator_action", True), ("classify", False)):
         grants = _grants(synth, "staging", name)
-        assert "dynamodb:DeleteItem" in grants[f"<{connections}.Arn>"], name
+        assert ("dynamodb:DeleteItem" in grants[f"<{connections}.Arn>"]) is forgets, name
         assert "dynamodb:Query" in grants[f"<{connections}.Arn>/index/by_user"], name
 
 
@@ -264,3 +264,42 @@ def test_opensearch_admin_roles_are_role_arns() -> None:
     assert StageConfig(name="x", opensearch_admin_roles=(role,)).opensearch_admin_roles == (role,)
     with pytest.raises(ValueError, match="role ARNs"):
         StageConfig(name="x", opensearch_admin_roles=("arn:aws:iam::123456789012:user/bob",))
+
+
+# ---------------------------------------------------------------------------------------------
+# WhatsApp/SMS turns in order: the inbound FIFO queue
+# ---------------------------------------------------------------------------------------------
+def test_twilio_turns_go_through_a_fifo_queue_into_classify(synth: Synth) -> None:
+    queues = {
+        q["Properties"]["QueueName"]: (k, q["Properties"])
+        for k, q in synth.resources("staging", "AWS::SQS::Queue").items()
+    }
+    queue_id, queue = queues["luma-staging-twilio-inbound.fifo"]
+    dlq_id, dlq = queues["luma-staging-classify-queue-dlq.fifo"]
+    assert queue["FifoQueue"] is True and dlq["FifoQueue"] is True
+    assert queue["DeduplicationScope"] == "messageGroup" and queue["FifoThroughputLimit"] == "perMessageGroupId"
+    assert "ContentBasedDeduplication" not in queue or queue["ContentBasedDeduplication"] is False
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+    _, classify = _fn(synth, "staging", "classify")
+    assert queue["VisibilityTimeout"] >= 6 * classify["Timeout"]
+    assert queue["SqsManagedSseEnabled"] is True
+    classify_id, _ = _fn(synth, "staging", "classify")
+    (mapping,) = [
+        m["Properties"]
+        for m in synth.resources("staging", "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    ]
+    assert mapping["FunctionName"] == {"Ref": classify_id}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"] and mapping["BatchSize"] <= 10
+    # The webhook (http_api) may send to it and nothing else; its URL is what twilio_webhook reads.
+    assert _env(synth, "http_api")["LUMA_TWILIO_INBOUND_QUEUE_URL"] == {"Ref": queue_id}
+    http_id, _ = _fn(synth, "staging", "http_api")
+    sends = [st for st in _role_statements(synth, "staging", http_id) if "sqs:SendMessage" in _as_list(st["Action"])]
+    assert sends and all(_refs(st["Resource"]) == {queue_id} for st in sends)
+    for name in synth.sources.functions:
+        logical_id, _ = _fn(synth, "staging", name)
+        for st in _role_statements(synth, "staging", logical_id):
+            if name != "http_api" and "sqs:SendMessage" in _as_list(st["Action"]):
+                assert queue_id not in _refs(st["Resource"]), name  # its async DLQ only
+    names = {a["Properties"]["AlarmName"] for a in synth.resources("staging", "AWS::CloudWatch::Alarm").values()}
+    assert "luma-staging ClassifyQueueDlqDepth" in names

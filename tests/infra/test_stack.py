@@ -305,7 +305,11 @@ def test_agent_turn_uses_snapstart_through_an_alias(synth: Synth) -> None:
 def test_stream_consumers_have_a_dlq_and_filters(synth: Synth) -> None:
     from luma_infra.config import STAGES
 
-    mappings = [m["Properties"] for m in synth.resources("staging", "AWS::Lambda::EventSourceMapping").values()]
+    mappings = [
+        m["Properties"]
+        for m in synth.resources("staging", "AWS::Lambda::EventSourceMapping").values()
+        if "StreamArn" in json.dumps(m["Properties"]["EventSourceArn"])
+    ]
     consumers = [n for n in synth.sources.functions if STAGES["staging"].function(n).stream]
     assert len(mappings) == len(consumers) >= 3, "every stream consumer is wired"
     for name in consumers:
@@ -366,7 +370,7 @@ def test_dlq_operators_get_one_managed_policy(synth: Synth) -> None:
     queue_ids = {
         k
         for k, q in synth.resources("staging", "AWS::SQS::Queue").items()
-        if q["Properties"]["QueueName"].endswith("-dlq")
+        if q["Properties"]["QueueName"].endswith(("-dlq", "-dlq.fifo"))
     }
     dlq = statements["DeadLetterQueues"]
     assert _refs(dlq["Resource"]) == queue_ids
@@ -389,6 +393,9 @@ def test_dlq_operators_get_one_managed_policy(synth: Synth) -> None:
     }
     assert with_dlqs <= invoked, sorted(with_dlqs - invoked)
     assert invoked <= {k for k in resources if resources[k]["Type"] in ("AWS::Lambda::Function", "AWS::Lambda::Alias")}
+    (fifo_dlq,) = [k for k in queue_ids if resources[k]["Properties"].get("FifoQueue")]
+    assert _refs(statements["MoveFifoDeadLettersBack"]["Resource"]) == {fifo_dlq}
+    assert statements["IntoTheirQueues"]["Action"] == "sqs:SendMessage"
     outputs = synth.templates["staging"]["Outputs"]
     assert outputs["DlqOperatorPolicyArn"]["Value"] == {"Ref": policy_id}
 

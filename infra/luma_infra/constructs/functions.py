@@ -46,7 +46,8 @@ class LumaFunction:
     role: iam.Role
     log_group: logs.LogGroup
     alias: lambda_.Alias | None = None  # SnapStart functions are invoked through `live`
-    dlqs: dict[str, sqs.Queue] = field(default_factory=dict)  # "async" / "stream"
+    dlqs: dict[str, sqs.Queue] = field(default_factory=dict)  # "async" / "stream" / "queue"
+    queue: sqs.Queue | None = None  # the FIFO queue it consumes (FunctionSpec.queue)
 
     @property
     def target(self) -> lambda_.IFunction:
@@ -90,6 +91,8 @@ class Functions(Construct):
         for fn in self.by_name.values():
             for callee in fn.spec.invokes:
                 self._wire_invoke(fn, callee)
+            for consumer in fn.spec.sends_to:
+                self._wire_send(fn, consumer)
 
     # ---------------------------------------------------------------------------------------
     def _build(
@@ -205,6 +208,8 @@ class Functions(Construct):
                 on_failure=event_sources.SqsDlq(dlq),
                 filters=[lambda_.FilterCriteria.filter(dict(f)) for f in stream.filters] or None,
             )
+        if spec.queue:
+            self._consume_queue(scope, fn)
         if spec.schedule:
             events.Rule(
                 scope,
@@ -242,11 +247,36 @@ class Functions(Construct):
             resource_finding(role, objects),
         )
 
-    def _queue(self, scope: Construct, construct_id: str, queue_name: str) -> sqs.Queue:
+    def _consume_queue(self, scope: Construct, fn: LumaFunction) -> None:
+        """The function's FIFO queue (high-throughput mode: per message group), its FIFO DLQ, the mapping."""
+        spec = fn.spec.queue
+        assert spec is not None
+        dlq = self._queue(scope, "QueueDlq", f"{self.stage.prefix(fn.name)}-queue-dlq.fifo", fifo=True)
+        fn.dlqs["queue"] = dlq
+        fn.queue = sqs.Queue(
+            scope,
+            "Queue",
+            queue_name=f"{self.stage.prefix(spec.name)}.fifo",
+            fifo=True,
+            content_based_deduplication=False,  # senders give the deduplication id
+            deduplication_scope=sqs.DeduplicationScope.MESSAGE_GROUP,
+            fifo_throughput_limit=sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(spec.visibility_timeout_s or 6 * fn.spec.timeout_s),
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=spec.max_receive_count, queue=dlq),
+        )
+        fn.target.add_event_source(
+            event_sources.SqsEventSource(fn.queue, batch_size=spec.batch_size, report_batch_item_failures=True)
+        )
+
+    def _queue(self, scope: Construct, construct_id: str, queue_name: str, *, fifo: bool = False) -> sqs.Queue:
         queue = sqs.Queue(
             scope,
             construct_id,
             queue_name=queue_name,
+            fifo=fifo or None,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(14),
@@ -254,8 +284,8 @@ class Functions(Construct):
         acknowledge(
             queue,
             "SQS3",
-            "This queue is itself a dead-letter queue (Lambda on-failure destination); "
-            "it is alarmed on depth and drained by an operator.",
+            "This queue is itself a dead-letter queue (a Lambda on-failure destination, or a queue's "
+            "redrive target); it is alarmed on depth and drained by an operator.",
         )
         return queue
 
@@ -284,6 +314,17 @@ class Functions(Construct):
             caller,
             f"Invoke{camel(callee_name)}",
             [iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[invoke_arn])],
+        )
+
+    def _wire_send(self, sender: LumaFunction, consumer_name: str) -> None:
+        consumer = self.by_name.get(consumer_name)
+        if consumer is None or consumer.queue is None or consumer.spec.queue is None:
+            return  # the consumer's folder has not landed yet
+        sender.function.add_environment(consumer.spec.queue.env_var, consumer.queue.queue_url)
+        self._policy(
+            sender,
+            f"SendTo{camel(consumer_name)}",
+            [iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[consumer.queue.queue_arn])],
         )
 
     def wire_state_machine(self, sm_name: str, state_machine_arn: str) -> None:

@@ -4,7 +4,8 @@ The stack attaches it to nobody: the deployer attaches ``luma-<stage>-dlq-operat
 ``DlqOperatorPolicyArn``) to an operations role or group. It allows exactly what ``luma.ops.dlq``
 calls: finding the queues by name (``ListQueues`` has no resource-level permissions), reading,
 hiding and deleting their messages, re-reading a failed stream batch from the table's stream, and
-invoking the function the message belongs to.
+invoking the function the message belongs to. A FIFO queue's dead-letter queue (``<function>-queue-dlq``)
+is moved back to its queue with SQS's own redrive (``StartMessageMoveTask``), which keeps the order.
 """
 
 from __future__ import annotations
@@ -58,6 +59,22 @@ class DlqOperatorPolicy(Construct):
                     sid="RedriveToTheirFunctions",
                     actions=["lambda:InvokeFunction"],
                     resources=[fn.invoke_arn for fn in with_dlqs],
+                )
+            )
+        fifo = [fn for fn in with_dlqs if fn.queue is not None and "queue" in fn.dlqs]
+        if fifo:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="MoveFifoDeadLettersBack",
+                    actions=["sqs:StartMessageMoveTask", "sqs:ListMessageMoveTasks", "sqs:CancelMessageMoveTask"],
+                    resources=[fn.dlqs["queue"].queue_arn for fn in fifo],
+                )
+            )
+            statements.append(
+                iam.PolicyStatement(
+                    sid="IntoTheirQueues",
+                    actions=["sqs:SendMessage"],
+                    resources=[fn.queue.queue_arn for fn in fifo if fn.queue is not None],
                 )
             )
         if streams:
