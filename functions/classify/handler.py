@@ -1,5 +1,11 @@
 """WebSocket ``sendMessage`` and ``$default`` routes, and WhatsApp/SMS turns handed over by the Twilio
-webhook (async invoke of a ``ChannelMessage``): validate, persist, classify, route."""
+webhook: validate, persist, classify, route.
+
+A WhatsApp/SMS turn comes as an SQS batch from the inbound FIFO queue (``Records``; the event-source
+mapping reports batch item failures) or, with no queue configured, as one async-invoked
+``ChannelMessage``. In a batch, a message that fails is reported with every later message of its
+conversation (its FIFO group), so none of them is handled before it; other conversations go on.
+"""
 
 from typing import Any
 
@@ -19,6 +25,8 @@ wiring.classify_service().warm_up()
 @capture_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | None:
+    if "Records" in event:  # Twilio turns from the inbound queue
+        return _channel_batch(event["Records"])
     if event.get("kind") == "channel_message":  # a Twilio turn; a fault raises: Lambda retries, then the DLQ
         wiring.classify_service().handle_channel(ChannelMessage.model_validate(event))
         return None
@@ -35,3 +43,28 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | N
         )
     )
     return {"statusCode": 200}
+
+
+def _channel_batch(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each record in order; a failed one and the later records of its group are reported as failures."""
+    failed_groups: set[str] = set()
+    failures: list[dict[str, str]] = []
+    for record in records:
+        group = str((record.get("attributes") or {}).get("MessageGroupId", ""))
+        if group in failed_groups:
+            failures.append({"itemIdentifier": record["messageId"]})
+            continue
+        try:
+            message = ChannelMessage.model_validate_json(record["body"])
+        except ValueError:  # not ours: retrying cannot help, the queue's redrive policy moves it aside
+            logger.error("inbound queue record is not a channel message", extra={"message_id": record["messageId"]})
+            failures.append({"itemIdentifier": record["messageId"]})
+            failed_groups.add(group)
+            continue
+        try:
+            wiring.classify_service().handle_channel(message)
+        except Exception:
+            logger.exception("channel turn failed: retried from the queue", extra={"message_id": record["messageId"]})
+            failures.append({"itemIdentifier": record["messageId"]})
+            failed_groups.add(group)
+    return {"batchItemFailures": failures}
