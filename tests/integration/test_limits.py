@@ -1,4 +1,4 @@
-"""Rate limits and quotas on the real DynamoDB emulator (moto server), and one WebSocket turn end to end."""
+"""Rate limits and credits on the real DynamoDB emulator (moto server), and one WebSocket turn end to end."""
 
 from __future__ import annotations
 
@@ -126,29 +126,20 @@ def test_tenant_override(ddb_settings: Settings) -> None:
     assert all(lim.check(lax).allowed for _ in range(20))
 
 
-def test_quota_charge_and_check(ddb_settings: Settings) -> None:
+def test_credits_are_the_limiters_quota_part(ddb_settings: Settings) -> None:
     clock = Clock()
-    lim = make(ddb_settings, clock, quota_daily_tokens=1000)
     who = fresh()
-    assert lim.check_quota(who).used == 0
-    assert lim.charge(who, 700) == 700
-    assert lim.check_quota(who).used == 700
-
-    def charge() -> None:
-        make(ddb_settings, clock, quota_daily_tokens=1000).charge(who, 10)
-
-    threads = [threading.Thread(target=charge) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert lim.quota(who).used == 800  # atomic ADD: no lost update
-    lim.charge(who, 200)
+    lim = make(ddb_settings, clock, plans={"p": {"credits_per_day": 1000}}, tenant_plans={who.tenant_id: "p"})
+    held = lim.credits.reserve(who, "run-1", 600)
+    assert held.credits == 600 and lim.credits.status(who).credits_left == 400
     with pytest.raises(LumaError) as caught:
-        lim.check_quota(who)
-    assert caught.value.code is ErrorCode.QUOTA_EXCEEDED
+        lim.credits.reserve(who, "run-2", 600)
+    assert caught.value.code is ErrorCode.QUOTA_EXCEEDED and caught.value.details["creditsLeft"] == 400
+    lim.credits.settle(who, "run-1", held, credits=100, tokens=800)
+    status = lim.credits.status(who)
+    assert (status.spent, status.tokens, status.credits_left) == (100, 800, 900)
     clock.t += 86400
-    assert lim.check_quota(who).used == 0
+    assert lim.credits.status(who).credits_left == 1000  # a new UTC day
 
 
 # -- end to end: WebSocket client → gateway → classify handler → moto ---------------------------
