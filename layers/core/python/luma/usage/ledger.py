@@ -186,9 +186,9 @@ class CreditLedger:
                 reasons = _cancellation(exc)
                 if reasons is None:
                     raise LedgerUnavailableError(type(exc).__name__) from exc
-            held, counter = [*reasons, {}, {}][:2]
-            if held.get("Code") == "ConditionalCheckFailed":  # reserved before (a retried start of this run)
-                item = held.get("Item") or {}
+            on_hold, on_counter = [*reasons, {}, {}][:2]
+            if on_hold.get("Code") == "ConditionalCheckFailed":  # reserved before (a retried start of this run)
+                item = on_hold.get("Item") or {}
                 return Reservation(
                     run_id=run_id,
                     day=day,
@@ -196,11 +196,15 @@ class CreditLedger:
                     expires_at=_n(item, "expires"),
                     held=_s(item, "state") == HELD,
                 )
-            if counter.get("Code") == "ConditionalCheckFailed":
-                old = counter.get("Item") or {}
+            if on_counter.get("Code") == "ConditionalCheckFailed":
+                old = on_counter.get("Item") or {}
                 if not reclaimed and _n(old, "held") > 0:
                     reclaimed = True
-                    if self.reclaim(principal, day) > 0:
+                    try:
+                        given_back = self.reclaim(principal, day)
+                    except Exception as exc:
+                        raise LedgerUnavailableError(type(exc).__name__) from exc
+                    if given_back > 0:
                         continue
                 left = max(0, plan.credits_per_day - _n(old, "committed"))
                 raise exhausted_error(plan, renews_at, now, left)
