@@ -287,7 +287,8 @@ class Settings(BaseSettings):
     tenant_plans: dict[str, str] = Field(default_factory=dict)
     # A reservation of an agent run that never settles is given back after this long.
     credit_reservation_ttl_s: int = Field(1800, gt=0)
-    # Hourly per-turn metric items (GET /metrics) live this long.
+    # Hourly per-turn metric items (GET /metrics): off switch and retention.
+    usage_metrics: bool = True
     usage_metrics_ttl_days: int = Field(35, gt=0)
     # Model tiers packs declare (AssistantPack.models) -> model per provider, JSON.
     llm_tiers: dict[str, dict[str, str]] = Field(

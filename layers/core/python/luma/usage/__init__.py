@@ -78,10 +78,10 @@ _metrics_lock = threading.Lock()
 
 def metrics_beside(repository: object) -> TurnMetrics:
     """The turn metrics of a deployment: DynamoDB beside a DynamoDB conversations repository (one
-    recorder per settings), nothing beside an in-memory one."""
+    recorder per settings), nothing beside an in-memory one or with ``LUMA_USAGE_METRICS=false``."""
     from luma.store.repos import DynamoConversationRepository
 
-    if not isinstance(repository, DynamoConversationRepository):
+    if not isinstance(repository, DynamoConversationRepository) or not repository.settings.usage_metrics:
         return NoTurnMetrics()
     settings = repository.settings
     with _metrics_lock:
