@@ -234,15 +234,15 @@ def test_a_store_outage_is_an_internal_error_frame_not_a_crash(env: dict[str, An
     assert "10.0.0.1" not in err["message"] and "try again" in err["message"].lower()
 
 
-# -- rate limits and quotas (issue 4) ------------------------------------------------------------
+# -- rate limits (issue 4) ---------------------------------------------------------------------
 
 
 @pytest.fixture
 def limited() -> dict[str, Any]:
-    """The service with a fake limiter: 2 messages per user, 3 per IP, a 100-token daily quota."""
+    """The service with a fake limiter: 2 messages per user, 3 per IP."""
     from tests.fakes import FakeLimiter
 
-    limiter = FakeLimiter(per_user=2, per_ip=3, retry_after_s=7, daily_tokens=100)
+    limiter = FakeLimiter(per_user=2, per_ip=3, retry_after_s=7)
     return {**make_env(limiter), "limiter": limiter}
 
 
