@@ -253,3 +253,25 @@ def test_metrics_count_a_tenants_turns_for_its_operators_only(
     assert other_body["tenantId"] == other and other_body["totalRequests"] == 1  # never the first tenant's
     status, denied = get(local_stack, "/api/metrics", user, tenant)
     assert status == 403 and denied["code"] == "FORBIDDEN"
+
+
+# -- rate limits per kind of user ------------------------------------------------------------------
+def test_unverified_users_get_the_unverified_limit_of_their_plan(
+    local_stack: Any, environment: Callable[..., None]
+) -> None:
+    tenant, user = fresh_tenant(), "u-" + uuid.uuid4().hex[:6]
+    strict = {"rate_limits": {"unverified": {"user_per_minute": 1}, "verified": {"user_per_minute": 100}}}
+    environment(LUMA_PLANS={"strict": strict}, LUMA_TENANT_PLANS={tenant: "strict"})
+    with ws_as(local_stack, user, tenant) as ws:
+        ws.send(json.dumps({"action": "sendMessage", "text": "what are your opening hours?", "clientMessageId": "a"}))
+        first = until(ws, lambda f: f.get("replyTo") == "a")
+        frame = {
+            "action": "sendMessage",
+            "text": "opening hours?",
+            "clientMessageId": "b",
+            "sessionId": first["sessionId"],
+        }
+        ws.send(json.dumps(frame))
+        second = until(ws, lambda f: f.get("clientMessageId") == "b" and f["type"] == "error")
+    assert first["type"] == "message" and second["code"] == "RATE_LIMITED"  # the session is not verified
+    assert 1 <= second["details"]["retryAfter"] <= 60
