@@ -9,6 +9,10 @@ results since) and recognises a sitework run by its tools. Scenarios:
   its status, progress, due date and last update (dates in words: the output guardrail masks
   numeric dates).
 
+Long-term memory as :mod:`local.fake_llm_demo` plays it: luma.memory's extraction and summary requests,
+questions about earlier conversations answered from the request's memory block, and an acknowledgement
+when the worker asks for something to be remembered.
+
 :func:`start_sitework_llm` serves it alone; :func:`is_sitework` lets another brain hand over.
 """
 
@@ -20,7 +24,14 @@ from datetime import date
 from typing import Any
 
 from local.fake_llm import FakeLlmServer, Script, ScriptToolCall
-from local.fake_llm_demo import Conversation, read_conversation
+from local.fake_llm_demo import (
+    Conversation,
+    acknowledgement,
+    memory_answer,
+    memory_notes,
+    memory_task,
+    read_conversation,
+)
 
 SITEWORK_TOOLS = frozenset({"search", "task_details", "update_progress", "list_incidents"})
 _PERCENT = re.compile(r"(\d{1,3})\s*(?:%|percent)")
@@ -66,7 +77,14 @@ class SiteworkBrain:
         )
 
     def __call__(self, body: dict[str, Any]) -> Script:
+        task = memory_task(body)
+        if task is not None:  # luma.memory extracting facts or summarizing a session
+            return self._say(task)
         conv = read_conversation(body)
+        if not conv.results:
+            said = memory_answer(conv.human, memory_notes(body)) or acknowledgement(conv.human, asked_only=True)
+            if said is not None:
+                return self._say(said)
         human = conv.human.lower()
         failed = next((r for r in conv.results.values() if isinstance(r, dict) and r.get("ok") is False), None)
         if failed is not None:

@@ -2,6 +2,8 @@
 and the memory block of an agent step.
 
 - ``memory_extract`` (conversations stream, INSERT of ``M#`` items): :func:`on_message_change`;
+- ``memory_expire`` (conversations stream, REMOVE of ``MEM#`` items: expired by TTL, or erased):
+  :func:`on_memory_removed`;
 - ``session_report`` / the sweeper / an explicit close: :func:`summarize_closed_session`;
 - ``agent_turn``: :func:`memory_context_for_turn`.
 """
@@ -10,15 +12,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
+from luma.config import Settings, get_settings
 from luma.memory.model import MemoryItem, SourceMessage
 from luma.memory.retrieval import MemoryContext, MemoryRetriever
+from luma.memory.rows import MEMORY_PREFIX, MemoryRow, memory_pk, memory_sk
 from luma.memory.service import MemoryService
+from luma.memory.vectors import VectorStore
 from luma.memory.wiring import get_memory_retriever, get_memory_service
 from luma.store import keys
 from luma.store.models import MessageRow, SessionRow
@@ -129,14 +136,79 @@ def on_message_change(change: Any, service: MemoryService | None = None) -> None
     tenant_id = str(image["tenant_id"])
     user_id = session_owner(tenant_id, message.session_id)
     if user_id is None:
+        log.info("memory extraction skipped: the session is gone (erased)")
         return
     preceding = previous_message(tenant_id, message.session_id, message.message_id)
     service = service or get_memory_service()
     result = service.ingest(tenant_id, user_id, [message], preceding=preceding)
+    written = [*result.added, *result.updated]
+    if written and session_owner(tenant_id, message.session_id) is None:
+        # Erased while this ran: the erasure may have emptied memory before these were written.
+        _forget(service, tenant_id, user_id, written)
+        log.info("memory extraction undone: the session was erased meanwhile", extra={"removed": len(written)})
+        return
     log.info(
         "memory extracted",
         extra={"added": len(result.added), "merged": len(result.merged), "updated": len(result.updated)},
     )
+
+
+def _forget(service: MemoryService, tenant_id: str, user_id: str, memory_ids: Sequence[str]) -> None:
+    """Remove items just written (table first, then their index documents)."""
+    pk = memory_pk(tenant_id, user_id)
+    for memory_id in memory_ids:
+        MemoryRow(pk, memory_sk(memory_id)).delete()
+    service.store.delete(tenant_id, user_id, memory_ids)
+
+
+# -- memory_expire ---------------------------------------------------------------------------------------
+_MEMORY_PK = re.compile(r"^T#(?P<tenant>[^#]+)#U#(?P<user>[^#]+)#MEM$")
+_store_lock = threading.Lock()
+_stores: dict[int, tuple[Settings, VectorStore]] = {}
+
+
+def memory_key(pk: object, sk: object) -> tuple[str, str, str] | None:
+    """(tenant, user, memory id) of a memory item's keys (``T#<tenant>#U#<user>#MEM``, ``MEM#<id>``), else None."""
+    found = _MEMORY_PK.match(pk) if isinstance(pk, str) else None
+    if found is None or not isinstance(sk, str) or not sk.startswith(MEMORY_PREFIX) or sk == MEMORY_PREFIX:
+        return None
+    return found["tenant"], found["user"], sk[len(MEMORY_PREFIX) :]
+
+
+def _index_store(settings: Settings) -> VectorStore:
+    """The search index alone (no embedding model: removing a document needs none), one per settings."""
+    with _store_lock:
+        cached = _stores.get(id(settings))
+        if cached is not None and cached[0] is settings:
+            return cached[1]
+        from luma.memory.vectors import OpenSearchVectorStore
+
+        store = OpenSearchVectorStore(settings)
+        _stores.clear()
+        _stores[id(settings)] = (settings, store)
+        return store
+
+
+def on_memory_removed(change: Any, store: VectorStore | None = None) -> None:
+    """``memory_expire``: a memory item left the table (its TTL expired, or it was erased): its index document too.
+
+    Works from the record's keys alone (the table streams ``NEW_IMAGE``: a REMOVE carries no image).
+    Idempotent: a document already gone is not an error.
+    """
+    if change.event_name != "REMOVE":
+        return
+    parsed = memory_key(change.keys.get("pk"), change.keys.get("sk"))
+    if parsed is None:
+        log.warning("memory_expire: a record that is not a memory item", extra={"eventName": change.event_name})
+        return
+    tenant_id, user_id, memory_id = parsed
+    if store is None:
+        settings = get_settings()
+        if not settings.opensearch_url:
+            return  # no search index configured: nothing outlives the item
+        store = _index_store(settings)
+    store.delete(tenant_id, user_id, [memory_id])
+    log.info("memory index document removed with its item")
 
 
 def summarize_closed_session(
