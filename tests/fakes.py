@@ -18,7 +18,7 @@ from luma.domain.models import (
     Turn,
 )
 from luma.identity import locked_error
-from luma.limits import InlineCheck, QuotaStatus, RateDecision
+from luma.limits import InlineCheck, RateDecision
 from luma.operators.escalations import Escalation
 from luma.store.repos import (
     ChannelSession,
@@ -279,8 +279,10 @@ class MemoryAttempts:
             self.taken[key] = self.taken.get(key, 0) + 1
         return self.max - self.taken[keys[0]]
 
-    def succeeded(self, tenant_id: str, user_id: str) -> None:
+    def succeeded(self, tenant_id: str, user_id: str, claim: str | None = None) -> None:
         self.taken.pop(f"U#{tenant_id}#{user_id}", None)
+        if claim and self.taken.get(f"C#{tenant_id}#{claim.casefold()}", 0) > 0:
+            self.taken[f"C#{tenant_id}#{claim.casefold()}"] -= 1
 
     def remaining(self, tenant_id: str, user_id: str) -> int:
         return self.max - self.taken.get(f"U#{tenant_id}#{user_id}", 0)
@@ -353,16 +355,13 @@ class MemorySessionStore(MemoryConversations):
 
 @dataclass
 class FakeLimiter:
-    """Counts checks per user/IP in memory; ``per_user``/``per_ip`` None means unlimited, ``daily_tokens`` 0 too."""
+    """Counts checks per user/IP in memory; ``per_user``/``per_ip`` None means unlimited."""
 
     per_user: int | None = None
     per_ip: int | None = None
     retry_after_s: int = 7
-    daily_tokens: int = 0
-    used: dict[tuple[str, str], int] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     checks: list[tuple[str, str, str | None]] = field(default_factory=list)
-    quota_checks: int = 0
     unknown_replies: int | None = None
 
     def warm_up(self) -> None:
@@ -395,23 +394,6 @@ class FakeLimiter:
             else:
                 self.counts[key] = self.counts.get(key, 0) + 1
         return refused or RateDecision(True)
-
-    def check_quota(self, principal: Principal) -> QuotaStatus:
-        self.quota_checks += 1
-        status = QuotaStatus(
-            used=self.used.get((principal.tenant_id, principal.user_id), 0),
-            limit=self.daily_tokens,
-            day="2026-11-20",
-            reset_in_s=3600,
-        )
-        if status.exceeded:
-            raise status.error()
-        return status
-
-    def charge(self, principal: Principal, tokens: int) -> int:
-        key = (principal.tenant_id, principal.user_id)
-        self.used[key] = self.used.get(key, 0) + tokens
-        return self.used[key]
 
 
 def clinic_pack(

@@ -13,6 +13,7 @@ Standard library only: the local stack and ``luma dlq`` import this module too.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -276,7 +277,7 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             p95_alarm_ms=60_000,
         ),
         "agent_finalize": FunctionSpec(
-            description="Agent run, Finalize: charge the token quota, emit the run's metrics",
+            description="Agent run, Finalize: settle the run's credits, record its usage and metrics",
             timeout_s=15,
             tables={"usage": "rw"},
             p95_alarm_ms=3000,
@@ -453,8 +454,31 @@ class StageConfig:
     # Content SIDs of the WhatsApp interactive templates (LUMA_TWILIO_CONTENT_SIDS), e.g.
     # {"luma_quick_reply_3": "HX..."}; empty: the functions find or create them at run time.
     twilio_content_sids: Mapping[str, str] = field(default_factory=dict)
+    # Product settings for every function, by luma.config.Settings field name, e.g.
+    # {"plans": {"pro": {"credits_per_day": 2000000}}, "tenant_plans": {"acme": "pro"},
+    #  "llm_routes": {"clinic": {"*": {"tier": "strong"}}}}; checked against Settings at synth and
+    # set as LUMA_<NAME> (JSON for mappings and lists).
+    settings: Mapping[str, object] = field(default_factory=dict)
+
+    def settings_env(self) -> dict[str, str]:
+        """``settings`` as the functions' environment, validated by the settings model itself."""
+        from luma.config import Settings
+
+        reserved = {"env", "auth_mode", "assistants", "assistant", "cognito_jwks_url", "jwt_issuer", "jwt_audience"}
+        for name in self.settings:
+            if name not in Settings.model_fields or name in reserved or name.endswith(("_table", "_secret_arn")):
+                raise ValueError(f"stage {self.name}: settings[{name!r}] is not a setting a stage may set")
+        try:
+            Settings(**self.settings)  # type: ignore[arg-type]
+        except ValueError as err:
+            raise ValueError(f"stage {self.name}: settings are invalid: {err}") from err
+        return {
+            f"LUMA_{name.upper()}": value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            for name, value in sorted(self.settings.items())
+        }
 
     def __post_init__(self) -> None:
+        self.settings_env()  # a wrong name or value fails the synth, not the first cold start
         for template, sid in self.twilio_content_sids.items():
             if not _CONTENT_SID.match(sid):
                 raise ValueError(f"stage {self.name}: twilio_content_sids[{template!r}] is not a Content SID (HX...)")

@@ -81,6 +81,7 @@ class LumaStack(Stack):
             "POWERTOOLS_METRICS_NAMESPACE": metric_names.NAMESPACE,
             "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",  # responses carry personal data
             "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+            **stage.settings_env(),
         }
         if stage.default_assistant:
             environment["LUMA_ASSISTANT"] = stage.default_assistant

@@ -303,3 +303,25 @@ def test_twilio_turns_go_through_a_fifo_queue_into_classify(synth: Synth) -> Non
                 assert queue_id not in _refs(st["Resource"]), name  # its async DLQ only
     names = {a["Properties"]["AlarmName"] for a in synth.resources("staging", "AWS::CloudWatch::Alarm").values()}
     assert "luma-staging ClassifyQueueDlqDepth" in names
+
+
+def test_stage_settings_are_checked_and_reach_every_function() -> None:
+    from luma_infra.config import StageConfig
+
+    stage = StageConfig(
+        name="x",
+        settings={
+            "plans": {"pro": {"credits_per_day": 2_000_000}},
+            "tenant_plans": {"acme": "pro"},
+            "max_text_chars": 900,
+        },
+    )
+    env = stage.settings_env()
+    assert json.loads(env["LUMA_PLANS"]) == {"pro": {"credits_per_day": 2_000_000}}
+    assert env["LUMA_TENANT_PLANS"] == '{"acme": "pro"}' and env["LUMA_MAX_TEXT_CHARS"] == "900"
+    with pytest.raises(ValueError, match="not a setting"):
+        StageConfig(name="x", settings={"no_such_setting": 1})
+    with pytest.raises(ValueError, match="not a setting"):
+        StageConfig(name="x", settings={"auth_mode": "dev"})  # the stack decides it
+    with pytest.raises(ValueError, match="invalid"):
+        StageConfig(name="x", settings={"tenant_plans": {"acme": "no-such-plan"}})

@@ -438,7 +438,7 @@ def test_http_api_jwt_except_public_routes(synth: Synth) -> None:
         r["Properties"]["RouteKey"]: r["Properties"]
         for r in synth.resources("staging", "AWS::ApiGatewayV2::Route").values()
     }
-    for key in ("GET /health", "GET /status", "POST /twilio/whatsapp", "POST /twilio/sms"):
+    for key in ("GET /health", "GET /status", "POST /twilio/whatsapp", "POST /twilio/sms", "POST /events"):
         assert routes[key]["AuthorizationType"] == "NONE", key
     assert routes["ANY /{proxy+}"]["AuthorizationType"] == "JWT"
 

@@ -74,3 +74,8 @@ def test_repeated_injection_is_refused_then_blocked_and_still_stored(local_stack
     with client(local_stack, user="u-attacker") as ws:
         again = _turn(ws, "hello")
     assert again["type"] == "error" and again["code"] == "BLOCKED"
+    # A blocked user in crisis is still answered with the crisis reply and a person is called.
+    with client(local_stack, user="u-attacker") as ws:
+        crisis = _turn(ws, CRISIS["en"])
+    assert crisis["type"] == "message" and crisis["route"] == "safety", crisis
+    assert any(e.urgency == "urgent" for e in _escalations(local_stack, crisis["sessionId"]))

@@ -560,3 +560,15 @@ def test_the_operator_routes_answer_through_the_gateway(stack: Any) -> None:
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(refused, timeout=10)
     assert caught.value.code == 403
+
+
+def test_the_user_closes_a_taken_over_session(stack: Any, api: TestClient) -> None:
+    user_id = _uid("u-bye")
+    with ws_client(stack, "op-c", role="operator") as op, ws_client(stack, user_id) as user:
+        session_id = user_asks_for_a_person(user)
+        act(op, "takeOver", sessionId=session_id)
+        until(op, status_is("taken_over"))
+    closed = api.post(f"/sessions/{session_id}/close", headers=_bearer(user_id, role="user"))
+    assert closed.status_code == 200, closed.text
+    stored = repo().get_session(TENANT, session_id)
+    assert stored is not None and stored.status is SessionStatus.CLOSED

@@ -167,6 +167,13 @@ def test_the_greeting_is_a_button_or_list_message_on_whatsapp(whatsapp: WhatsApp
     assert "Riverside Apartments" in projects.body and options(projects) == ["project:p-1", "project:p-2"]
 
 
+def test_a_typed_number_answers_a_whatsapp_menu(whatsapp: WhatsApp) -> None:
+    greeting = whatsapp.say("hello")
+    assert options(greeting)[0] == "menu:projects"
+    projects = whatsapp.say("1")  # the first option, typed (long menus arrive as numbered text)
+    assert "Riverside Apartments" in projects.body and options(projects) == ["project:p-1", "project:p-2"]
+
+
 def _report_until_the_photo(whatsapp: WhatsApp) -> None:
     asked = whatsapp.say("report an incident")
     if "project:p-1" in options(asked):  # no current project in this session yet

@@ -155,6 +155,7 @@ def test_duplicate_client_message_id_is_answered_once(local_stack: Any) -> None:
     status, page = http_get(local_stack, f"/api/sessions/{sid}/messages")
     assert status == 200
     assert [m["role"] for m in page["items"]] == ["user", "assistant"]
+    assert [m["assistant"] for m in page["items"]] == [None, "clinic"]
 
 
 @pytest.fixture

@@ -246,6 +246,21 @@ def test_an_image_is_stored_in_s3_and_referenced_from_the_message(stack: Any) ->
     assert s3.get_object(Bucket=ref["bucket"], Key=ref["key"])["Body"].read() == png
 
 
+def test_an_image_too_large_is_refused_with_its_limit_and_the_message_is_kept(stack: Any) -> None:
+    too_large = b"\x89PNG\r\n\x1a\n" + b"0" * (10 * 1024 * 1024)
+    url = stack.fake_twilio.add_media(too_large, "image/png")
+    params = _form(f"whatsapp:{ALICE}", "here is the photo", NumMedia="1", MediaUrl0=url, MediaContentType0="image/png")
+    assert post(stack, params)[0] == 200
+    (reply,) = replies(stack, f"whatsapp:{ALICE}", 1)
+    assert "picture" in reply.body and "10 MB" in reply.body
+    stored = _stored_for(stack, "u-alice", params["MessageSid"])
+    assert stored.text == "here is the photo" and stored.meta["refused"] == "image_unusable"
+    assert stored.meta["media"] == [{"type": "image/png", "stored": False, "reason": "media_too_large"}]
+    assert post(stack, params)[0] == 200  # Twilio's retry: answered once, the claim is not left busy
+    time.sleep(0.5)
+    assert len([m for m in stack.fake_twilio.messages if m.to == f"whatsapp:{ALICE}" and "picture" in m.body]) == 1
+
+
 # -- adapters against moto ------------------------------------------------------------------------
 
 

@@ -60,6 +60,9 @@ def test_the_http_api_refuses_requests_without_cloudfronts_header(origin_secret:
         assert client.post("/twilio/whatsapp", content=b"", headers={HEADER: "x"}).status_code == 403
         assert client.get("/health", headers={HEADER: "c" * 48}).status_code == 200
         assert client.get("/health", headers={HEADER: "p" * 48}).status_code == 200  # during a rotation
+        token = f"Bearer {issue_dev_token('u-alice', 'demo')}"
+        mcp = client.post("/mcp/any", json={}, headers={"Authorization": token})  # mounted outside the routers
+        assert mcp.status_code == 403 and mcp.json()["code"] == "FORBIDDEN"
 
 
 def test_behind_cloudfront_the_rate_limit_key_is_the_viewer_address(origin_secret: str) -> None:

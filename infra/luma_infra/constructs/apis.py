@@ -34,6 +34,12 @@ PUBLIC_HTTP_ROUTES = (
     ("GET", "/status", "Public service status page: no caller identity, no data."),
     ("POST", "/twilio/whatsapp", "Twilio webhook: authenticated by the X-Twilio-Signature HMAC in the function."),
     ("POST", "/twilio/sms", "Twilio webhook: authenticated by the X-Twilio-Signature HMAC in the function."),
+    (
+        "POST",
+        "/events",
+        "Client telemetry, also from signed-out pages: a token is optional and verified by the function; "
+        "bodies over 16 KB are ignored unread, nothing is stored but a metric.",
+    ),
 )
 WS_ROUTE_SELECTION = "$request.body.action"
 _COMMON_LOG_FIELDS = {

@@ -203,19 +203,18 @@ class Settings(BaseSettings):
     twilio_redelivery_max: int = Field(3, ge=0)
     # ------------------------------------------------------------------------------- Twilio end
 
-    # Rate limits and quotas ------------------------------------------------------------------
-    # Token buckets per user and per source IP, daily token quota per user (luma.limits). Issue 4.
+    # Rate limits ------------------------------------------------------------------------------
+    # Token buckets per user and per source IP (luma.limits); credits per plan are in luma.usage.
     # A bucket holds `burst` tokens (default: the per-minute figure) and refills per_minute/60 a
     # second; 0 disables a limit.
     rate_limit_user_per_minute: int = Field(30, ge=0)
     rate_limit_user_burst: int | None = Field(None, gt=0)
     rate_limit_ip_per_minute: int = Field(120, ge=0)
     rate_limit_ip_burst: int | None = Field(None, gt=0)
-    # LLM tokens a user may consume per UTC day (charged by the agent after each run).
-    quota_daily_tokens: int = Field(200_000, ge=0)
+    # Days a user's daily credit counters are kept after their day.
     quota_ttl_days: int = Field(3, gt=0)
     # Per-tenant overrides, JSON: {"<tenant>": {"user_per_minute": 30, "user_burst": 10,
-    # "ip_per_minute": 120, "ip_burst": 120, "daily_tokens": 100000}} (any subset of the keys).
+    # "ip_per_minute": 120, "ip_burst": 120}} (any subset of the keys).
     rate_limits: dict[str, dict[str, int]] = Field(default_factory=dict)
     # Idle-session sweeper (functions/session_sweeper, on a schedule): sessions idle longer than
     # session_inactivity_s are closed with their report, at most this many per run (the rest next run).
@@ -224,7 +223,7 @@ class Settings(BaseSettings):
     @field_validator("rate_limits")
     @classmethod
     def _known_limit_keys(cls, value: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
-        known = {"user_per_minute", "user_burst", "ip_per_minute", "ip_burst", "daily_tokens"}
+        known = {"user_per_minute", "user_burst", "ip_per_minute", "ip_burst"}
         for tenant, limits in value.items():
             unknown = set(limits) - known
             if unknown:

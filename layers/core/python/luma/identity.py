@@ -4,7 +4,7 @@ A pack that verifies people (a name and a date of birth, a code...) calls :meth:
 **before** it looks anything up: one conditional UpdateItem per counter takes an attempt while
 fewer than ``identity_max_attempts`` were taken in the window, so parallel calls (the agent's Map
 state runs tool calls side by side) can never try more guesses than allowed. A successful check
-gives the user's attempt back with :meth:`IdentityAttempts.succeeded`; a failed one keeps it. When
+gives the attempts back with :meth:`IdentityAttempts.succeeded`; a failed one keeps them. When
 the counter is full the user (or the claimed identity, whoever tries it) is locked until the window
 ends: ``IDENTITY_LOCKED`` with ``retryAfter``, in every session and on every channel.
 
@@ -91,11 +91,27 @@ class IdentityAttempts:
             self._take(claim_key(tenant_id, claim))
         return left
 
-    def succeeded(self, tenant_id: str, user_id: str) -> None:
-        """A check passed: the user's counter starts again (the claim's counter keeps its failures)."""
+    def succeeded(self, tenant_id: str, user_id: str, claim: str | None = None) -> None:
+        """A check passed: the user's counter starts again and the claim gets this attempt back.
+
+        The claim's counter keeps the failures others made against it; only the attempt this
+        successful check took is returned, so the rightful owner verifying often is never locked.
+        """
         self.client.delete_item(
             TableName=self.settings.usage_table, Key={"pk": {"S": user_key(tenant_id, user_id)}, "sk": {"S": SK}}
         )
+        if claim:
+            try:
+                self.client.update_item(
+                    TableName=self.settings.usage_table,
+                    Key={"pk": {"S": claim_key(tenant_id, claim)}, "sk": {"S": SK}},
+                    UpdateExpression="ADD n :minus",
+                    ConditionExpression="n > :zero",
+                    ExpressionAttributeValues={":minus": {"N": "-1"}, ":zero": {"N": "0"}},
+                )
+            except Exception as exc:
+                if _code(exc) != "ConditionalCheckFailedException":
+                    raise
 
     def remaining(self, tenant_id: str, user_id: str) -> int:
         """Attempts the user has left in the current window."""

@@ -153,23 +153,6 @@ class RateDecision:
 ALLOWED = RateDecision(True)
 
 
-@dataclass(frozen=True)
-class QuotaStatus:
-    """Tokens used today and the daily limit (0 = unlimited)."""
-
-    used: int
-    limit: int
-    day: str
-    reset_in_s: int
-
-    @property
-    def exceeded(self) -> bool:
-        return self.limit > 0 and self.used >= self.limit
-
-    def error(self) -> LumaError:
-        return LumaError(ErrorCode.QUOTA_EXCEEDED, retryAfter=self.reset_in_s, limit=self.limit)
-
-
 class Limiter(Protocol):
     """What the pipeline and the agent ask of the limits (see :class:`DynamoLimiter`)."""
 

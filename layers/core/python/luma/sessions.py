@@ -208,7 +208,9 @@ def close_session(
     existing = store.get_report(tenant_id, session_id)
     if existing is not None:
         return SessionReport.model_validate(existing)
-    if session.status is SessionStatus.ACTIVE:  # a locked session stays locked (audit): it only gets its report
+    # A locked session stays locked (audit): it only gets its report. A session an operator took over
+    # is closed by its user like an active one (never by the idle sweeper).
+    if session.status is SessionStatus.ACTIVE or (session.status is SessionStatus.TAKEN_OVER and idle_before is None):
         if idle_before is not None:
             close_idle = getattr(store, "close_idle_session")  # noqa: B009 - a SweepStore (see the docstring)
             close_idle(tenant_id, session_id, before=idle_before)  # a conflict propagates

@@ -145,6 +145,9 @@ class AssistantPack:
     lexicon: ClassVar[Mapping[str, str]] = {}
     #: Guard policy overrides: finding kind -> action (see :mod:`luma.guard`).
     guard_policy: ClassVar[Mapping[str, str]] = {}
+    #: User-bucket rate limits per kind of user (see :mod:`luma.limits`):
+    #: ``{"verified": {"user_per_minute": 30, "user_burst": 10}, "unverified": {"user_per_minute": 10}}``.
+    rate_limits: ClassVar[Mapping[str, Mapping[str, int]]] = {}
 
     def __init__(self) -> None:
         self._settings: Settings | None = None

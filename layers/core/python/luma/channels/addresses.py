@@ -14,6 +14,7 @@ _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _NOISE = re.compile(r"[\s().-]")
 
 UnknownSenderPolicy = Literal["reply", "anonymous"]
+PSEUDONYMOUS_PREFIX = "anon-"  # user ids of unknown senders
 
 
 def normalize_phone(address: str) -> str | None:
@@ -37,4 +38,4 @@ def pseudonymous_user_id(tenant_id: str, phone: str, *, settings: Settings | Non
     (:func:`luma.secrets.signing_key`), so nobody without the secret can link an id to a number."""
     pepper = signing_key("pseudonymous-id", settings or get_settings())
     digest = hmac.new(pepper, f"{tenant_id}\x00{phone}".encode(), hashlib.sha256).hexdigest()
-    return f"anon-{digest[:24]}"
+    return f"{PSEUDONYMOUS_PREFIX}{digest[:24]}"

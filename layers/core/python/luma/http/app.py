@@ -10,8 +10,7 @@ buckets (user and source IP, :mod:`luma.limits`). Page cursors are signed and bo
 CloudFront's origin-verify header is refused (403), and the client's address is CloudFront's
 ``CloudFront-Viewer-Address``. Errors are JSON ``{"code", "message", ...}`` everywhere (invalid input:
 422 ``VALIDATION_FAILED``), mapped in one place (:func:`create_app`'s exception handlers): 401 carries
-``WWW-Authenticate: Bearer``, 429 (``RATE_LIMITED``, ``QUOTA_EXCEEDED``) carries ``Retry-After`` in
-seconds.
+``WWW-Authenticate: Bearer``, 429 (``RATE_LIMITED``) carries ``Retry-After`` in seconds.
 """
 
 from __future__ import annotations
@@ -70,7 +69,8 @@ class MessageOut(BaseModel):
     expiresAt: str | None = None
 
     @classmethod
-    def of(cls, m: Message) -> MessageOut:
+    def of(cls, m: Message, assistant: str | None = None) -> MessageOut:
+        """A stored message as the API shows it; ``assistant`` is its session's."""
         meta = m.meta
         kind: Literal["message", "approval_request", "run"] = "message"
         if meta.get("kind") == "approval_request":
@@ -88,6 +88,7 @@ class MessageOut(BaseModel):
             route=m.route.value if m.route else None,
             replyTo=m.reply_to,
             clientMessageId=m.client_message_id,
+            assistant=assistant if m.role.value == "assistant" else None,
             choices=meta.get("choices"),
             runId=meta.get("runId"),
             status=meta.get("status") if kind == "run" else None,
@@ -219,7 +220,7 @@ Caller = Annotated[Principal, Depends(_caller)]
 def require_operator(caller: Caller) -> Principal:
     """The caller, if the token gives them the ``operator`` role; 403 ``FORBIDDEN`` otherwise."""
     if caller.role != "operator":
-        raise StarletteHTTPException(403, "This route is for operators.")
+        raise LumaError(ErrorCode.FORBIDDEN, role="operator")
     return caller
 
 
@@ -352,7 +353,7 @@ def create_app(
             422: {"model": ErrorOut},
             429: {
                 "model": ErrorOut,
-                "description": "Over a rate limit or quota (RATE_LIMITED, QUOTA_EXCEEDED)",
+                "description": "Over a rate limit (RATE_LIMITED)",
                 "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
             },
         },
@@ -494,10 +495,7 @@ def create_app(
         """The report written when the caller's session was closed; 404 before it is closed."""
         found = get_report(conv, caller.tenant_id, session_id, user_id=caller.user_id)
         if found is None:
-            return JSONResponse(
-                {"code": "REPORT_NOT_FOUND", "message": "This conversation has no report yet: close it first."},
-                status_code=404,
-            )
+            raise LumaError(ErrorCode.REPORT_NOT_FOUND)
         return JSONResponse(found.to_json())
 
     @app.get("/sessions", response_model=SessionsPage)
@@ -529,15 +527,17 @@ def create_app(
         if session is None or session.user_id != caller.user_id:
             raise LumaError(ErrorCode.SESSION_NOT_FOUND)
         page = conv.list_messages(caller.tenant_id, session_id, after=after, limit=limit)
-        return MessagesPage(items=[MessageOut.of(m) for m in page.items], next=page.next)
+        return MessagesPage(items=[MessageOut.of(m, session.assistant) for m in page.items], next=page.next)
 
     from luma.http.me import router as me_router
     from luma.http.operators import router as operator_router
     from luma.http.security import router as security_router
+    from luma.http.usage import router as usage_router
     from luma.mcp.server import mount_mcp
 
     app.include_router(me_router)
     app.include_router(operator_router)
     app.include_router(security_router)
+    app.include_router(usage_router)
     mount_mcp(app)
     return app

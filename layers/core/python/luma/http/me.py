@@ -103,8 +103,5 @@ def erasure_status(job_id: JobId, caller: Caller, jobs: Annotated[JobStore, Depe
     """The caller's erasure job: status, items erased per kind, what could not be searched."""
     job = jobs.get(Subject(caller.tenant_id, caller.user_id), job_id)
     if job is None:
-        return JSONResponse(
-            {"code": "ERASURE_JOB_NOT_FOUND", "message": "No erasure job with this id."},
-            status_code=404,
-        )
+        raise LumaError(ErrorCode.ERASURE_JOB_NOT_FOUND)
     return JSONResponse(job.to_json(), headers={"cache-control": "no-store"})

@@ -102,7 +102,7 @@ def transcript(
     page = conv.list_messages(operator.tenant_id, session_id, after=after, limit=limit)
     items = []
     for m in page.items:
-        out: dict[str, Any] = MessageOut.of(m).model_dump()
+        out: dict[str, Any] = MessageOut.of(m, session.assistant).model_dump()
         if m.meta.get("route") == "operator":
             out["route"] = "operator"
             out["operatorId"] = m.meta.get("operatorId")

@@ -2,7 +2,7 @@
 
 An MCP client (an IDE, a desktop assistant) starts it as a subprocess::
 
-    luma mcp --assistant clinic --user u-alice --tenant demo
+    luma mcp --assistant <name> --user <user id> --tenant <tenant>
 
 It reads where the local stack's DynamoDB emulator is from ``GET /dev/info`` of a running
 ``luma dev`` (``--port``), then serves the tools with the user's identity and the same checks as
@@ -20,11 +20,13 @@ import urllib.request
 
 
 def main(argv: list[str] | None = None) -> int:
+    from luma.assistants.registry import installed
+
     parser = argparse.ArgumentParser(
         prog="luma mcp",
         description="Serve an assistant's tools over MCP on stdio as one user of a running luma dev.",
     )
-    parser.add_argument("--assistant", required=True, help="an installed assistant, e.g. clinic")
+    parser.add_argument("--assistant", required=True, choices=sorted(installed()), help="an installed assistant")
     parser.add_argument("--user", required=True, help="the user the tools act for, e.g. u-alice")
     parser.add_argument("--tenant", required=True, help="the user's tenant, e.g. demo")
     parser.add_argument("--port", type=int, default=8787, help="port of the running luma dev (default 8787)")

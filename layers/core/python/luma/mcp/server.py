@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from luma.store.repos import DynamoConversationRepository
 
 caller: contextvars.ContextVar[Principal] = contextvars.ContextVar("luma_mcp_caller")
+caller_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar("luma_mcp_caller_ip", default=None)
 
 
 def mcp_session_id(principal: Principal, assistant: str) -> str:
@@ -101,10 +102,12 @@ class ToolGateway:
         self.conversations.create_session(fresh)
         return self.conversations.get_session(principal.tenant_id, session_id) or fresh
 
-    def call(self, principal: Principal, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+    def call(
+        self, principal: Principal, name: str, arguments: dict[str, Any], source_ip: str | None = None
+    ) -> types.CallToolResult:
         """One tool call for ``principal``; every refusal is an error result, never an exception."""
         try:
-            decision = self.limiter.check(principal, None)
+            decision = self.limiter.check(principal, source_ip)
             if not decision.allowed:
                 raise decision.error()
             session = self.session(principal)
@@ -174,9 +177,9 @@ def build_server(gateway: ToolGateway) -> Server[Any]:
         return types.ListToolsResult(tools=gateway.list_tools())
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        principal = caller.get()
+        principal, source_ip = caller.get(), caller_ip.get()
         arguments = dict(params.arguments or {})
-        return await anyio.to_thread.run_sync(gateway.call, principal, params.name, arguments)
+        return await anyio.to_thread.run_sync(gateway.call, principal, params.name, arguments, source_ip)
 
     return Server(
         f"luma-{gateway.pack.name}",
@@ -205,11 +208,19 @@ class McpHttpApp:
 
         if scope["type"] != "http":
             return
+        from luma.config import get_settings
+        from luma.secrets import origin_verified, viewer_ip
+
         assistant = scope.get("path_params", {}).get("assistant", "")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         auth = headers.get("authorization", "")
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        settings = get_settings()
+        client = scope.get("client")
+        source_ip = viewer_ip(headers, settings) or (client[0] if client else None)
         try:
+            if not origin_verified(headers, settings):  # went around CloudFront and its WAF
+                raise LumaError(ErrorCode.FORBIDDEN)
             principal = self.verify(token)
             if not self.allowed(principal.tenant_id, assistant):
                 raise LumaError(ErrorCode.ASSISTANT_NOT_AVAILABLE, assistant=assistant[:32])
@@ -225,12 +236,13 @@ class McpHttpApp:
         if server is None:
             server = self._servers[assistant] = build_server(self.gateways(assistant))
         manager = StreamableHTTPSessionManager(app=server, json_response=True, stateless=True)
-        token_ref = caller.set(principal)
+        token_ref, ip_ref = caller.set(principal), caller_ip.set(source_ip)
         try:
             async with manager.run():
                 await manager.handle_request(scope, receive, send)
         finally:
             caller.reset(token_ref)
+            caller_ip.reset(ip_ref)
 
 
 async def serve_stdio(gateway: ToolGateway, principal: Principal) -> None:

@@ -31,7 +31,7 @@ from luma.agent.approvals import APPROVAL_KEY
 from luma.answers import is_no, is_yes
 from luma.assistants import registry
 from luma.assistants.contract import MENU_KEY, AssistantPack
-from luma.channels.addresses import normalize_phone
+from luma.channels.addresses import PSEUDONYMOUS_PREFIX, normalize_phone
 from luma.config import Settings
 from luma.domain.models import (
     ChannelMessage,
@@ -65,8 +65,6 @@ if TYPE_CHECKING:
     from luma.invoke import Invoker
 
 __all__ = ["ClassifyService", "Inbound", "WsRequest"]
-
-PSEUDONYMOUS_PREFIX = "anon-"  # user ids of unknown WhatsApp/SMS senders (luma.channels.addresses)
 
 
 class ClassifyService:
@@ -218,6 +216,8 @@ class ClassifyService:
             classified = self._predict(resolved.session.assistant, inbound.text)
         screened = self._screen(principal, inbound, resolved, classified)
         wait = blocked.result() if blocked is not None else None
+        if wait and screened is not None and screened.action == "safety":
+            wait = None  # a blocked user in crisis still gets the crisis reply and a person
         try:
             recorded = self.recorder.record(
                 principal,
@@ -338,7 +338,8 @@ class ClassifyService:
     def _decide(
         self, session: Session, message: Message, inbound: Inbound, classified: _Prediction | None
     ) -> RoutingDecision:
-        choice = inbound.choice or (_numbered_choice(session, message.text) if inbound.channel == "sms" else None)
+        # WhatsApp shows long menus (and menus whose buttons failed) as numbered text too.
+        choice = inbound.choice or (_numbered_choice(session, message.text) if inbound.via_twilio else None)
         if choice and choice != inbound.choice:
             message.meta["choice"] = choice
         answer = _approval_answer(session, message.text, choice)
@@ -429,7 +430,7 @@ def _tier(principal: Principal, session: Session, pack: AssistantPack) -> RateTi
             verified = False
     else:
         verified = not principal.user_id.startswith(PSEUDONYMOUS_PREFIX)
-    return RateTier(verified, getattr(pack, "rate_limits", None) or {})
+    return RateTier(verified, pack.rate_limits)
 
 
 def _flow_decision(
@@ -496,7 +497,7 @@ def _country(phone: str | None) -> str | None:
 
 
 def _numbered_choice(session: Session, text: str) -> str | None:
-    """A reply "2" to a menu shown as numbered text (SMS) is the second option's id."""
+    """A reply "2" to a menu shown as numbered text (SMS, long WhatsApp menus) is the second option's id."""
     menu = session.state.get(MENU_KEY)
     stripped = text.strip().rstrip(".)")
     if not isinstance(menu, list) or not stripped.isdigit():

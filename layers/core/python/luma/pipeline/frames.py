@@ -19,7 +19,7 @@ def load_object(body: str | None) -> dict[str, Any]:
     """A frame's JSON object, or ``MALFORMED_JSON``."""
     try:
         data = json.loads(body or "")
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:  # a 32 KB frame can nest 16,000 levels
         raise LumaError(ErrorCode.MALFORMED_JSON) from exc
     if not isinstance(data, dict):
         raise LumaError(ErrorCode.MALFORMED_JSON)

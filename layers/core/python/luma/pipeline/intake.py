@@ -224,7 +224,16 @@ class TwilioIntake:
                     text = f"{text}\n{previous['transcript']}".strip()
                 continue
             if kind == "image" and media is not None and media.can_store:
-                data = media.fetch(item.url)
+                try:
+                    data = media.fetch(item.url)  # too large, gone or from a foreign host: told, text kept
+                except LumaError as err:
+                    refs.append({"type": item.content_type, "stored": False, "reason": err.details.get("reason")})
+                    mb = max(1, settings.twilio_media_max_bytes // (1024 * 1024))
+                    refusal = refusal or (
+                        "image_unusable",
+                        LumaError(ErrorCode.MEDIA_UNSUPPORTED, text_key="media.image_unusable", text_values={"mb": mb}),
+                    )
+                    continue
                 ref = media.store(
                     principal.tenant_id, message.external_id, index, data, item.content_type, at=message.received_at
                 )

@@ -185,7 +185,7 @@ class ClinicTools:
             raise ToolError(
                 "IDENTITY_MISMATCH", f"No patient matches that name and date of birth. {left} attempt(s) left."
             )
-        self.attempts.succeeded(tenant, user)
+        self.attempts.succeeded(tenant, user, claim)
         ctx.state_updates.update(verified_patient_id=patient.patient_id, verified_name=patient.name)
         return {"verified": True, "first_name": patient.name.split()[0]}
 

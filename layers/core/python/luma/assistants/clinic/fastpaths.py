@@ -130,7 +130,7 @@ class ClinicFastPaths:
                 state=state,
                 meta={"identity": "failed"},
             )
-        self.attempts.succeeded(tenant, user)
+        self.attempts.succeeded(tenant, user, claim)
         pending_intent = state.pop("pending_intent", None)
         pending_text = state.pop("pending_text", None)
         state.pop("awaiting", None)
