@@ -46,6 +46,7 @@ from luma.ops.event_filter import EventFilter
 from luma.store import keys
 from luma.store.models import MessageRow, SessionRow
 from luma.streams import Change
+from websockets.sync.client import connect
 
 from local.fake_llm import RecordedRequest
 from local.runtime import LambdaRuntime
@@ -89,7 +90,7 @@ def settle(stack: Any) -> None:
 def say(stack: Any, user: str, text: str, sid: str | None = None) -> dict[str, Any]:
     """One turn over a real WebSocket; the reply's ``message`` frame."""
     with client(stack, user) as ws:
-        res = turn(ws, text, sid, timeout=60)
+        res = turn(ws, text, sid, timeout=120)
     message = res["message"]
     assert message["type"] == "message", message
     return dict(message)
@@ -132,7 +133,7 @@ def model_request(fake: Any, text: str) -> RecordedRequest:
         content = body["messages"][-1]["content"]
         return content if isinstance(content, str) else "".join(b.get("text", "") for b in content)
 
-    found = [r for r in fake.requests if r.body.get("tools") and last_user_text(r.body) == text]
+    found: list[RecordedRequest] = [r for r in fake.requests if r.body.get("tools") and last_user_text(r.body) == text]
     assert found, f"no agent request for {text!r}"
     return found[-1]
 
@@ -196,6 +197,27 @@ def test_told_in_one_session_remembered_in_the_next(local_stack: Any, fake_llm: 
     assert HEADER not in json.dumps(their_request.body["system"])
     assert "memories" not in reply_meta(ddb_settings, theirs["sessionId"], theirs["messageId"])
     assert memories(ddb_settings, other) == [] or all("penicillin" not in m.text for m in memories(ddb_settings, other))
+
+
+def test_the_site_assistant_remembers_too(local_stack: Any, fake_llm: Any, ddb_settings: Settings) -> None:
+    """The sitework assistant's scripted model (handed over to by the demo model) answers from memory too."""
+    worker = new_user()
+    token = issue_dev_token(worker, TENANT)
+
+    def site_turn(text: str) -> dict[str, Any]:
+        with connect(f"{local_stack.ws_url}?token={token}&assistant=sitework", open_timeout=10) as ws:
+            return dict(turn(ws, text, timeout=120)["message"])
+
+    told = site_turn("Please remember that I'm allergic to penicillin.")
+    assert told["assistant"] == "sitework" and "allergic to penicillin" in told["text"], told
+    settle(local_stack)
+    asked = site_turn(ASK_ALLERGY)
+    assert asked["sessionId"] != told["sessionId"] and asked["assistant"] == "sitework"
+    assert "you're allergic to penicillin" in asked["text"], asked["text"]
+    request = model_request(fake_llm, ASK_ALLERGY)
+    assert {"search", "task_details"} <= {t["name"] for t in request.body["tools"]}  # the site agent's request
+    statement = next(m for m in memories(ddb_settings, worker) if m.session_id == told["sessionId"])
+    assert statement.memory_id in reply_meta(ddb_settings, asked["sessionId"], asked["messageId"])["memories"]
 
 
 # -- with extraction by the model ----------------------------------------------------------------------
@@ -293,7 +315,7 @@ def _session_with_message(user: str, text: str) -> tuple[str, MessageRow]:
 def _insert(row: MessageRow) -> Change:
     from boto3.dynamodb.types import TypeDeserializer
 
-    image = {k: TypeDeserializer().deserialize(v) for k, v in row.serialize().items()}
+    image = {k: TypeDeserializer().deserialize(v) for k, v in row.serialize().items()}  # type: ignore[arg-type]
     return Change("INSERT", {"pk": row.pk, "sk": row.sk}, image, None, "1", "e-1", None, None)
 
 
