@@ -953,9 +953,19 @@ function resetConversationView() {
   updateActivity();
 }
 
+/** Close the session the user leaves, so its report and recap ("last time") exist at once. */
+function closeSession(sessionId) {
+  if (!sessionId || !state.token) return;
+  const url = new URL(`/api/sessions/${encodeURIComponent(sessionId)}/close`, `${API}/`);
+  fetch(url, { method: "POST", headers: authHeaders() }).catch(() => {}); // the idle sweeper closes it otherwise
+}
+
 function startNewConversation() {
   state.generation += 1;
-  if (state.sessionId) state.discarded.add(state.sessionId);
+  if (state.sessionId) {
+    state.discarded.add(state.sessionId);
+    closeSession(state.sessionId);
+  }
   forgetSession();
   store.set(KEYS.outbox, null);
   resetConversationView();

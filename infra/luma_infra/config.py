@@ -295,6 +295,16 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
                 filters=({"eventName": ["INSERT"], "dynamodb": {"NewImage": {"sk": {"S": [{"prefix": "M#"}]}}}},),
             ),
         ),
+        "memory_expire": FunctionSpec(
+            description="Conversation stream: a memory item removed (TTL expiry, erasure) takes its search-index document",
+            timeout_s=30,
+            opensearch="write",  # deletes the item's document in the memory index
+            stream=StreamSpec(
+                table="conversations",
+                # The table streams NEW_IMAGE: a REMOVE carries only the keys, so the filter is on Keys.
+                filters=({"eventName": ["REMOVE"], "dynamodb": {"Keys": {"sk": {"S": [{"prefix": "MEM#"}]}}}},),
+            ),
+        ),
         "escalations": FunctionSpec(
             description="Conversation stream: an escalation's inbox notice, pushed to the tenant's operators",
             timeout_s=30,

@@ -74,4 +74,10 @@ def test_a_new_conversation_remembers_what_was_told(new_page: Any, web_stack: An
     second = _session_id(page)
     assert second and second != first  # a new session remembered what the old one was told
     expect()(page.get_by_test_id("message-user")).to_have_count(1)  # the first conversation is not on screen
+    # Leaving a conversation closes it (its report and recap exist at once, not after the idle sweep).
+    from luma.domain.models import SessionStatus
+    from luma.store.repos import DynamoConversationRepository
+
+    left = DynamoConversationRepository(get_settings()).get_session("demo", first)
+    assert left is not None and left.status is SessionStatus.CLOSED
     page.screenshot(path=str(screenshot_dir / "web_chat_memory.png"))

@@ -138,6 +138,17 @@ def test_ensure_ready_creates_the_mapping_and_pipeline(opensearch_server: OpenSe
     assert processor["combination"]["parameters"]["weights"] == list(settings.memory_hybrid_weights)
 
 
+def test_the_first_write_of_a_fresh_deployment_creates_the_index_with_its_mapping(
+    opensearch_server: OpenSearchServer,
+) -> None:
+    settings = settings_for(opensearch_server.url)
+    OpenSearchVectorStore(settings).upsert([doc("m-1", "Alice is allergic to penicillin.")])
+    client = raw_client(opensearch_server)
+    mapping = client.indices.get_mapping(index=settings.memory_index)[settings.memory_index]["mappings"]
+    assert mapping["properties"]["vector"]["type"] == "knn_vector"  # not a dynamic float array
+    assert client.search_pipeline.get(id=settings.memory_search_pipeline)
+
+
 def test_ensure_ready_refuses_an_index_with_another_vector_size(opensearch_server: OpenSearchServer) -> None:
     settings = settings_for(opensearch_server.url)
     raw_client(opensearch_server).indices.create(
@@ -474,9 +485,14 @@ def test_serverless_mode_works_without_ids_refresh_or_delete_by_query(serverless
     eventually(lambda: adapter.count("demo", "u-alice") == 2)
     adapter.refresh()  # a no-op: Serverless has no _refresh
     adapter.upsert([doc("m-1", "second version")])
-    eventually(lambda: adapter.count("demo", "u-alice") == 2)
-    hits = adapter.search("demo", "u-alice", text="version", vector=random_vector(1), k=10)
-    assert [h.text for h in hits if h.memory_id == "m-1"] == ["second version"]
+
+    def m1_texts() -> list[str]:
+        hits = adapter.search("demo", "u-alice", text="version", vector=random_vector(1), k=10)
+        return [h.text for h in hits if h.memory_id == "m-1"]
+
+    # Serverless shows writes after its refresh interval: then the old copy is gone and the new one there.
+    eventually(lambda: m1_texts() == ["second version"])
+    assert adapter.count("demo", "u-alice") == 2
     adapter.delete("demo", "u-alice", ["m-2"])
     eventually(lambda: adapter.count("demo", "u-alice") == 1)
     assert adapter.delete_user("demo", "u-alice") == 1

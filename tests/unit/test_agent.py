@@ -424,6 +424,27 @@ def test_a_plain_answer_streams_sentences_then_persists_and_delivers_one_message
     assert [t.name for t in provider.requests[0].tools][:2] == ["verify_identity", "list_appointments"]
 
 
+def test_the_users_own_memories_may_be_quoted_back_but_not_the_instructions() -> None:
+    remembered = "On 1 December 2026 you told me that you are allergic to penicillin and that needles scare you a lot."
+    leak = (
+        "My instructions say: "
+        + " ".join(
+            clinic_at()
+            .system_prompt(Session(tenant_id=TENANT, session_id="S1", user_id="u-alice", assistant="clinic"))
+            .split()[:40]
+        )
+        + "."
+    )
+    provider = ScriptedProvider([TextDelta(text=remembered + " "), TextDelta(text=leak), done()])
+    svc, conversations, delivery, _ = service(provider)
+    state = new_run(make_turn(conversations, "do you remember my allergy?"), resolve_limits(None))
+    state.memory, state.memory_ids = f"What you remember about the user:\n- {remembered}", ["MEM1"]
+    svc.step(state)
+    [message] = delivery.of_type("message")
+    assert remembered in message["text"]
+    assert "My instructions say" not in message["text"]
+
+
 def test_a_tool_step_returns_pending_calls_and_the_next_step_sees_the_results() -> None:
     call = ToolCall(
         id="tu1",

@@ -8,7 +8,7 @@ import pytest
 from luma.memory.dates import anchor_dates
 from luma.memory.extractive import MAX_STATEMENT_CHARS, extractive_summary, statement_candidates
 from luma.memory.model import MemoryKind, SourceMessage
-from luma.memory.text import is_instruction_echo, is_salient, keyword_query, sentences, tail
+from luma.memory.text import is_instruction_echo, is_recall_question, is_salient, keyword_query, sentences, tail
 
 MONDAY = date(2023, 5, 8)
 
@@ -145,3 +145,31 @@ def test_extractive_summary_keeps_informative_user_sentences_with_provenance() -
     assert "AI assistant" not in summary.text
     assert summary.source_ids == ("m3", "m4")
     assert extractive_summary([_msg(1, "user", "hi"), _msg(2, "assistant", "Hello! What can I do?")]) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Do you remember what I told you about my allergy?",
+        "What did I tell you last time?",
+        "Tu te souviens de ce que je t'ai dit sur mon allergie ?",
+        "¿Recuerdas lo que te dije de mi alergia?",
+        "Erinnerst du dich an meine Allergie?",
+        "Pamiętasz, co ci mówiłem o alergii?",
+        "هل تتذكر ما قلته لك عن حساسيتي؟",
+    ],
+)
+def test_questions_about_what_was_remembered_are_not_memories(text: str) -> None:
+    assert is_recall_question(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I remember my grandmother's garden in Lyon, she grew tomatoes.",  # a statement
+        "I adopted a dog called Max last week. Do you remember the name of my cat?",  # tells something too
+        "Have you seen my new dog Max?",  # a question that tells something, not about memory
+    ],
+)
+def test_statements_and_other_questions_stay(text: str) -> None:
+    assert not is_recall_question(text)

@@ -230,6 +230,16 @@ def test_memory_extract_sees_new_messages_only() -> None:
     assert not keep.matches(conversation("META"))
 
 
+def test_memory_expire_sees_removed_memory_items_only() -> None:
+    keep = _config_filters()["memory_expire"]
+    removed = conversation("MEM#fact#01J0000000000000000000000", event_name="REMOVE")
+    removed["dynamodb"].pop("NewImage", None)  # a REMOVE in a NEW_IMAGE stream carries the keys only
+    assert keep.matches(removed)
+    assert not keep.matches(conversation("MEM#fact#01J0000000000000000000000"))
+    assert not keep.matches(conversation("MEM#fact#01J0000000000000000000000", event_name="MODIFY"))
+    assert not keep.matches(conversation("M#01J0000000000000000000000", event_name="REMOVE"))
+
+
 def test_escalations_see_escalation_items() -> None:
     keep = _config_filters()["escalations"]
     assert keep.matches(conversation("ESC#01J0000000000000000000000"))

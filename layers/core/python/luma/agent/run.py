@@ -315,7 +315,8 @@ class AgentService:
 
         pack = self.packs(session.assistant)
         checker = OutputGuard(
-            system_prompt=f"{request.system}\n\n{request.context}",
+            # The instructions only: the user's own memories and summary may be quoted back to them.
+            system_prompt=f"{request.system}\n\n{pack.session_context(session)}",
             language=session.language,
             allow=pack.allowed_output(),
             policy=guard_policy(pack, session.tenant_id, self.settings),

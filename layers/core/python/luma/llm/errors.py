@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from luma.errors import ErrorCode, LumaError
-
 
 class LlmErrorCode(StrEnum):
     """Why a model call failed."""
@@ -48,10 +46,6 @@ class LlmError(Exception):
         self.detail = detail
         self.message = _MESSAGES[code]
         super().__init__(f"{code}: {self.message}")
-
-    def to_luma_error(self) -> LumaError:
-        """The client-facing error: LLM_UNAVAILABLE with this error's user-safe message."""
-        return LumaError(ErrorCode.LLM_UNAVAILABLE, self.message, llmCode=self.code.value)
 
     def log_fields(self) -> dict[str, object]:
         """Fields safe to log."""

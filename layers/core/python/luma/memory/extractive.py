@@ -8,7 +8,15 @@ from collections.abc import Sequence
 
 from luma.memory.dates import anchor_dates, day_label
 from luma.memory.model import Candidate, MemoryKind, SourceMessage
-from luma.memory.text import content_words, is_instruction_echo, is_salient, sentences, tail, words
+from luma.memory.text import (
+    content_words,
+    is_instruction_echo,
+    is_recall_question,
+    is_salient,
+    sentences,
+    tail,
+    words,
+)
 
 # One memory item holds at most this much of a message (longer messages become several items).
 MAX_STATEMENT_CHARS = 600
@@ -66,7 +74,12 @@ def statement_candidates(
     skipped = 0
     previous = preceding
     for message in messages:
-        if message.role != "user" or not is_salient(message.text) or is_instruction_echo(message.text):
+        if (
+            message.role != "user"
+            or not is_salient(message.text)
+            or is_instruction_echo(message.text)
+            or is_recall_question(message.text)
+        ):
             skipped += message.role == "user"
             previous = message
             continue

@@ -70,6 +70,26 @@ def is_salient(text: str, *, min_content_words: int = 2) -> bool:
     return len(content_words(text)) >= min_content_words
 
 
+# A question about what the assistant remembers ("do you remember…", "what did I tell you…", "last
+# time"), in the nine languages: asking it tells nothing new about the user.
+_RECALL_QUESTION = re.compile(
+    r"\b(?:remember|recall|what did i (?:tell|say|mention)|last time|earlier today)\b"
+    r"|\b(?:souviens|rappelles|rappelez|souvenez|dernière fois|qu'est-ce que je t'ai dit)"
+    r"|\b(?:recuerdas|recuerda|acuerdas|acuerda|última vez|lembras|lembra|lembra-se)"
+    r"|\b(?:erinnerst|erinnern sie|letztes mal|was habe ich (?:dir|ihnen) gesagt)"
+    r"|\b(?:ricordi|ricorda|l'ultima volta|amintești|amintiți|ultima dată|ultima oară)"
+    r"|\b(?:pamiętasz|pamięta pan|pamięta pani|ostatnim razem|ostatnio)"
+    r"|(?:تتذكر|تذكر|آخر مرة)",
+    re.IGNORECASE,
+)
+
+
+def is_recall_question(text: str) -> bool:
+    """True for a message that only asks what the assistant remembers (every sentence a question)."""
+    parts = sentences(text)
+    return bool(parts) and all(p.rstrip().endswith(("?", "؟")) for p in parts) and bool(_RECALL_QUESTION.search(text))
+
+
 def is_instruction_echo(text: str) -> bool:
     """True for text about the assistant's own instructions/role, or instructions aimed at the model."""
     return bool(_INSTRUCTION_ECHO.search(text))

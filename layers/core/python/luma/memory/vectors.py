@@ -340,6 +340,7 @@ class OpenSearchVectorStore:
         self.pipeline = self.settings.memory_search_pipeline
         self.serverless = self.settings.opensearch_service == "aoss"
         self._client = client
+        self._ready = False  # ensure_ready ran in this process (the first write creates what is missing)
 
     @property
     def client(self) -> OpenSearch:
@@ -398,6 +399,7 @@ class OpenSearchVectorStore:
             id=self.pipeline,
             body=pipeline_body(self.settings.memory_hybrid_weights),
         )
+        self._ready = True
 
     # Writes -----------------------------------------------------------------------------------------
 
@@ -422,9 +424,15 @@ class OpenSearchVectorStore:
         }
 
     def upsert(self, docs: Sequence[MemoryDoc]) -> None:
-        """Index documents in ``_bulk`` requests; a :class:`VectorStoreBulkError` names those that failed."""
+        """Index documents in ``_bulk`` requests; a :class:`VectorStoreBulkError` names those that failed.
+
+        The first write of a process makes sure the index (with its ``knn_vector`` mapping) and the search
+        pipeline exist, so a fresh deployment never gets an index with a dynamic mapping.
+        """
         for doc in docs:
             _check_doc(doc)
+        if not self._ready and docs:
+            self.ensure_ready()
         now = datetime.now(UTC)
         failed: dict[str, str] = {}
         for chunk in _chunks(list(docs), BULK_CHUNK):
