@@ -63,7 +63,7 @@ DEFAULT_ROUTES: dict[str, str] = {
 
 
 def declared_routes() -> dict[str, str]:
-    """The WebSocket routes: the built-in ones plus each function's ``ws_routes`` in the infra config (as CDK maps them)."""
+    """The WebSocket routes: the built-in ones plus each function's ``ws_routes`` in the infra config (as in CDK)."""
     from local.streams import infra_config
 
     routes = dict(DEFAULT_ROUTES)

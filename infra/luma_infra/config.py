@@ -296,7 +296,7 @@ FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(
             ),
         ),
         "memory_expire": FunctionSpec(
-            description="Conversation stream: a memory item removed (TTL expiry, erasure) takes its search-index document",
+            description="Conversation stream: a removed memory item (TTL expiry, erasure) takes its index document",
             timeout_s=30,
             opensearch="write",  # deletes the item's document in the memory index
             stream=StreamSpec(

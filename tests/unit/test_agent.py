@@ -15,11 +15,11 @@ from luma.agent.limits import resolve_limits
 from luma.agent.run import AgentService, RunState, new_run
 from luma.agent.stream import SentenceGuard, TokenStreamer, default_check
 from luma.agent.tools import Tool, ToolContext, ToolError, ToolRegistry, execute_tool
-from luma.assistants.contract import IdentityRule
 from luma.assistants.clinic import ClinicPack
 from luma.assistants.clinic.agent import ClinicTools, registry, session_context, system_prompt
 from luma.assistants.clinic.info import timezone
 from luma.assistants.clinic.repo import Appointment, Patient
+from luma.assistants.contract import IdentityRule
 from luma.config import Settings
 from luma.domain.models import (
     DeliveryTarget,

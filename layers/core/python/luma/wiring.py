@@ -138,8 +138,8 @@ def agent_service() -> AgentService:
 def classify_service() -> ClassifyService:
     from luma.assistants.registry import get_pack
     from luma.invoke import LambdaInvoker
-    from luma.pipeline.classify import ClassifyService
     from luma.operators.relay import OperatorRelay
+    from luma.pipeline.classify import ClassifyService
     from luma.pipeline.guard import InputGuard
     from luma.pipeline.router import get_router
 
