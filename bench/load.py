@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -231,9 +232,13 @@ class FaultPlan:
     disconnect_rate: float = 0.1
     redelivery_rate: float = 0.1
     out_of_order_rate: float = 0.1
+    # Where handler faults go: function -> phases ("before" and/or "after" the handler).
+    handlers: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: dict.fromkeys(FAULT_FUNCTIONS, ("before", "after"))
+    )
 
     def runtime_rates(self) -> dict[str, dict[str, float]]:
-        return {name: {"before": self.handler_rate, "after": self.handler_rate} for name in FAULT_FUNCTIONS}
+        return {name: dict.fromkeys(phases, self.handler_rate) for name, phases in self.handlers.items()}
 
     def provider_rates(self) -> dict[str, float]:
         third = self.provider_rate / 3
@@ -250,6 +255,30 @@ class Injector:
     async def stop(self) -> dict[str, Any]:
         """Turn faults off; returns what was injected."""
         return {}
+
+
+class InProcessInjector(Injector):
+    """For a stack in this process (tests): its runtime's faults, and its fake model's when it has them."""
+
+    def __init__(self, runtime: Any, fake_llm: Any) -> None:
+        self.runtime = runtime
+        self.fake_llm = fake_llm
+
+    async def start(self, plan: FaultPlan) -> list[str]:
+        self.runtime.faults.configure(plan.runtime_rates(), seed=12)
+        if self.fake_llm is None or not hasattr(self.fake_llm, "set_faults"):
+            return ["provider faults (the fake model has no set_faults)"]
+        rates = plan.provider_rates()
+        self.fake_llm.set_faults({"429": rates["rate429"], "500": rates["rate500"], "cut": rates["cutRate"]})
+        return []
+
+    async def stop(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"handlers": self.runtime.faults.snapshot()["injected"]}
+        self.runtime.faults.clear()
+        if self.fake_llm is not None and hasattr(self.fake_llm, "set_faults"):
+            self.fake_llm.set_faults({})
+            out["provider"] = dict(self.fake_llm.faults_injected)
+        return out
 
 
 class HttpInjector(Injector):
@@ -295,7 +324,9 @@ class Config:
     ramp_s: float = 10.0
     turn_timeout_s: float = 60.0
     settle_s: float = 60.0
-    retry_after_s: float = 30.0  # a WebSocket message with no frame at all about it by then is sent again
+    # A WebSocket message with no frame at all about it by then is sent again (None: only after an
+    # error frame or a reconnection, as the web client does; the gateway never drops a frame silently).
+    retry_after_s: float | None = None
     faults: FaultPlan | None = None
     seed: int = 1
     tenant: str = "demo"
@@ -323,6 +354,7 @@ class Run:
         # The fake Twilio API's messages, by recipient: [(received at, sid)].
         self.twilio_seen: set[str] = set()
         self.twilio_by_phone: dict[str, list[float]] = defaultdict(list)
+        self.twilio_bodies: dict[str, list[str]] = defaultdict(list)
         self._twilio_event = asyncio.Event()
         self._stop_polling = asyncio.Event()
 
@@ -418,11 +450,12 @@ class Run:
             sent.sent_at = time.time()
         await ws.send(json.dumps(frame))
         deadline = time.monotonic() + self.config.turn_timeout_s
-        resend_at = time.monotonic() + self.config.retry_after_s
+        wait = self.config.retry_after_s or self.config.turn_timeout_s
+        resend_at = time.monotonic() + wait
         # A fault: leave mid-answer (agent: at the first token; otherwise right after sending).
         leave = session_id is not None and self._chance(self.faults.disconnect_rate if self.faults else 0)
         if leave and session_id is not None and sent.route != "agent":
-            return await self._away_and_back(ws, user, sent, session_id), session_id
+            return await self._away_and_back(ws, user, sent, session_id, frame), session_id
         while sent.reply_at is None and time.monotonic() < deadline:
             try:
                 raw = await asyncio.wait_for(ws.recv(), max(0.05, min(resend_at, deadline) - time.monotonic()))
@@ -430,42 +463,22 @@ class Run:
                 if time.monotonic() >= resend_at:  # nothing at all: send it again (the same id is safe)
                     sent.retries += 1
                     await ws.send(json.dumps(frame))
-                    resend_at = time.monotonic() + self.config.retry_after_s
+                    resend_at = time.monotonic() + wait
                 continue
             got = json.loads(raw)
-            kind = got.get("type")
             session_id = got.get("sessionId") or session_id
             if session_id:
                 self.results.session_ids[sent.session].add(session_id)
-            if kind is None and "connectionId" in got:  # API Gateway's own error frame: the integration failed
-                self.results.gateway_errors += 1
-                sent.retries += 1
-                await asyncio.sleep(0.2)
-                await ws.send(json.dumps({**frame, "sessionId": session_id} if session_id else frame))
-                continue
-            resend_at = time.monotonic() + self.config.retry_after_s  # something is happening
-            if kind == "message" and got.get("replyTo") == sent.id:
-                sent.live_replies.add(got["messageId"])
-                self._answered(sent, "live")
-            elif kind == "error" and got.get("clientMessageId") == sent.id:
-                if got.get("code") == "INTERNAL":  # a server fault: retry later with the same id
-                    sent.retries += 1
-                    await asyncio.sleep(0.5)
-                    await ws.send(json.dumps(frame))
-                    continue
-                sent.error = got.get("code")
-                self._answered(sent, "live")
-            elif (
-                kind == "status" and got.get("clientMessageId") == sent.id and got.get("status") == "agent_unavailable"
-            ):
-                sent.error = "agent_unavailable"
-                self._answered(sent, "live")
-            elif kind == "token" and got.get("replyTo") == sent.id and leave and session_id:
-                return await self._away_and_back(ws, user, sent, session_id), session_id
+                frame["sessionId"] = session_id
+            if await self._on_frame(ws, sent, frame, got):
+                resend_at = time.monotonic() + wait  # something is happening
+            if got.get("type") == "token" and got.get("replyTo") == sent.id and leave and session_id:
+                return await self._away_and_back(ws, user, sent, session_id, frame), session_id
         return ws, session_id
 
-    async def _away_and_back(self, ws: Any, user: LoadUser, sent: Sent, session_id: str) -> Any:
-        """Drop the connection, come back a moment later, and get the reply live or from the catch-up."""
+    async def _away_and_back(self, ws: Any, user: LoadUser, sent: Sent, session_id: str, frame: dict[str, Any]) -> Any:
+        """Drop the connection, come back a moment later, send the message again (the same id: stored and
+        answered once; it may never have arrived), and get the reply live or from the catch-up."""
         import websockets
 
         self.results.disconnects += 1
@@ -474,6 +487,9 @@ class Run:
         await asyncio.sleep(self.rng.uniform(0.2, 1.0))
         ws = await self._ws_connect(user)
         self.results.reconnects += 1
+        if sent.reply_at is None:
+            sent.retries += 1
+            await ws.send(json.dumps({**frame, "sessionId": session_id}))
         deadline = time.monotonic() + self.config.turn_timeout_s
         next_catch_up = time.monotonic()
         while sent.reply_at is None and time.monotonic() < deadline:
@@ -489,11 +505,33 @@ class Run:
                 self._connections(-1)
                 ws = await self._ws_connect(user)
                 continue
-            got = json.loads(raw)
-            if got.get("type") == "message" and got.get("replyTo") == sent.id:
-                sent.live_replies.add(got["messageId"])
-                self._answered(sent, "live")
+            await self._on_frame(ws, sent, frame, json.loads(raw))
         return ws
+
+    async def _on_frame(self, ws: Any, sent: Sent, frame: dict[str, Any], got: dict[str, Any]) -> bool:
+        """Act on a frame received while ``sent`` waits; False for API Gateway's own error frame."""
+        kind = got.get("type")
+        if kind is None and "connectionId" in got:  # the integration failed: send it again (the same id)
+            self.results.gateway_errors += 1
+            sent.retries += 1
+            await asyncio.sleep(0.2)
+            await ws.send(json.dumps(frame))
+            return False
+        if kind == "message" and got.get("replyTo") == sent.id:
+            sent.live_replies.add(got["messageId"])
+            self._answered(sent, "live")
+        elif kind == "error" and got.get("clientMessageId") == sent.id:
+            if got.get("code") == "INTERNAL":  # a server fault: retry later with the same id
+                sent.retries += 1
+                await asyncio.sleep(0.5)
+                await ws.send(json.dumps(frame))
+            else:
+                sent.error = got.get("code")
+                self._answered(sent, "live")
+        elif kind == "status" and got.get("clientMessageId") == sent.id and got.get("status") == "agent_unavailable":
+            sent.error = "agent_unavailable"
+            self._answered(sent, "live")
+        return True
 
     async def _catch_up(self, user: LoadUser, sent: Sent, session_id: str) -> None:
         items = await self._messages(user, session_id)
@@ -625,6 +663,7 @@ class Run:
             for m in fresh:
                 self.twilio_seen.add(m["sid"])
                 self.twilio_by_phone[m["to"]].append(float(m.get("luma_received_at") or time.time()))
+                self.twilio_bodies[m["to"]].append(str(m.get("body", ""))[:60])
             if fresh:
                 self._twilio_event.set()
                 self._twilio_event.clear()
@@ -654,9 +693,15 @@ class Run:
                 print(f"  a conversation failed: {type(outcome).__name__}: {outcome}", file=sys.stderr)
 
     async def settle(self) -> None:
-        """Wait until every message has a reply, or ``settle_s`` passed."""
-        deadline = time.monotonic() + self.config.settle_s
-        while time.monotonic() < deadline and any(s.reply_at is None for s in self.results.sent.values()):
+        """Wait for the replies still missing: until none is, or nothing arrived for ``settle_s`` seconds."""
+        progress, quiet_since = -1, time.monotonic()
+        while time.monotonic() - quiet_since < self.config.settle_s:
+            missing = sum(1 for s in self.results.sent.values() if s.reply_at is None)
+            seen = len(self.twilio_seen) + sum(1 for s in self.results.sent.values() if s.reply_at is not None)
+            if not missing:
+                break
+            if seen != progress:
+                progress, quiet_since = seen, time.monotonic()
             await asyncio.sleep(0.5)
         await asyncio.sleep(1.5)  # late duplicates, if any, arrive now
 
@@ -684,15 +729,24 @@ class Run:
             if sent.error is not None:
                 errors.append(sent.id)
         # A WhatsApp number that received more messages than its messages' stored replies.
-        over = 0
+        over, extra = 0, {}
         for user in self.users[: self.config.sessions]:
             to = f"whatsapp:{user.phone}"
             mine = [s for s in self.results.sent.values() if s.channel == "whatsapp" and s.session == user.index]
             expected = sum(len(stored_replies.get(s.id, ())) for s in mine)
-            over += max(0, len(self.twilio_by_phone.get(to, [])) - expected)
+            if len(self.twilio_by_phone.get(to, [])) > expected:
+                over += len(self.twilio_by_phone[to]) - expected
+                extra[user.phone] = {"stored_replies": expected, "received": self.twilio_bodies[to]}
+        stored_ids = set(by_user_id.values())
         return {
             "lost": len(lost),
             "lost_ids": lost[:20],
+            "lost_detail": [
+                {k: v for k, v in self.results.sent[i].__dict__.items() if k != "live_replies"}
+                | {"stored": i in stored_ids}
+                for i in lost[:20]
+            ],
+            "extra_deliveries": dict(list(extra.items())[:10]),
             "duplicated": len(duplicated) + over,
             "duplicated_ids": duplicated[:20],
             "whatsapp_extra_deliveries": over,
@@ -717,13 +771,17 @@ def _is_reply(item: dict[str, Any]) -> bool:
 
 def stored_messages(endpoint: str, user_ids: set[str], table: str = "luma-conversations") -> list[dict[str, Any]]:
     """Every stored message of the sessions of ``user_ids``: one paginated Scan of the conversations table."""
-    from luma.aws import client
+    import boto3
+    from botocore.config import Config
 
-    ddb = client("dynamodb", region="us-east-1", endpoint_url=endpoint)
+    # The emulator scans slowly when it is busy: no short timeouts here.
+    config = Config(connect_timeout=10, read_timeout=300, retries={"max_attempts": 3, "mode": "standard"})
+    ddb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=endpoint, config=config)
     sessions: set[str] = set()
     messages: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {
         "TableName": table,
+        "Limit": 2000,
         "FilterExpression": "#k IN (:m, :s)",
         "ExpressionAttributeNames": {"#k": "kind", "#m": "meta"},
         "ExpressionAttributeValues": {":m": {"S": "message"}, ":s": {"S": "session"}},
@@ -733,7 +791,7 @@ def stored_messages(endpoint: str, user_ids: set[str], table: str = "luma-conver
     while True:
         page = ddb.scan(**kwargs)
         for item in page.get("Items", []):
-            flat = {k: next(iter(v.values())) for k, v in item.items()}
+            flat: dict[str, Any] = {k: next(iter(v.values())) for k, v in item.items()}
             if flat.get("kind") == "session":
                 if flat.get("user_id") in user_ids:
                     sessions.add(flat["session_id"])
@@ -801,7 +859,7 @@ async def run(
         "turns": len(res.sent),
         "ws_share": config.ws_share,
         "faults": config.faults is not None,
-        "fault_plan": config.faults.__dict__ if config.faults else None,
+        "fault_plan": dataclasses.asdict(config.faults) if config.faults else None,
         "faults_not_injected": missing,
         "injected": injected,
         "latency_ms": {k: round(v, 1) for k, v in summary(latencies).items()},
@@ -882,7 +940,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-rate", type=float, default=0.02, help="handler fault probability (default 0.02)")
     parser.add_argument("--ramp-s", type=float, default=10.0, help="seconds over which conversations start")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one reply (default 60)")
-    parser.add_argument("--settle", type=float, default=60.0, help="seconds to wait for late replies at the end")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=60.0,
+        help="at the end, stop waiting for late replies after this many quiet seconds",
+    )
     parser.add_argument("--seed", type=int, default=1, help="random seed of the faults and the script")
     parser.add_argument("--port", type=int, default=8787, help="port of a running `luma dev --llm fake`")
     parser.add_argument("--host", default="127.0.0.1")

@@ -23,8 +23,9 @@ message invisible until the queue's visibility timeout ends; here the poller mak
 of a batch visible again itself, ``retry_delay_s`` later (``ChangeMessageVisibility`` to 0): moto keeps
 a FIFO group's order only for messages made visible that way, not for ones whose timeout ran out.
 
-:func:`start_twilio_inbox` creates the queues for ``luma dev`` (names as CDK creates them) and starts
-the poller; ``inbox.env`` holds the settings that point the webhook at the queue.
+:func:`start_queue_sources` creates, for every function ``config.FUNCTIONS`` gives a ``queue``, that
+queue and its dead-letter queue for ``luma dev`` (named and set as CDK creates them) and starts its
+poller; ``sources.env`` holds the settings that point the senders (the Twilio webhook) at the queues.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 
 REGION = "us-east-1"
 INBOUND_FUNCTION = "classify"
-MAX_RECEIVE_COUNT = 5  # receives before SQS moves a message to the dead-letter queue
+MAX_RECEIVE_COUNT = 5  # receives before SQS moves a message to the dead-letter queue (CDK's default)
 RETENTION_S = 4 * 24 * 3600
 DLQ_RETENTION_S = 14 * 24 * 3600
 _SYSTEM_ATTRIBUTES = (
@@ -58,16 +59,6 @@ _SYSTEM_ATTRIBUTES = (
     "MessageGroupId",
     "MessageDeduplicationId",
 )
-
-
-def inbound_queue_name(stage: str) -> str:
-    """The Twilio inbound FIFO queue, as CDK names it."""
-    return f"luma-{stage}-twilio-inbound.fifo"
-
-
-def inbound_dlq_name(stage: str) -> str:
-    """Its dead-letter queue (a FIFO queue's dead-letter queue is FIFO too)."""
-    return f"luma-{stage}-twilio-inbound-dlq.fifo"
 
 
 def sqs_event_record(message: Mapping[str, Any], *, queue_arn: str, region: str = REGION) -> dict[str, Any]:
@@ -307,46 +298,69 @@ class SqsPoller:
                 log.warning("could not delete a processed message: %s", failure.get("Code"))
 
 
-@dataclass
-class TwilioInbox:
-    """The Twilio inbound queue of ``luma dev`` and its poller."""
+def queue_name(stage: str, spec: Any) -> str:
+    """A consumer's FIFO queue, as CDK names it (``luma-<stage>-<name>.fifo``)."""
+    return f"luma-{stage}-{spec.name.replace('_', '-')}.fifo"
 
-    poller: SqsPoller
-    queue_url: str
-    dlq_url: str
+
+def queue_dlq_name(stage: str, function: str) -> str:
+    """The dead-letter queue of ``function``'s FIFO queue, as CDK names it (a FIFO queue's DLQ is FIFO too)."""
+    return f"luma-{stage}-{function.replace('_', '-')}-queue-dlq.fifo"
+
+
+@dataclass
+class QueueSources:
+    """What :func:`start_queue_sources` started: one poller per consuming function, and their queues."""
+
+    pollers: dict[str, SqsPoller]  # function -> its mapping
+    dead_letter_queues: dict[str, str]  # function -> the URL of its queue's DLQ
     endpoint_url: str
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # the settings that point senders at the queues
+
+    def queue_url(self, function: str = INBOUND_FUNCTION) -> str:
+        """The URL of the queue ``function`` consumes."""
+        return self.pollers[function].source.queue_url
+
+    def dlq_url(self, function: str = INBOUND_FUNCTION) -> str:
+        """The URL of that queue's dead-letter queue."""
+        return self.dead_letter_queues[function]
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the poller (before the runtime)."""
-        self.poller.stop(timeout)
+        """Stop every poller (before the runtime: they invoke through it)."""
+        for poller in self.pollers.values():
+            poller.stop(timeout)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """See :meth:`SqsPoller.wait_idle`."""
-        return self.poller.wait_idle(timeout)
+        """Every queue empty and nothing in flight (see :meth:`SqsPoller.wait_idle`); False on timeout."""
+        deadline = time.monotonic() + timeout
+        return all(p.wait_idle(max(0.0, deadline - time.monotonic())) for p in self.pollers.values())
 
     def info(self) -> dict[str, Any]:
-        """``dev_info["twilioInbox"]``."""
-        return {**self.poller.info(), "deadLetterQueueUrl": self.dlq_url}
+        """``dev_info["queues"]``: each mapping's settings and counters, and its dead-letter queue."""
+        return {f: {**p.info(), "deadLetterQueueUrl": self.dead_letter_queues[f]} for f, p in self.pollers.items()}
 
 
-def ensure_fifo_queue(sqs: Any, name: str, dlq_name: str, *, visibility_timeout_s: int) -> tuple[str, str, str]:
-    """Create the FIFO queue and its dead-letter queue (idempotent); ``(url, arn, dlq_url)``."""
+def ensure_fifo_queue(
+    sqs: Any, name: str, dlq_name: str, *, visibility_timeout_s: int, max_receive_count: int = MAX_RECEIVE_COUNT
+) -> tuple[str, str, str]:
+    """Create the FIFO queue and its dead-letter queue as CDK does (idempotent); ``(url, arn, dlq_url)``."""
+    fifo = {"FifoQueue": "true", "DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId"}
     dlq_url = str(
-        sqs.create_queue(
-            QueueName=dlq_name, Attributes={"FifoQueue": "true", "MessageRetentionPeriod": str(DLQ_RETENTION_S)}
-        )["QueueUrl"]
+        sqs.create_queue(QueueName=dlq_name, Attributes={**fifo, "MessageRetentionPeriod": str(DLQ_RETENTION_S)})[
+            "QueueUrl"
+        ]
     )
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}
     url = str(
         sqs.create_queue(
             QueueName=name,
             Attributes={
-                "FifoQueue": "true",
+                **fifo,
                 "ContentBasedDeduplication": "false",
                 "VisibilityTimeout": str(visibility_timeout_s),
                 "MessageRetentionPeriod": str(RETENTION_S),
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}),
+                "RedrivePolicy": json.dumps(redrive),
             },
         )["QueueUrl"]
     )
@@ -354,29 +368,44 @@ def ensure_fifo_queue(sqs: Any, name: str, dlq_name: str, *, visibility_timeout_
     return url, str(arn), dlq_url
 
 
-def start_twilio_inbox(
+def start_queue_sources(
     runtime: LambdaRuntime,
     endpoint_url: str,
     *,
     stage: str = "local",
-    visibility_timeout_s: int = 30,
-    batch_size: int = 10,
+    functions: Mapping[str, Any] | None = None,
     max_concurrency: int = 8,
     **poller_options: Any,
-) -> TwilioInbox:
-    """The inbound FIFO queue (and its dead-letter queue) in the emulator, and a started poller feeding ``classify``.
+) -> QueueSources:
+    """For each function of ``config.FUNCTIONS`` (or ``functions``) with a ``queue`` and a folder: its FIFO
+    queue and dead-letter queue in the emulator, named and set as CDK does, and a started poller.
 
-    A failed message is received again ``retry_delay_s`` (a poller option, 1 s) later; one whose
-    batch never ended, after ``visibility_timeout_s``. ``inbox.env`` holds ``LUMA_TWILIO_INBOUND_QUEUE_URL`` and
-    ``LUMA_SQS_ENDPOINT_URL`` for the webhook.
+    A failed message is received again ``retry_delay_s`` (a poller option, 1 s) later; one whose batch
+    never ended, after the queue's visibility timeout (6 x the function's timeout unless the spec says).
+    ``sources.env`` holds each queue's URL under its ``env_var`` and ``LUMA_SQS_ENDPOINT_URL``.
     """
     from luma.aws import client
 
+    from local.streams import infra_config
+
+    specs = dict(infra_config().FUNCTIONS if functions is None else functions)
     sqs = client("sqs", region=REGION, endpoint_url=endpoint_url)
-    url, arn, dlq_url = ensure_fifo_queue(
-        sqs, inbound_queue_name(stage), inbound_dlq_name(stage), visibility_timeout_s=visibility_timeout_s
-    )
-    source = QueueSource(INBOUND_FUNCTION, url, arn, batch_size=batch_size, max_concurrency=max_concurrency)
-    poller = SqsPoller(runtime, sqs, source, **poller_options).start()
-    env = {"LUMA_TWILIO_INBOUND_QUEUE_URL": url, "LUMA_SQS_ENDPOINT_URL": endpoint_url}
-    return TwilioInbox(poller=poller, queue_url=url, dlq_url=dlq_url, endpoint_url=endpoint_url, env=env)
+    pollers: dict[str, SqsPoller] = {}
+    dlqs: dict[str, str] = {}
+    env = {"LUMA_SQS_ENDPOINT_URL": endpoint_url}
+    for function, spec in specs.items():
+        queue = getattr(spec, "queue", None)
+        if queue is None or not runtime.has(function):
+            continue
+        visibility = queue.visibility_timeout_s or 6 * spec.timeout_s
+        url, arn, dlqs[function] = ensure_fifo_queue(
+            sqs,
+            queue_name(stage, queue),
+            queue_dlq_name(stage, function),
+            visibility_timeout_s=visibility,
+            max_receive_count=queue.max_receive_count,
+        )
+        source = QueueSource(function, url, arn, batch_size=queue.batch_size, max_concurrency=max_concurrency)
+        pollers[function] = SqsPoller(runtime, sqs, source, **poller_options).start()
+        env[queue.env_var] = url
+    return QueueSources(pollers=pollers, dead_letter_queues=dlqs, endpoint_url=endpoint_url, env=env)

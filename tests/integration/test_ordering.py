@@ -35,19 +35,19 @@ from luma.store.repos import DynamoConversationRepository
 
 from bench.load import LoadUser, make_users, seed_users
 from local.fake_twilio import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, DEV_WHATSAPP_NUMBER
-from local.sqs_source import TwilioInbox, start_twilio_inbox
+from local.sqs_source import QueueSources, start_queue_sources
 
 _run = iter(range(900, 1000))
 
 
 @pytest.fixture(scope="module")
-def inbox(local_stack: Any) -> Iterator[TwilioInbox]:
+def inbox(local_stack: Any) -> Iterator[QueueSources]:
     """The stack's inbound queue; started here (and the webhook redeployed) if the stack has none."""
-    existing = getattr(local_stack, "twilio_inbox", None)
+    existing = getattr(local_stack, "queue_sources", None)
     if existing is not None:
         yield existing
         return
-    box = start_twilio_inbox(local_stack.runtime, local_stack.dynamodb_endpoint, stage="local")
+    box = start_queue_sources(local_stack.runtime, local_stack.dynamodb_endpoint, stage="local")
     saved = {k: os.environ.get(k) for k in box.env}
     os.environ.update(box.env)
     reset_settings()
@@ -118,12 +118,12 @@ def _replies(stack: Any, user: LoadUser, count: int, *, settle: float = 0.0) -> 
     return list(stack.fake_twilio.messages_to(f"whatsapp:{user.phone}"))
 
 
-def _settle(stack: Any, inbox: TwilioInbox) -> None:
+def _settle(stack: Any, inbox: QueueSources) -> None:
     assert inbox.wait_idle(60), "the inbound queue did not drain"
     assert stack.runtime.wait_idle(30), "the fast paths did not finish"
 
 
-def test_a_burst_from_one_sender_is_stored_in_the_order_sent(local_stack: Any, inbox: TwilioInbox, users: Any) -> None:
+def test_a_burst_from_one_sender_is_stored_in_the_order_sent(local_stack: Any, inbox: QueueSources, users: Any) -> None:
     texts = ["hello", "what are your opening hours?", "where is the clinic located?", "thanks", "hello again"]
     per_user = {u.user_id: [_post(local_stack, u, f"{t} ({n})") for n, t in enumerate(texts)] for u in users}
     _settle(local_stack, inbox)
@@ -134,7 +134,7 @@ def test_a_burst_from_one_sender_is_stored_in_the_order_sent(local_stack: Any, i
 
 
 def test_a_failing_message_is_retried_before_the_next_of_its_sender(
-    local_stack: Any, inbox: TwilioInbox, users: Any
+    local_stack: Any, inbox: QueueSources, users: Any
 ) -> None:
     runtime = local_stack.runtime
     runtime.faults.configure({"classify": {"before": 0.5}}, seed=3)
@@ -150,7 +150,7 @@ def test_a_failing_message_is_retried_before_the_next_of_its_sender(
         assert stored == sent[user.user_id]
 
 
-def test_a_redelivered_message_sid_is_handled_once(local_stack: Any, inbox: TwilioInbox, users: Any) -> None:
+def test_a_redelivered_message_sid_is_handled_once(local_stack: Any, inbox: QueueSources, users: Any) -> None:
     user = users[0]
     sid = _post(local_stack, user, "what are your opening hours?")
     _post(local_stack, user, "what are your opening hours?", sid)
@@ -160,20 +160,20 @@ def test_a_redelivered_message_sid_is_handled_once(local_stack: Any, inbox: Twil
     assert len(_replies(local_stack, user, 1, settle=1.0)) == 1
 
 
-def test_a_message_that_keeps_failing_goes_to_the_dead_letter_queue(local_stack: Any, inbox: TwilioInbox) -> None:
+def test_a_message_that_keeps_failing_goes_to_the_dead_letter_queue(local_stack: Any, inbox: QueueSources) -> None:
     from luma.aws import client
 
     sqs = client("sqs", region="us-east-1", endpoint_url=local_stack.dynamodb_endpoint)
     group = uuid.uuid4().hex
     sqs.send_message(
-        QueueUrl=inbox.queue_url,
+        QueueUrl=inbox.queue_url(),
         MessageBody=json.dumps({"not": "a channel message"}),
         MessageGroupId=group,
         MessageDeduplicationId=uuid.uuid4().hex,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        got = sqs.receive_message(QueueUrl=inbox.dlq_url, MaxNumberOfMessages=1, WaitTimeSeconds=0).get("Messages")
+        got = sqs.receive_message(QueueUrl=inbox.dlq_url(), MaxNumberOfMessages=1, WaitTimeSeconds=0).get("Messages")
         if got:
             assert json.loads(got[0]["Body"]) == {"not": "a channel message"}
             return
@@ -191,7 +191,7 @@ def _waits_for_the_fast_path() -> bool:
     not _waits_for_the_fast_path(),
     reason="classify does not wait for a queued message's fast path yet (Dispatcher.dispatch_ordered)",
 )
-def test_an_identity_sent_right_after_the_request_answers_it(local_stack: Any, inbox: TwilioInbox, users: Any) -> None:
+def test_an_identity_sent_right_after_the_request_answers_it(local_stack: Any, inbox: QueueSources, users: Any) -> None:
     for user in users:
         _post(local_stack, user, "show me my appointments")
         _post(local_stack, user, user.identity)
