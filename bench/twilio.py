@@ -9,16 +9,21 @@ for its reply, so the figures are latencies, not a load test.
 - **ack**: the webhook's answer (empty TwiML) to a delivery, both deliveries counted;
 - **reply**: from the first delivery to the moment the fake Twilio API received the answer (its own
   timestamp, ``luma_received_at``; same machine, same clock), read back through the fake's Twilio-shaped
-  ``GET .../Messages.json?To=``;
-- **lost**: no reply within ``--timeout``; **duplicated**: replies beyond one per message (counted per
-  number after a settle time at the end).
+  ``GET .../Messages.json?To=``. Each message's answer is found by ``MessageSid``: its stored reply
+  (the store's message with that ``clientMessageId``, and the reply to it), then the delivery whose
+  text is that reply's — never by order, so a late answer is not taken for the next message's;
+- **lost**: a message with no stored reply; **duplicated**: a ``MessageSid`` with more than one stored
+  reply, plus every delivery to a number beyond its messages' stored replies (a reply sent twice),
+  counted after a settle time at the end.
 
-The fake Twilio API's URL comes from the stack's ``GET /dev/info`` (or ``--fake-twilio-url``).
+The fake Twilio API's URL and the emulator's endpoint come from the stack's ``GET /dev/info`` (or
+``--fake-twilio-url``; without the endpoint, lost and duplicated are counted per number).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import sys
 import time
@@ -134,12 +139,22 @@ def run(
     auth_token: str,
     our_number: str,
     phones: list[str],
+    dynamodb_endpoint: str | None = None,
+    user_ids: set[str] | None = None,
 ) -> dict[str, Any]:
+    """Send the messages one at a time (each delivered twice), then account for them per ``MessageSid``.
+
+    The loop only paces the run (a message waits for a new reply to its number, or ``timeout``). The
+    figures come from the store when ``dynamodb_endpoint`` is given: each ``MessageSid``'s stored
+    replies (more than one is a duplicate), each number's deliveries beyond its stored replies (a
+    reply sent twice), and each reply's latency from the delivery whose text is that reply's.
+    """
     hook = Webhook(base, account_sid, auth_token, our_number)
     reader = FakeTwilioReader(fake_url, account_sid, auth_token)
-    seen: dict[str, int] = {p: len(reader.received(f"whatsapp:{p}")) for p in phones}
-    sent: dict[str, int] = dict.fromkeys(phones, 0)
+    before: dict[str, int] = {p: len(reader.received(f"whatsapp:{p}")) for p in phones}
+    seen = dict(before)
     res: dict[str, Any] = {"ack": [], "reply": [], "lost": 0, "bad_status": 0, "samples": []}
+    sent: list[tuple[str, str, float, bool]] = []  # (phone, MessageSid, sent at, measured)
     total = WARM_UP + messages
     for i in range(total):
         phone = phones[i % len(phones)]
@@ -148,40 +163,67 @@ def run(
         t0 = time.time()
         first, ack1 = hook.post(params)
         second, ack2 = hook.post(params)  # Twilio's retry of the same MessageSid
-        sent[phone] += 1
         measured = i >= WARM_UP
+        sent.append((phone, params["MessageSid"], t0, measured))
         if measured:
             res["ack"] += [ack1, ack2]
             res["bad_status"] += (first != 200) + (second != 200)
         deadline = time.monotonic() + timeout
-        reply: dict[str, Any] | None = None
         time.sleep(0.02)
         while time.monotonic() < deadline:
             got = reader.received(to)
             if len(got) > seen[phone]:
-                reply = got[seen[phone]]
-                seen[phone] += 1
+                seen[phone] = len(got)
                 break
             time.sleep(0.025)
         if measured:
-            if reply is None:
-                res["lost"] += 1
-            else:
-                res["reply"].append((float(reply["luma_received_at"]) - t0) * 1000)
-                if len(res["samples"]) < 3:
-                    res["samples"].append(reply["body"][:80])
             progress(i + 1 - WARM_UP, messages, "messages")
-    time.sleep(1.5)  # late duplicates, if any, arrive now
-    # What arrived beyond one reply per message (what was there before the run is in `seen` too).
-    res["duplicated"] = sum(max(0, len(reader.received(f"whatsapp:{p}")) - seen[p]) for p in phones)
-    res["sent"] = sent
+    time.sleep(1.5)  # late replies and duplicates, if any, arrive now
+    delivered = {p: reader.received(f"whatsapp:{p}")[before[p] :] for p in phones}
+    if dynamodb_endpoint is None:  # no store to ask: count by number, as a person would
+        res["duplicated"] = sum(max(0, len(delivered[p]) - sum(1 for s in sent if s[0] == p)) for p in phones)
+        res["lost"] = sum(max(0, sum(1 for s in sent if s[0] == p) - len(delivered[p])) for p in phones)
+        return res
+    from bench.load import stored_messages
+
+    rows = stored_messages(dynamodb_endpoint, user_ids or set())
+    user_msg = {r["message_id"]: r["client_message_id"] for r in rows if r.get("client_message_id")}
+    replies: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        sid = user_msg.get(row.get("reply_to") or "")
+        if sid and row.get("role") == "assistant":
+            replies.setdefault(sid, []).append(row)
+    res["duplicated_sids"] = [sid for _, sid, _, _ in sent if len(replies.get(sid, [])) > 1]
+    extra = 0
+    for phone in phones:
+        stored = sum(len(replies.get(sid, [])) for p, sid, _, _ in sent if p == phone)
+        extra += max(0, len(delivered[phone]) - stored)
+        unused = list(delivered[phone])
+        for p, sid, t0, measured in sent:
+            if p != phone:
+                continue
+            texts = [r.get("text", "") for r in replies.get(sid, [])]
+            match = next((d for d in unused if any(d["body"] and t.startswith(d["body"]) for t in texts)), None)
+            if match is not None:
+                unused.remove(match)
+            if not measured:
+                continue
+            if not texts:
+                res["lost"] += 1
+            elif match is not None:
+                res["reply"].append((float(match["luma_received_at"]) - t0) * 1000)
+                if len(res["samples"]) < 3:
+                    res["samples"].append(match["body"][:80])
+    res["extra_deliveries"] = extra
+    res["duplicated"] = len(res["duplicated_sids"]) + extra
     return res
 
 
-def _phones() -> list[str]:
+def _patients() -> list[tuple[str, str]]:
+    """The demo patients' linked numbers and their user ids."""
     from luma.assistants.clinic.info import clinic_data
 
-    return [p["phone"] for p in clinic_data()["patients"] if p.get("phone") and p.get("user_id")]
+    return [(p["phone"], p["user_id"]) for p in clinic_data()["patients"] if p.get("phone") and p.get("user_id")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,15 +251,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     fake_url = args.fake_twilio_url
-    if not fake_url:
-        try:
-            fake_url = http_json(f"{base}/dev/info").get("fakeTwilioUrl")
-        except OSError:
-            fake_url = None
+    info: dict[str, Any] = {}
+    with contextlib.suppress(OSError):
+        info = http_json(f"{base}/dev/info")
+    fake_url = fake_url or info.get("fakeTwilioUrl")
     if not fake_url:
         print("the stack reports no fake Twilio API (GET /dev/info): pass --fake-twilio-url", file=sys.stderr)
         return 2
-    phones = _phones()
+    patients = _patients()
+    phones = [phone for phone, _ in patients]
     print(
         f"twilio benchmark: {args.messages} messages (each delivered twice), {len(phones)} numbers, {base}",
         file=sys.stderr,
@@ -231,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         auth_token=args.auth_token,
         our_number=args.to,
         phones=phones,
+        dynamodb_endpoint=info.get("dynamodbEndpoint"),
+        user_ids={user for _, user in patients},
     )
     ack, reply = summary(res["ack"]), summary(res["reply"])
     print(f"{'':<8}{'n':>6}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
@@ -240,6 +284,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"deliveries not answered 200: {res['bad_status']}")
     if res["samples"]:
         print(f"sample reply: {res['samples'][0]!r}")
+    if res.get("duplicated_sids") or res.get("extra_deliveries"):
+        print(
+            f"MessageSids with more than one stored reply: {res['duplicated_sids'][:10]}; "
+            f"deliveries beyond the stored replies: {res['extra_deliveries']}"
+        )
     figures = {
         "messages": args.messages,
         "deliveries_per_message": 2,
@@ -261,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     if png:
         print(f"histogram: {png}")
     print(
-        f"twilio messages={len(res['reply']) + res['lost']} ack_p95_ms={ack['p95']:.1f} "
+        f"twilio messages={args.messages} ack_p95_ms={ack['p95']:.1f} "
         f"reply_p95_ms={reply['p95']:.1f} lost={res['lost']} duplicated={res['duplicated']}"
     )
     return 0
