@@ -32,9 +32,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     head = build_head(parsed.dir or PREBUILT_DIR)
     thresholds = ", ".join(f"{LABELS[c]}: p≥{head.min_prob[c]:.2f}" for c in (1, 2))
     print(
-        f"guard head: {head.weights.shape[0]} features, fitted in {time.perf_counter() - started:.1f} s "
-        f"({thresholds}), stored in {parsed.dir or PREBUILT_DIR}"
+        f"guard head: {len(head.buckets)} n-gram buckets + {head.dense.shape[0]} dense features, fitted in "
+        f"{time.perf_counter() - started:.1f} s ({thresholds}), stored in {parsed.dir or PREBUILT_DIR}"
     )
+    report = head.report
+    print(
+        f"cross-validation ({report['exemplars']} exemplars, {report['folds']} folds, at most "
+        f"{report['max_cv_fpr']:.0%} of the other classes flagged):"
+    )
+    for name, figures in [*report["languages"].items(), ("overall", report["overall"])]:
+        print(f"  {name:<8} " + " ".join(f"{k}={v:.3f}" for k, v in figures.items()))
     return 0
 
 

@@ -218,6 +218,7 @@ _SELF_HARM = (
     r"skiing|running|lifting|in the kitchen|with a knife while))"
     r"|\bself[- ]?harm(?:ing|ed)?\b(?! (?:prevention|awareness|research|statistics|essay))"
     r"|\bcut (?:my|into my) (?:wrists?|arms?|legs?|thighs?|skin)\b|\b(?:urge|urges|want|need) to (?:cut|hurt|harm)\b"
+    r"(?! (?:my|the|a|an|some|his|her|their|our|your|down|back|it|this|that|costs?|hair|nails|grass|wood|corners)\b)"
     r"|\bme (?:scarifier|mutiler|couper les (?:bras|veines|poignets)|faire du mal|"
     r"blesser expres)\b|\bje me (?:suis )?(?:encore )?(?:scarifie\w*|mutile\w*|fais du mal)\b"
     r"|\bje me (?:suis )?(?:encore )?coupe\w* (?:les (?:bras|poignets|veines|cuisses)|volontairement|expres)\b"
@@ -230,7 +231,7 @@ _SELF_HARM = (
     r"|\bmich (?:selbst )?(?:zu )?(?:verletzen|ritzen|schneiden)\b|\b(?:ritze|ritzte) mich\b|\bgeritzt\b"
     r"|\bverletze mich\b|\bselbstverletz\w*\b(?<!pravention von selbstverletzung)(?! pravention)"
     r"|\b(?:autolesionarmi|mi autolesiono)\b|\bmi sono (?:di nuovo )?tagliat[oa]\b(?! (?:un|il|la) (?:dito|mano)"
-    r"| cucinando| per sbaglio)|\btagliarmi\b"
+    r"| cucinando| per sbaglio)|\btagliarmi\b(?! (?:i capelli|la barba|le unghie|i baffi|la frangia))"
     r"|\b(?:farmi|mi faccio) del male\b"
     r"|\bm-am (?:taiat|ranit|ars)\b(?! la deget| in deget)|\bsa ma tai\b|\bma autovatam\b|\bsa ma autovatam\b"
     r"|\bimi fac rau\b"
@@ -323,7 +324,8 @@ _MEDICAL = (
     r"|\b(?:avale|bu)\b" + _G + r"\b(?:eau de javel|javel|poison|piles?|toute la boite|detergent|produit menager)\b"
     r"|\bpris \d{2,} (?:comprimes|cachets|pilules|gelules)\b|\boverdose\b|\bgorge (?:qui )?gonfle\b"
     r"|\bchoc anaphylactique\b|\bbouche de travers\b|\bvisage (?:qui )?(?:tombe|s'affaisse)\b"
-    r"|\bsaigne (?:enormement|beaucoup|abondamment|sans arret)\b|\bne s'arrete pas de saigner\b|\bhemorragie\b"
+    r"|\bsaigne (?:enormement|beaucoup|abondamment|sans arret)\b|\bne s'arrete pas de saigner\b"
+    r"|\bhemorragie\b(?! (?:nasal\w*|du nez|nazala|z nosa))"
     r"|\b(?:devient|devenu) (?:bleu|violet)\b|\bcrise d'epilepsie depuis\b|\bconvulse\w*\b"
     r"|\bdouleur (?:ecrasante|intense|terrible|violente|insupportable) (?:dans|a) la poitrine\b"
     r"|\bappele[rz]? (?:le samu|le 15|le 112|une ambulance|les pompiers)\b"
@@ -335,7 +337,8 @@ _MEDICAL = (
     r"|\b(?:bebido|tragado|bebio|trago|tomado)\b" + _G + r"\b(?:lejia|veneno|pilas|detergente|matarratas)\b"
     r"|\b(?:tome|me tome|tomo|se tomo) \d{2,} (?:pastillas|comprimidos|capsulas)\b|\bsobredosis\b"
     r"|\bse me (?:hincha|cierra) la garganta\b|\banafila\w+|\bcara torcida\b|\bse le ha torcido la cara\b"
-    r"|\bsangrando (?:muchisimo|mucho|sin parar)\b|\bno (?:para|deja) de sangrar\b|\bhemorragia\b"
+    r"|\bsangrando (?:muchisimo|mucho|sin parar)\b|\bno (?:para|deja) de sangrar\b"
+    r"|\bhemorragia\b(?! (?:nasal\w*|du nez|nazala|z nosa))"
     r"|\bponiendo (?:azul|morado)\b|\bconvulsion\w*\b"
     r"|\bdolor (?:muy fuerte|fortisimo|intenso|aplastante|terrible|insoportable) en el pecho\b"
     r"|\bllam(?:a|en|ad) (?:a una ambulancia|al 112|al 911|a emergencias)\b"
@@ -368,7 +371,8 @@ _MEDICAL = (
     r"|\bnon respira\b|\b(?:e )?crollat[oa]\b|\bsvenut[oa]\b|\bpriv[oa] di sensi\b|\bincoscient\w*\b"
     r"|\b(?:bevuto|ingoiato|inghiottito)\b" + _G + r"\b(?:candeggina|veleno|pile|batteria|detersivo)\b"
     r"|\bpreso \d{2,} (?:compresse|pastiglie|pillole)\b|\bgola (?:si )?gonfia\b|\bbocca storta\b"
-    r"|\bsanguinando (?:tantissimo|molto)\b|\bnon smette di sanguinare\b|\bemorragia\b|\bdiventando (?:blu|viola)\b"
+    r"|\bsanguinando (?:tantissimo|molto)\b|\bnon smette di sanguinare\b|\bemorragia\b(?! nasale)|"
+    r"\bdiventando (?:blu|viola)\b"
     r"|\bconvulsioni\b|\bdolore (?:fortissimo|intenso|schiacciante|terribile) al petto\b"
     r"|\bchiama(?:te)? (?:il 118|il 112|un'ambulanza)\b"
     # ro
@@ -376,7 +380,7 @@ _MEDICAL = (
     r"|\bnu mai respira\b|\bs-a prabusit\b|\ba lesinat\b|\binconstient\w*\b|\bsi-a pierdut cunostinta\b"
     r"|\ba baut\b" + _G + r"\b(?:inalbitor|clor|otrava|detergent)\b|\bam luat \d{2,} (?:de )?pastile\b"
     r"|\bsupradoza\b|\bmi se umfla gatul\b|\bsoc anafilactic\b|\bgura stramba\b|\bsangerez (?:foarte )?tare\b"
-    r"|\bnu se opreste sangerarea\b|\bhemoragie\b|\bse (?:invineteste|face vanat)\b|\bconvulsii\b"
+    r"|\bnu se opreste sangerarea\b|\bhemoragie\b(?! nazala)|\bse (?:invineteste|face vanat)\b|\bconvulsii\b"
     r"|\bdurere (?:puternica|foarte puternica|insuportabila) in piept\b|\b(?:sunati la 112|chemati (?:salvarea|"
     r"ambulanta))\b"
     # pl
@@ -419,6 +423,10 @@ HYPERBOLE = (
     r"|\bumieram z (?:glodu|nudow|ciekawosci|smiechu)\b|\bumarl\w* (?:ze|z) (?:wstydu|smiechu)\b"
     r"|\bmnie (?:wykoncz\w*|zabije)\b|\bsmiertelnie zmeczon\w*\b|\bzabic czas\b"
     r"|اموت من (?:الجوع|الضحك|الفضول|الملل|العطش)|كدت اموت من|تقتلني|سيقضي علي|ميت من التعب|مت من الضحك|اقتل الوقت"
+    r"|\b(?:(?:nearly|almost) (?:had|have|gave me|give me) a heart attack|j'ai failli (?:faire|avoir) (?:une crise "
+    r"cardiaque|un infarctus)|casi me (?:da|dio) un infarto|quase (?:tive|me deu) um (?:ataque|enfarte|infarto)|"
+    r"fast einen herzinfarkt|quasi (?:venuto|preso) un infarto|era sa fac infarct|prawie dostal\w* zawalu)\b"
+    r"|كدت اصاب بنوبه قلبيه|كدت اموت"
 )
 
 # -- concepts combined within a sentence (any language) ------------------------------------------------
@@ -429,7 +437,9 @@ _PILLS = (
     r"|حبوب|حبه|اقراص|ادويه|باراسيتامول|ايبوبروفين"
 )
 _ALL_OF_THEM = (
-    r"\b(?:all(?!')|every one|them all|toutes?|tous|tout prendre|todas|todos|alle|tutte|tutti|toate|pe toate|wszystkie|"
+    r"\b(?:all(?!')|every one|them all|toutes?|tous|tout prendre|todas|todos|alle(?! \d)|tutte|tutti(?! i giorni)|"
+    r"toate|"
+    r"pe toate|wszystkie|"
     r"enough|assez|suffisamment|suficiente|suficientes|genug|abbastanza|destul|tyle)\b|كلها|كل|ما يكفي"
 )
 _INTENT = (
@@ -441,7 +451,9 @@ _INTENT = (
     r"|افكر|ساخذ|اريد|اخطط|قررت|حتي لا"
 )
 _NUMBER_WORDS = (
-    r"\b(?:[1-9]\d|\d{3}|ten|twenty|thirty|forty|fifty|dozens?|a hundred|hundreds|dix|vingt|trente|quarante|"
+    r"\b(?:(?<!a las )(?<!alle )(?<!at )(?<!as )(?<!um )(?<!la )(?<!o )(?<!ore )(?<!a )(?<!godz )"
+    r"(?:[1-9]\d|\d{3})(?!\s*(?:h\b|:|uhr|heures?|hs\b|pm\b|am\b|o'clock|ore\b|godz|horas?\b))|ten|twenty|thirty|"
+    r"forty|fifty|dozens?|a hundred|hundreds|dix|vingt|trente|quarante|"
     r"cinquante|dizaine|vingtaine|trentaine|quarantaine|douzaine|diez|veinte|treinta|cuarenta|cincuenta|docena|"
     r"dez|vinte|trinta|quarenta|cinquenta|duzia|zehn|zwanzig|dreissig|vierzig|funfzig|dutzend|dieci|venti|"
     r"trenta|quaranta|cinquanta|decina|ventina|trentina|quarantina|dozzina|zece|douazeci|treizeci|patruzeci|"
@@ -633,21 +645,57 @@ _HYPOTHETICAL = (
     r"daca cineva|ce fac daca|gdy ktos|jesli ktos|co robic,? gdy|signs of|symptoms of|signes d|sintomas de|"
     r"anzeichen|sintomi|semnele|objawy|how (?:do you|to|can you|would you) (?:recogni[sz]e|spot|identify|tell)|"
     r"comment (?:on )?reconna\w+|como se (?:reconoce|reconhece)|woran erkennt|come si riconosce|cum recunosti|"
-    r"jak rozpozna\w*)\b|اذا اصيب شخص|اذا (?:كان )?شخص|علامات|كيف نتعرف"
+    r"jak rozpozna\w*|warning signs|what (?:should i|do i|to) (?:do|say) if|how (?:do|does|should|can) (?:i|you|we|"
+    r"they|first responders|paramedics)\b[^.!?\n]{0,30}\b(?:treat|help|handle|manage|talk to|support)|"
+    r"que faire si|comment (?:aider|reagir|parler a)|que hacer si|como (?:ayudar|actuar|hablar con)|"
+    r"o que fazer se|como (?:ajudar|falar com)|was (?:tun|mache ich),? wenn|wie (?:helfe|spreche) ich|woran erkenne|"
+    r"cosa fare se|come (?:aiutare|parlare con)|ce (?:sa )?fac daca|cum (?:ajut|vorbesc cu)|co zrobic,? (?:jesli|gdy)|"
+    r"jak (?:pomoc|rozmawiac z))\b"
+    r"|اذا اصيب شخص|اذا (?:كان )?شخص|علامات|كيف نتعرف|ماذا افعل اذا|كيف اساعد|كيف اتحدث مع"
 )
 _RESOLVED = (
     r"\b(?:last (?:year|month|week)|years ago|stopped after|it stopped|l'an dernier|l'annee derniere|"
     r"le mois dernier|il y a des annees|s'est arrete|el ano pasado|el mes pasado|hace anos|paro a los|"
     r"no ano passado|no mes passado|ha anos|parou|letztes jahr|letzten monat|vor jahren|war vorbei|"
     r"l'anno scorso|il mese scorso|anni fa|si e fermato|anul trecut|luna trecuta|acum cativa ani|s-a oprit|"
-    r"w zeszlym roku|w zeszlym miesiacu|lata temu|przestala|przestal)\b|العام الماضي|الشهر الماضي|توقف بعد"
+    r"w zeszlym roku|w zeszlym miesiacu|lata temu|przestala|przestal|(?:two|three|four|five|\d+|a few|several) "
+    r"(?:years?|months?) ago|il y a (?:deux|trois|quelques|\d+) (?:ans|mois)|hace (?:dos|tres|unos|\d+) (?:anos|meses)|"
+    r"ha (?:dois|tres|uns|\d+) (?:anos|meses)|vor (?:zwei|drei|ein paar|\d+) (?:jahren|monaten)|"
+    r"(?:due|tre|qualche|\d+) (?:anni|mesi) fa|acum (?:doi|trei|cativa|\d+) (?:ani|luni)|"
+    r"(?:dwa|trzy|kilka|\d+) (?:lata|lat|miesiace|miesiecy) temu|used to|doing (?:great|well|fine) now|"
+    r"(?:is|she's|he's|i'm) (?:fine|ok|okay|better) now|va (?:tres )?bien maintenant|esta (?:bien|genial) ahora|"
+    r"esta (?:bem|otima|otimo) agora|geht es (?:ihr|ihm|mir) (?:gut|super)|sta (?:bene|benissimo) ora|"
+    r"e (?:bine|foarte bine) acum|ma sie (?:dobrze|swietnie))\b"
+    r"|العام الماضي|الشهر الماضي|توقف بعد|قبل (?:سنتين|سنوات|عامين|اشهر|\d+ سنوات)|بخير الان|بخير تماما"
 )
 _ROUTINE = (
     r"\b(?:every (?:morning|day|evening|night)|tous les (?:matins|jours|soirs)|todas las (?:mananas|noches)|"
     r"todos los dias|todas as manhas|todos os dias|jeden (?:morgen|tag|abend)|ogni (?:mattina|giorno|sera)|"
     r"in fiecare (?:dimineata|zi|seara)|kazdego (?:ranka|dnia)|codziennie|remember to take|me souvenir de|"
-    r"acordarme de|lembrar de|lembro de|daran denken|ricordarmi di|sa-mi amintesc|pamietac o)\b"
-    r"|كل صباح|كل يوم|اتذكر"
+    r"acordarme de|lembrar de|lembro de|daran denken|ricordarmi di|sa-mi amintesc|pamietac o|remind me|"
+    r"rappelle-moi|rappeler de|recuerdame|me recuerdas|lembra-me|lembrar-me|erinner\w* mich|ricordami|mi ricordi|"
+    r"aminteste-mi|imi amintesti|przypomnij|przypomnisz|tutti i giorni|zilnic|taglich|diariamente|daily)\b"
+    r"|كل صباح|كل يوم|اتذكر|ذكرني|تذكرني|يوميا"
+)
+_MINOR = (
+    r"\b(?:(?:through|via|out of|par|por|pelo|pela|durch|col|con il|dal|pe|przez)\s(?:\w+\s)?(?:nose|nostrils?|nez|"
+    r"nariz|nase|naso|nas)|nose (?:is |was )?(?:blocked|stuffy|bunged up)|(?:blocked|stuffy|runny) nose|"
+    r"nez (?:bouche|qui coule)|nariz (?:tapada|entupido|a pingar)|(?:verstopfte|zue) nase|naso chiuso|"
+    r"nasul infundat|zatkany nos|a cold|un rhume|un resfriado|uma constipacao|einer erkaltung|raffreddore|"
+    r"unei raceli|przeziebieni\w*)\b"
+    r"|من انفي|انفي مسدود|الزكام|نزله برد"
+)
+_STUDY = (
+    r"\b(?:training|lecture|seminar|homework|essay|thesis|research|studying|first[- ]aid (?:course|class|training)|"
+    r"(?:i'm|i am|as) an? (?:nurse|paramedic|teacher|student|first responder)|formation|cours de secourisme|memoire|"
+    r"je suis (?:infirmier\w*|ambulancier\w*|prof\w*|etudiant\w*)|formacion|tesis|"
+    r"soy (?:enfermer[oa]|profesor[a]?|estudiante|tecnico de emergencias|socorrista)|formacao|tese|"
+    r"sou (?:enfermeir[oa]|professor[a]?|estudante|tecnico de emergencia)|schulung|hausarbeit|referat|"
+    r"ich bin (?:\w*pfleger\w*|lehrer\w*|student\w*|\w*sanitater\w*)|tesina|tesi|"
+    r"sono (?:un |una |un')?(?:infermier\w*|insegnante|studente\w*|soccorritore)|lucrarea de licenta|"
+    r"sunt (?:asistent[ae]|profesoar[ae]|profesor|student[ae]?|paramedic)|szkoleni\w*|wyklad\w*|"
+    r"jestem (?:pielegniar\w*|nauczyciel\w*|student\w*|ratowni\w*))\b"
+    r"|تدريب|محاضره|انا (?:ممرض\w*|معلم\w*|طالب\w*|مسعف)"
 )
 
 
@@ -702,6 +750,8 @@ def _contexts() -> dict[str, re.Pattern[str]]:
             ("hypothetical", _HYPOTHETICAL),
             ("resolved", _RESOLVED),
             ("routine", _ROUTINE),
+            ("study", _STUDY),
+            ("minor", _MINOR),
         )
     }
 
@@ -710,17 +760,18 @@ def _contexts() -> dict[str, re.Pattern[str]]:
 def contexts(text: str) -> frozenset[str]:
     """What frames the text as something other than a crisis happening now: ``fiction`` (a novel, the news,
     statistics), ``accident`` (shaving, cooking, "nothing serious"), ``hypothetical`` ("what to do if someone…",
-    "signs of…"), ``resolved`` (last year, "it stopped"), ``routine`` ("every morning")."""
+    "signs of…"), ``resolved`` (last year, "it stopped", "she's fine now"), ``routine`` ("every morning", "remind me"),
+    ``study`` (a course, a thesis, "I'm a nurse"), ``minor`` (a blocked nose, a cold)."""
     form = normalize(text)
     return frozenset(name for name, pattern in _contexts().items() if pattern.search(form))
 
 
 # Which contexts cancel which families (a person's own first-person intent is never cancelled by them).
 _CANCELS = {
-    "medical": {"fiction", "hypothetical", "resolved", "routine"},
-    "third_party": {"fiction"},
-    "self_harm": {"accident", "fiction"},
-    "suicide": {"fiction", "routine"},
+    "medical": {"fiction", "hypothetical", "resolved", "routine", "study", "minor", "hyperbole"},
+    "third_party": {"fiction", "hypothetical", "study"},
+    "self_harm": {"accident", "fiction", "hypothetical", "resolved", "study"},
+    "suicide": {"fiction", "routine", "hypothetical", "resolved", "study"},
 }
 
 
@@ -745,7 +796,7 @@ def rule_hits(text: str) -> list[str]:
     hits = [name for name, pattern in families if pattern.search(form)]
     if not hits:
         return hits
-    framing = contexts(text)
+    framing = contexts(text) | ({"hyperbole"} if "medical" in hits and is_hyperbole(text) else set())
     if "suicide" in hits and framing and _explicit().search(form):
         return hits  # "I want to kill myself" stays a crisis whatever else the message says
     return [h for h in hits if not (framing & _CANCELS[h])]

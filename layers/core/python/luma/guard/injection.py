@@ -305,7 +305,8 @@ _REVEAL_VERBS = _alt(
 _NOT_A_TOPIC = (
     r"(?!\s*(?:\b(?:for|on|about|of|before|regarding|concerning|when|if|to|at|pour|sur|avant|concernant|de|du|"
     r"des|para|sobre|antes|del|da|do|dos|das|fur|uber|vor|zu|zum|zur|bei|per|su|prima|di|della|dei|pentru|"
-    r"despre|la|dla|o|przed)\b|d'|حول|قبل|عن))"
+    r"despre|la|dla|o|przed|in case|en cas|en caso|em caso|im falle?|in caso|in caz|w przypadku)\b|d'|حول|قبل|عن|"
+    r"عند|في حال))"
 )
 _REVEAL_TARGETS = _alt(
     r"\bsystem ?prompt\b",
@@ -342,7 +343,7 @@ _REVEAL_TARGETS = _alt(
     rf"\b(?:sw|tw)(?:oj|oi)\w* (?:\w+ )?(?:prompt\w*|instrukcj\w*|zasad\w*|konfiguracj\w*|"
     rf"wiadomosc\w* systemow\w*){_NOT_A_TOPIC}",
     r"\bprompt systemowy|\bwiadomosc\w* systemow\w*|\binstrukcje systemowe",
-    r"موجه النظام|رساله النظام|تعليماتك|قواعدك|اعداداتك|البرومبت|التعليمات المخفيه|التعليمات السريه|موجهك",
+    r"موجه النظام|رساله النظام|(?:تعليماتك|قواعدك|اعداداتك|موجهك)(?!م)|البرومبت|التعليمات المخفيه|التعليمات السريه",
     r"\b(?:instructions|consignes|instrucciones|instrucoes|anweisungen|istruzioni|instructiunile|instrukcje) "
     r"(?:cachees|ocultas|ocultas|versteckten|nascoste|ascunse|ukryte|secretes|secretas|geheimen|segrete|secrete)",
     r"\bversteckten anweisungen|\bukryte instrukcje",
@@ -509,7 +510,8 @@ _AUTHORITY = (
 _EXFILTRATION = (
     r"\b(?:list|give|show|export|send|dump|print|tell|provide|get|extract|reveal|display|share)\w*"
     + _GAP
-    + r"\b(?:(?:all (?:the |of the )?|every |the )?other (?:users?|customers?|clients?|members?|people|persons?|accounts?|callers?|visitors?)|"
+    + r"\b(?:(?:all (?:the |of the )?|every |the )?other (?:users?|customers?|clients?|members?|people|persons?|"
+    r"accounts?|callers?|visitors?)|"
     r"all (?:the |of the )?(?:users|customers|clients|members|accounts|people)\b|another (?:user|customer|client|"
     r"person|member)'?s?|someone else'?s?|"
     r"everyone else'?s?|(?:the |your )?(?:entire |whole |full |complete )?(?:database|db\b|user list|client list)|"
@@ -518,7 +520,8 @@ _EXFILTRATION = (
     r"|\b(?:list|enumerate|print)\w* (?:every|all) (?:record|booking|entr(?:y|ie))s? in (?:the|your) database"
     r"|\b(?:liste|donne|montre|exporte|envoie|affiche|revele|extrais)\w*"
     + _GAP
-    + r"(?:autres? (?:clients?|utilisateurs?|personnes|membres)|tous les (?:clients|utilisateurs|membres)|toute la base|"
+    + r"(?:autres? (?:clients?|utilisateurs?|personnes|membres)|tous les (?:clients|utilisateurs|membres)|"
+    r"toute la base|"
     r"la base de donnees|donnees de tous|de tout le monde|telephone des (?:clients|utilisateurs)|"
     r"d'un autre (?:client|utilisateur|membre)|d'une autre personne)"
     r"|\b(?:lista|dame|muestra|ensena|exporta|envia|revela|extrae)\w*"
@@ -676,8 +679,9 @@ _OTHER_PERSON = (
 
 # -- concepts combined within a sentence (any language) ------------------------------------------------
 _COPY_VERBS = (
-    r"\b(?:copy|paste|summari[sz]e|copie\w*|colle\w*|copier|coller|resume|resumir|resuma|resumas|copia\w*|"
-    r"pega\w*|cola\w*|kopier\w*|fug\w* \w* ein|einfugen|fass\w* \w* zusammen|zusammenfassen|incolla\w*|"
+    r"\b(?:copy|paste|summari[sz]e|copie[rz]?|colle[rz]?|recopie[rz]?|resume|resumir|resuma|resumas|"
+    r"copia(?:r|lo|la|los|las|mi|melo|temi|te)?|pega(?:r|lo|la|los|las)?|cola(?:r|-o|-a|-os|-as)?|kopier\w*|"
+    r"fug\w* \w* ein|einfugen|fass\w* \w* zusammen|zusammenfassen|incolla\w*|"
     r"riassumi|copiaz\w*|lipeste|lipi|rezuma\w*|skopiuj\w*|wklej\w*|strescz\w*|przepisz)\b|انسخ|الصق|لخص"
 )
 _PROMPT_OWNED = (
@@ -848,13 +852,51 @@ def _compiled() -> tuple[tuple[str, re.Pattern[str]], ...]:
     return tuple((name, re.compile(arabic_form(pattern), re.MULTILINE)) for name, pattern in FAMILIES.items())
 
 
+# Talk *about* prompts rather than to this assistant: somebody's own bot or app ("my chatbot ignores its system
+# prompt", "how do I write a good system prompt"), or the meaning of a quoted attack ("what does 'ignore previous
+# instructions' mean?"). These veto the families below; the learned head still reads the message.
+_OWN_BOT = (
+    r"\b(?:my|our|mon|ma|notre|mi|nuestr[oa]|meu|minha|nosso|nossa|a minha|o meu|mein\w*|unser\w*|il mio|la mia|"
+    r"aplicatia mea|botul meu|moj\w*|nasz\w*)\s+(?:\w+\s+){0,2}(?:app|apps|bot|chatbot|model|llm|agent|assistant|"
+    r"appli|application|aplicacion|aplicacao|aplicativo|anwendung|applicazione|aplicati\w*|aplikacj\w*)\b"
+    r"|(?:\b(?:a|an|un|une|una|um|uma|ein|einen|eine|jakis|dobry)\s+(?:\w+\s+)?(?:good |better |bon |buen |bom |"
+    r"guten |buon |bun |dobry )?(?:system ?prompt|prompt (?:systeme|de sistema|di sistema|de sistem|systemowy))\b)"
+    r"|تطبيقي|روبوتي|موجه نظام جيد"
+)
+_MEANING = (
+    r"\b(?:what (?:does|do|is)\b[^.!?\n]{0,60}\bmean|meaning of|que (?:veut|veulent) dire|qu'est-ce que ca veut dire|"
+    r"que significa|o que (?:quer dizer|significa)|was (?:bedeutet|heisst)|cosa significa|che significa|"
+    r"ce inseamna|co (?:znaczy|oznacza))\b|ماذا تعني|ما معني"
+)
+_QUOTED = r'"[^"\n]{3,200}"'
+_TOPIC_FAMILIES = frozenset({"override", "reveal", "concepts", "void"})
+
+
+@lru_cache(maxsize=1)
+def _topic() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    return re.compile(arabic_form(_OWN_BOT)), re.compile(arabic_form(_MEANING)), re.compile(_QUOTED)
+
+
+def _about_prompts(form: str, match: re.Match[str]) -> bool:
+    own_bot, meaning, quoted = _topic()
+    if own_bot.search(form):
+        return True
+    if meaning.search(form):
+        return any(q.start() <= match.start() and match.end() <= q.end() for q in quoted.finditer(form))
+    return False
+
+
 def rule_hits(text: str) -> list[str]:
     """The injection families whose rules match ``text`` (any of the nine languages)."""
     hits: list[str] = []
     forms = variants(text)
     for name, pattern in _compiled():
         for form in forms:
-            if any(not (name in _VETOED and _first_person().search(m.group())) for m in pattern.finditer(form)):
+            if any(
+                not (name in _VETOED and _first_person().search(m.group()))
+                and not (name in _TOPIC_FAMILIES and _about_prompts(form, m))
+                for m in pattern.finditer(form)
+            ):
                 hits.append(name)
                 break
     return hits

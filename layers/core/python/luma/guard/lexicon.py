@@ -10,6 +10,7 @@ holds in Polish too. Arabic words are also tried without their attached prefixes
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -196,26 +197,39 @@ CONCEPTS: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class _Tables:
+    exact: dict[str, frozenset[int]]
+    prefix: dict[str, frozenset[int]]
+    lengths: tuple[int, ...]  # prefix lengths, longest first
+    phrases: dict[tuple[str, ...], frozenset[int]]
+    phrase_lengths: tuple[int, ...]
+    names: tuple[str, ...]
+
+
 @lru_cache(maxsize=1)
-def _tables() -> tuple[dict[str, set[int]], dict[str, set[int]], re.Pattern[str] | None, list[str]]:
+def _tables() -> _Tables:
     exact: dict[str, set[int]] = {}
     prefix: dict[str, set[int]] = {}
-    phrases: list[tuple[str, int]] = []
-    names = list(CONCEPTS)
+    phrases: dict[tuple[str, ...], set[int]] = {}
+    names = tuple(CONCEPTS)
     for index, name in enumerate(names):
         for raw in CONCEPTS[name].split():
             entry = arabic_form(normalize(raw.replace("-", " ")))
             if " " in entry:
-                phrases.append((entry, index))
+                phrases.setdefault(tuple(_TOKEN.findall(entry)), set()).add(index)
             elif entry.endswith("*"):
                 prefix.setdefault(entry[:-1], set()).add(index)
             else:
                 exact.setdefault(entry, set()).add(index)
-    phrase_rx = None
-    if phrases:
-        groups = "|".join(f"(?P<c{i}_{n}>\\b{re.escape(p)}\\b)" for n, (p, i) in enumerate(phrases))
-        phrase_rx = re.compile(groups)
-    return exact, prefix, phrase_rx, names
+    return _Tables(
+        exact={k: frozenset(v) for k, v in exact.items()},
+        prefix={k: frozenset(v) for k, v in prefix.items()},
+        lengths=tuple(sorted({len(p) for p in prefix}, reverse=True)),
+        phrases={k: frozenset(v) for k, v in phrases.items()},
+        phrase_lengths=tuple(sorted({len(p) for p in phrases})),
+        names=names,
+    )
 
 
 _AR_PREFIX = re.compile(r"^(?:وال|بال|فال|لل|ال|و|ف|ب|ل)(?=\w{2})")
@@ -224,28 +238,28 @@ _TOKEN = re.compile(r"\w+(?:'\w+)?")
 
 def concept_names() -> list[str]:
     """The concepts, in feature order."""
-    return _tables()[3]
+    return list(_tables().names)
+
+
+@lru_cache(maxsize=512)
+def _indices(text: str) -> frozenset[int]:
+    tables = _tables()
+    found: set[int] = set()
+    tokens = _TOKEN.findall(normalize(text))
+    for token in tokens:
+        for word in {token, token.split("'")[-1], _AR_PREFIX.sub("", token)}:
+            found.update(tables.exact.get(word, ()))
+            for n in tables.lengths:
+                if n <= len(word):
+                    found.update(tables.prefix.get(word[:n], ()))
+    for n in tables.phrase_lengths:
+        for i in range(len(tokens) - n + 1):
+            found.update(tables.phrases.get(tuple(tokens[i : i + n]), ()))
+    return frozenset(found)
 
 
 def features(text: str) -> np.ndarray:
     """One 0/1 value per concept (float32, in :func:`concept_names` order)."""
-    exact, prefix, phrase_rx, names = _tables()
-    form = normalize(text)
-    out = np.zeros(len(names), dtype=np.float32)
-    lengths = sorted({len(p) for p in prefix}, reverse=True)
-    for token in _TOKEN.findall(form):
-        forms = {token, token.split("'")[-1]}
-        stripped = _AR_PREFIX.sub("", token)
-        forms.add(stripped)
-        for word in forms:
-            for index in exact.get(word, ()):
-                out[index] = 1.0
-            for n in lengths:
-                if n <= len(word):
-                    for index in prefix.get(word[:n], ()):
-                        out[index] = 1.0
-    if phrase_rx is not None:
-        for m in phrase_rx.finditer(form):
-            name = m.lastgroup or ""
-            out[int(name[1:].split("_", 1)[0])] = 1.0
+    out = np.zeros(len(_tables().names), dtype=np.float32)
+    out[list(_indices(text))] = 1.0
     return out
