@@ -54,6 +54,7 @@ _LR = 0.1
 _CONCEPT_WEIGHT = 0.35
 _CONTEXT_WEIGHT = 0.5
 _MIN_THRESHOLD = 0.3
+_PRUNE = 0.01  # n-gram buckets whose weights all stay below this are dropped (probabilities move < 0.005)
 CONTEXTS = ("fiction", "accident", "hypothetical", "resolved", "routine", "study", "minor")
 # What a fit depends on besides the data: these modules' sources (features, rules' contexts, n-gram hashing).
 _SOURCES = ("head.py", "ngram.py", "lexicon.py", "text.py", "crisis.py")
@@ -113,7 +114,7 @@ def data_key(directory: Path = DATA_DIR) -> str:
 
     settings = (
         f"{VERSION}:{MODEL_ID}:{DIMENSION}:{ngram.BITS}:{_L2_SPARSE}:{_L2_DENSE}:{_ITERS}:{_LR}:{MAX_CV_FPR}:"
-        f"{FOLDS}:{_CONCEPT_WEIGHT}:{_CONTEXT_WEIGHT}:{CONTEXTS}"
+        f"{FOLDS}:{_CONCEPT_WEIGHT}:{_CONTEXT_WEIGHT}:{CONTEXTS}:{_PRUNE}"
     )
     digest = hashlib.sha256(settings.encode())
     here = Path(__file__).resolve().parent
@@ -210,7 +211,7 @@ class GuardHead:
         """What :func:`save` writes."""
         return {
             "buckets": self.buckets.astype(np.int32),
-            "sparse": self.sparse.astype(np.float32),
+            "sparse": self.sparse.astype(np.float16),
             "dense": self.dense.astype(np.float32),
             "bias": self.bias.astype(np.float32),
             "min_prob": self.min_prob.astype(np.float32),
@@ -313,7 +314,7 @@ def fit(rows: Sequence[Exemplar], vectors: np.ndarray, *, key: str = "") -> Guar
     texts = [r.text for r in rows]
     y = np.array([LABELS.index(r.label) for r in rows], dtype=np.int64)
     model = _fit_model(ngram.SparseRows.of(texts), dense_features(texts, vectors), y)
-    used = np.flatnonzero(np.abs(model.sparse).max(axis=1) > 0)
+    used = np.flatnonzero(np.abs(model.sparse).max(axis=1) > _PRUNE)
     return GuardHead(
         buckets=used.astype(np.int64),
         sparse=model.sparse[used],
