@@ -231,7 +231,8 @@ _SELF_HARM = (
     r"|\bmich (?:selbst )?(?:zu )?(?:verletzen|ritzen|schneiden)\b|\b(?:ritze|ritzte) mich\b|\bgeritzt\b"
     r"|\bverletze mich\b|\bselbstverletz\w*\b(?<!pravention von selbstverletzung)(?! pravention)"
     r"|\b(?:autolesionarmi|mi autolesiono)\b|\bmi sono (?:di nuovo )?tagliat[oa]\b(?! (?:un|il|la) (?:dito|mano)"
-    r"| cucinando| per sbaglio)|\btagliarmi\b(?! (?:i capelli|la barba|le unghie|i baffi|la frangia))"
+    r"| cucinando| per sbaglio| (?:il |un |al )?(?:pollice|polpastrello|labbro|mento))|"
+    r"\btagliarmi\b(?! (?:i capelli|la barba|le unghie|i baffi|la frangia))"
     r"|\b(?:farmi|mi faccio) del male\b"
     r"|\bm-am (?:taiat|ranit|ars)\b(?! la deget| in deget)|\bsa ma tai\b|\bma autovatam\b|\bsa ma autovatam\b"
     r"|\bimi fac rau\b"
@@ -402,6 +403,10 @@ _MEDICAL = (
     r"|اطلبوا الاسعاف"
 )
 
+_LAUGHTER = (
+    r"\b(?:lol|lmao|rofl|(?:ha){2,}h?|(?:he){2,}|mdr|ptdr|(?:ja){2,}|(?:je){2,}|k{3,}|(?:rs){2,}|xd|(?:ah){2,}|"
+    r"(?:hi){2,}|haha\w*)\b|[\U0001F602\U0001F923\U0001F606]|هه+"
+)
 HYPERBOLE = (
     r"\b(?:is|are|was|it's|its|they're|this \w+ is)\b[^.!?\n]{0,20}\bkilling me\b|\b\w+ (?:are|is) killing me\b"
     r"|\bdying (?:of|from|to|for) (?:hunger|laughter|laughing|embarrassment|boredom|curiosity|thirst|heat|cold|"
@@ -523,13 +528,18 @@ _AGAIN = (
     r"|مجددا|مره اخري|ليله امس"
 )
 _SWALLOW = (
-    r"\b(?:swallowed|swallow|ate|avale|a avale|trago|tragado|se ha tragado|engoliu|engoliu|verschluckt|"
-    r"ingoiato|inghiottito|a inghitit|inghitit|polknal\w*|polknela)\b|ابتلع\w*"
+    r"\b(?:swallowed|swallow|ate|drank|drunk|avale|a avale|bu|a bu|mange|trago|tragado|se ha tragado|bebio|"
+    r"se bebio|comio|se comio|engoliu|bebeu|comeu|verschluckt|getrunken|gegessen|ingoiato|inghiottito|bevuto|"
+    r"mangiato|a inghitit|inghitit|a baut|a mancat|polknal\w*|polknela|wypil\w*|zjadl\w*)\b|ابتلع\w*|شرب\w*|اكل"
 )
 _DANGEROUS = (
     r"\b(?:button battery|battery|batteries|magnets?|bleach|detergent|pods?|pile|piles|aimants?|javel|pila|pilas|"
     r"imanes?|lejia|pilha|pilhas|imanes|lixivia|knopfbatterie|batterie|magnete?|bleiche|chlorreiniger|batteria|"
-    r"candeggina|baterie|bateria|magnet|inalbitor|baterie\w*|baterii|magnes\w*|wybielacz)\b|بطاريه|مغناطيس|مبيض"
+    r"candeggina|baterie|bateria|magnet|inalbitor|baterie\w*|baterii|magnes\w*|wybielacz|antifreeze|rat poison|"
+    r"weedkiller|pesticide|methanol|drain cleaner|antigel|mort-aux-rats|desherbant|anticongelante|veneno para ratas|"
+    r"matarratas|herbicida|raticida|veneno para ratos|frostschutz\w*|rattengift|unkrautvernichter|antigelo|"
+    r"veleno per topi|topicida|diserbante|otrava pentru soareci|otrava de sobolani|erbicid|plyn do chlodnic|"
+    r"trutk\w*|srodek chwastobojczy|metanol)\b|بطاريه|مغناطيس|مبيض|سائل التبريد|سم الفئران|مبيد"
 )
 _SPEECH_LOSS = (
     r"\b(?:can't (?:speak|talk)|cannot (?:speak|talk)|unable to speak|slurring|ne peut (?:soudain )?plus parler|"
@@ -592,7 +602,7 @@ _EDGE = (
 _CONCEPTS = "|".join(
     [
         _both(_EDGE, _HEIGHT, r"[^.!?\n]{0,25}?"),
-        _both(_PILLS, _ALL_OF_THEM, _WIDE) + "(?=.*(?:" + _INTENT + "))",
+        "(?:" + _both(_PILLS, _ALL_OF_THEM, _WIDE) + ")(?=.*(?:" + _INTENT + "))",
         _both(_TOOK, _both(_NUMBER_WORDS, _PILLS, r"[^.!?\n]{0,25}?"), _WIDE),
         _both(_PILLS, _NOT_WAKE, _WIDE),
         _NOT_HERE,
@@ -616,7 +626,7 @@ _CONCEPTS_MEDICAL = "|".join(
         _SPEECH_LOSS + r"[^.!?\n]{0,60}?(?:" + _FACE_DROOP + ")",
         _FACE_DROOP,
         _both(_THROAT, _CLOSING, r"[^.!?\n]{0,25}?"),
-        _both(_THROAT, _STING, _WIDE) + "(?=.*(?:" + _CLOSING + "|" + _SWELLING + "))",
+        "(?:" + _both(_THROAT, _STING, _WIDE) + ")(?=.*(?:" + _CLOSING + "|" + _SWELLING + "))",
         _CHOKING,
         _CANT_BREATHE,
         _both(_BLOOD, _WONT_STOP, _WIDE),
@@ -666,7 +676,14 @@ _RESOLVED = (
     r"(?:is|she's|he's|i'm) (?:fine|ok|okay|better) now|va (?:tres )?bien maintenant|esta (?:bien|genial) ahora|"
     r"esta (?:bem|otima|otimo) agora|geht es (?:ihr|ihm|mir) (?:gut|super)|sta (?:bene|benissimo) ora|"
     r"e (?:bine|foarte bine) acum|ma sie (?:dobrze|swietnie))\b"
-    r"|العام الماضي|الشهر الماضي|توقف بعد|قبل (?:سنتين|سنوات|عامين|اشهر|\d+ سنوات)|بخير الان|بخير تماما"
+    r"|\b(?:(?:it |has |had )?stopped bleeding|(?:isn't|is not|not) bleeding (?:any ?more|now)|no longer bleeding|"
+    r"ne saigne plus|a arrete de saigner|ya no sangra|dejo de sangrar|(?:ja )?nao sangra mais|ja nao sangra|"
+    r"parou de sangrar|blutet nicht mehr|non sanguina piu|ha smesso di sanguinare|nu mai sangereaza|"
+    r"s-a oprit sangerarea|(?:juz )?nie krwawi|przestal\w* krwawic|running around|playing (?:normally|happily)|"
+    r"seems (?:completely )?fine|corre (?:tutto )?content\w*|court partout|corre feliz|"
+    r"rennt (?:aber )?(?:frohlich|munter)|alearga fericit|biega wesol\w*)\b"
+    r"|العام الماضي|الشهر الماضي|توقف بعد|قبل (?:سنتين|سنوات|عامين|اشهر|\d+ سنوات)|بخير الان|بخير تماما|توقف الدم|"
+    r"توقف النزيف|يركض سعيدا"
 )
 _ROUTINE = (
     r"\b(?:every (?:morning|day|evening|night)|tous les (?:matins|jours|soirs)|todas las (?:mananas|noches)|"
@@ -752,6 +769,7 @@ def _contexts() -> dict[str, re.Pattern[str]]:
             ("routine", _ROUTINE),
             ("study", _STUDY),
             ("minor", _MINOR),
+            ("laughter", _LAUGHTER),
         )
     }
 
@@ -761,17 +779,18 @@ def contexts(text: str) -> frozenset[str]:
     """What frames the text as something other than a crisis happening now: ``fiction`` (a novel, the news,
     statistics), ``accident`` (shaving, cooking, "nothing serious"), ``hypothetical`` ("what to do if someone…",
     "signs of…"), ``resolved`` (last year, "it stopped", "she's fine now"), ``routine`` ("every morning", "remind me"),
-    ``study`` (a course, a thesis, "I'm a nurse"), ``minor`` (a blocked nose, a cold)."""
+    ``study`` (a course, a thesis, "I'm a nurse"), ``minor`` (a blocked nose, a cold), ``laughter`` ("lol", "mdr",
+    "jajaja": a joke; a first-person statement of intent is still a crisis)."""
     form = normalize(text)
     return frozenset(name for name, pattern in _contexts().items() if pattern.search(form))
 
 
 # Which contexts cancel which families (a person's own first-person intent is never cancelled by them).
 _CANCELS = {
-    "medical": {"fiction", "hypothetical", "resolved", "routine", "study", "minor", "hyperbole"},
+    "medical": {"fiction", "hypothetical", "resolved", "routine", "study", "minor", "hyperbole", "laughter"},
     "third_party": {"fiction", "hypothetical", "study"},
-    "self_harm": {"accident", "fiction", "hypothetical", "resolved", "study"},
-    "suicide": {"fiction", "routine", "hypothetical", "resolved", "study"},
+    "self_harm": {"accident", "fiction", "hypothetical", "resolved", "study", "laughter"},
+    "suicide": {"fiction", "routine", "hypothetical", "resolved", "study", "laughter"},
 }
 
 

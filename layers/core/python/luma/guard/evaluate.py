@@ -4,7 +4,8 @@ Test rows are JSON lines ``{"text": ..., "label": "injection" | "crisis" | "beni
 ``"lang"`` (otherwise detected, as in production). Every message is embedded and scanned on its own,
 and timed (embedding included). Metrics, per class: recall (share of the class's rows flagged as it)
 and fpr (share of the rows *not* labelled with the class that were flagged as it). A per-language
-table comes first; the last line is::
+table comes first, then where the time goes (the scan alone — in the pipeline the embedding is the
+classifier's — and with the embedding, with the machine's load average); the last line is::
 
     guard injection_recall=… injection_fpr=… crisis_recall=… crisis_fpr=… p50_ms=… p95_ms=…
 """

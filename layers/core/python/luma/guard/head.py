@@ -8,7 +8,7 @@ Features of a message:
 * its MiniLM vector (384 values; all-MiniLM-L6-v2 is an English model, the classifier computes it anyway);
 * one 0/1 value per multilingual concept (:mod:`luma.guard.lexicon`: death, means, harm, instructions,
   reveal, freedom, authority, …) and the crisis-lookalike contexts of :mod:`luma.guard.crisis` (fiction,
-  accident, hypothetical, resolved, routine, study, minor ailment, hyperbole).
+  accident, hypothetical, resolved, routine, study, minor ailment, laughter, hyperbole).
 
 The rules' own hits are not features (they were written on these exemplars and would hide what the model
 must learn for the messages they miss); :func:`luma.guard.scan.scan_input` adds them on top.
@@ -55,7 +55,7 @@ _CONCEPT_WEIGHT = 0.35
 _CONTEXT_WEIGHT = 0.5
 _MIN_THRESHOLD = 0.3
 _PRUNE = 0.01  # n-gram buckets whose weights all stay below this are dropped (probabilities move < 0.005)
-CONTEXTS = ("fiction", "accident", "hypothetical", "resolved", "routine", "study", "minor")
+CONTEXTS = ("fiction", "accident", "hypothetical", "resolved", "routine", "study", "minor", "laughter")
 # What a fit depends on besides the data: these modules' sources (features, rules' contexts, n-gram hashing).
 _SOURCES = ("head.py", "ngram.py", "lexicon.py", "text.py", "crisis.py")
 
