@@ -466,7 +466,7 @@ class StageConfig:
     twilio_content_sids: Mapping[str, str] = field(default_factory=dict)
     # Product settings for every function, by luma.config.Settings field name, e.g.
     # {"plans": {"pro": {"credits_per_day": 2000000}}, "tenant_plans": {"acme": "pro"},
-    #  "llm_routes": {"clinic": {"*": {"tier": "strong"}}}}; checked against Settings at synth and
+    #  "llm_routes": {"<assistant>": {"*": {"tier": "strong"}}}}; checked against Settings at synth and
     # set as LUMA_<NAME> (JSON for mappings and lists).
     settings: Mapping[str, object] = field(default_factory=dict)
 

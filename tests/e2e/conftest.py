@@ -68,9 +68,13 @@ CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 # ------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_driver() -> Iterator[Any]:
-    """Playwright's sync driver for the session (needs Debian's chromium: browsers are not downloaded)."""
+    """Playwright's sync driver for the browser tests (needs Debian's chromium: browsers are not downloaded).
+
+    Package-scoped: the sync API keeps an asyncio loop running on the main thread while it is open, and
+    the tests after this package run their own (``asyncio.run``, ``anyio.run``).
+    """
     if not CHROMIUM.exists():
         pytest.skip("chromium is not installed at /usr/bin/chromium (`make chromium` installs it)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -78,9 +82,9 @@ def playwright_driver() -> Iterator[Any]:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium_browser(playwright_driver: Any) -> Iterator[Any]:
-    """One headless Chromium for the session."""
+    """One headless Chromium for the browser tests."""
     browser = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     yield browser
     browser.close()
@@ -89,7 +93,7 @@ def chromium_browser(playwright_driver: Any) -> Iterator[Any]:
 PHONE = "Pixel 7"  # Playwright's descriptor: viewport, deviceScaleFactor, isMobile, hasTouch, user agent
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def phone_device(playwright_driver: Any) -> dict[str, Any]:
     """The phone the mobile tests emulate (touch, mobile viewport), as new_context keyword arguments."""
     device = dict(playwright_driver.devices[PHONE])

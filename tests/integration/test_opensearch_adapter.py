@@ -461,9 +461,12 @@ def test_unsigned_or_wrongly_signed_requests_are_refused(signed_server: OpenSear
 def test_signing_is_derived_from_the_host_when_not_set() -> None:
     from luma.memory.vectors import _signing
 
-    assert _signing(Settings(opensearch_url="https://search-x.eu-west-1.es.amazonaws.com"))
-    assert _signing(Settings(opensearch_url="https://abc.eu-west-1.aoss.amazonaws.com", opensearch_service="aoss"))
-    assert not _signing(Settings(opensearch_url="http://127.0.0.1:9200"))
+    unset = {"opensearch_sigv4": None}  # whatever a local stack started earlier put in the environment
+    assert _signing(Settings(opensearch_url="https://search-x.eu-west-1.es.amazonaws.com", **unset))
+    assert _signing(
+        Settings(opensearch_url="https://abc.eu-west-1.aoss.amazonaws.com", opensearch_service="aoss", **unset)
+    )
+    assert not _signing(Settings(opensearch_url="http://127.0.0.1:9200", **unset))
     assert not _signing(Settings(opensearch_url="https://search.example.com", opensearch_sigv4=False))
     assert _signing(Settings(opensearch_url="https://search.example.com", opensearch_sigv4=True))
 

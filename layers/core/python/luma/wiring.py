@@ -195,20 +195,24 @@ def reset() -> None:
 
     registry.reset()
     operator_wiring.reset()
-    for fn in (
-        connections,
-        conversations,
-        delivery,
-        twilio_account,
-        twilio_sender,
-        twilio_delivery,
-        phones,
-        media,
-        agent,
-        agent_service,
-        classify_service,
-        approvals,
-        limiter,
-        fast_path_service,
-    ):
+    for fn in _CACHED:
         fn.cache_clear()
+
+
+# The cached factories as defined here: ``reset`` clears them even while a test has patched one.
+_CACHED = (
+    connections,
+    conversations,
+    delivery,
+    twilio_account,
+    twilio_sender,
+    twilio_delivery,
+    phones,
+    media,
+    agent,
+    agent_service,
+    classify_service,
+    approvals,
+    limiter,
+    fast_path_service,
+)
