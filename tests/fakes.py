@@ -21,6 +21,7 @@ from luma.identity import locked_error
 from luma.limits import InlineCheck, RateDecision
 from luma.operators.escalations import Escalation
 from luma.store.repos import (
+    AlreadyAnsweredError,
     ChannelSession,
     DuplicateMessageError,
     IdempotencyRecord,
@@ -42,6 +43,7 @@ class MemoryConversations:
         self.pointers: dict[tuple[str, str, str], ChannelSession] = {}
         self.idle: dict[tuple[str, str], IdleEntry] = {}
         self.claims: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.answers: dict[tuple[str, str, str], tuple[str, bool]] = {}  # message -> (answer id, delivered)
 
     def get_session(self, tenant_id: str, session_id: str) -> Session | None:
         s = self.sessions.get((tenant_id, session_id))
@@ -94,7 +96,14 @@ class MemoryConversations:
         *,
         state: dict[str, Any] | None = None,
         status: SessionStatus | None = None,
+        answers: bool = False,
     ) -> None:
+        if answers and reply.reply_to:
+            key = (session.tenant_id, session.session_id, reply.reply_to)
+            earlier = self.answers.get(key)
+            if earlier and earlier[0] != reply.message_id:
+                raise AlreadyAnsweredError(earlier[0], delivered=earlier[1])
+            self.answers[key] = (reply.message_id, False)
         kept = self.messages.setdefault((session.tenant_id, session.session_id), [])
         kept[:] = [m for m in kept if m.message_id != reply.message_id] + [reply]
         stored = self.sessions[(session.tenant_id, session.session_id)]
@@ -104,6 +113,11 @@ class MemoryConversations:
             stored.status = status
         if state is not None or status is not None:
             stored.version += 1
+
+    def mark_delivered(self, tenant_id: str, session_id: str, message_id: str) -> None:
+        key = (tenant_id, session_id, message_id)
+        if key in self.answers:
+            self.answers[key] = (self.answers[key][0], True)
 
     def list_messages(
         self, tenant_id: str, session_id: str, *, after: str | None = None, limit: int = 50

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from luma.assistants.clinic.repo import DynamoClinicRepository
@@ -12,6 +13,7 @@ from luma.domain.models import Connection, Message, Role, Route, RoutingDecision
 from luma.errors import LumaError
 from luma.ids import new_id
 from luma.store.repos import (
+    AlreadyAnsweredError,
     DuplicateMessageError,
     DynamoConnectionRepository,
     DynamoConversationRepository,
@@ -89,6 +91,38 @@ def test_locked_session_rejects_inbound(repo: DynamoConversationRepository) -> N
     assert stored is not None and stored.status is SessionStatus.LOCKED and stored.state["identity_attempts"] == 3
     with pytest.raises(SessionConflictError):
         repo.record_inbound(_inbound(s, "let me in", "b", new=False))
+
+
+def test_a_message_gets_one_answer_and_its_delivery_is_recorded(repo: DynamoConversationRepository) -> None:
+    tenant = _tenant()
+    s = Session(tenant_id=tenant, session_id=new_id(), user_id="u1", assistant="clinic")
+    question = _inbound(s, "opening hours?", "q", new=True)
+    repo.record_inbound(question)
+
+    def answer(text: str, **changes: Any) -> Message:
+        reply = Message(
+            tenant_id=tenant,
+            session_id=s.session_id,
+            message_id=new_id(),
+            role=Role.ASSISTANT,
+            text=text,
+            reply_to=question.message.message_id,
+        )
+        repo.save_reply(s, reply, answers=True, **changes)
+        return reply
+
+    first = answer("9 to 5")
+    with pytest.raises(AlreadyAnsweredError) as again:
+        answer("9 to 5, again", state={"seen": 1})  # a retried run: nothing of it is written
+    assert (again.value.reply_id, again.value.delivered) == (first.message_id, False)
+    stored = repo.get_session(tenant, s.session_id)
+    assert stored is not None and "seen" not in stored.state
+    repo.mark_delivered(tenant, s.session_id, question.message.message_id)
+    with pytest.raises(AlreadyAnsweredError) as later:
+        answer("9 to 5, once more")
+    assert later.value.delivered is True
+    replies = [m for m in repo.list_messages(tenant, s.session_id).items if m.role is Role.ASSISTANT]
+    assert [m.text for m in replies] == ["9 to 5"]
 
 
 def test_restart_closes_the_old_session(repo: DynamoConversationRepository) -> None:

@@ -148,6 +148,9 @@ def _approval_outcome(approval: dict[str, Any]) -> Literal["approved", "declined
     return "timed_out" if approval.get("reason") in ("timed_out", "wait_failed") else "declined"
 
 
+# A stored reply with one of these statuses is a run's final answer, already sent.
+_FINAL_STATUSES = frozenset({"answered", "safety"})
+
 # Refusals before the tool ran: they don't count against the session's tool calls.
 _NOT_RUN = frozenset(
     {
@@ -692,6 +695,8 @@ class AgentService:
     def handle_failure(self, state: RunState) -> RunState:
         """Pick a recovery for the caught error; apologise or escalate when nothing else will do."""
         run = state.run
+        if self._answered_before_failing(state):
+            return state
         kind = failures.classify_failure(state.error)
         has_fallback = isinstance(self.provider(), FallbackProvider) and run.provider == "primary"
         recovery = failures.choose_recovery(kind, has_fallback=has_fallback, recoveries_left=run.recoveries_left)
@@ -733,6 +738,25 @@ class AgentService:
         state.step = StepOutcome(stop="end_turn")
         state.transcript = []
         return state
+
+    def _answered_before_failing(self, state: RunState) -> bool:
+        """The failed step had stored and sent its final answer (the function failed after it): the run ends
+        answered, with no apology after the answer."""
+        run, turn = state.run, state.turn
+        try:
+            stored = self.conversations.get_message(turn.session.tenant_id, turn.session.session_id, run.reply_id)
+        except Exception:
+            logger.warning("could not read the run's reply; handling the failure", exc_info=True)
+            return False
+        if stored is None or stored.meta.get("status") not in _FINAL_STATUSES:
+            return False
+        logger.info("agent step failed after answering", extra={"run_id": run.run_id})
+        run.outcome = run.outcome or "answered"
+        run.answered_at = run.answered_at or stored.created_at.timestamp()
+        state.recovery = None
+        state.step = StepOutcome(stop="end_turn")
+        state.transcript = []
+        return True
 
     def _escalate(self, state: RunState, kind: failures.FailureKind) -> str | None:
         """Open an escalation for a failed run (the core's record, whatever the pack's tools are)."""

@@ -17,12 +17,12 @@ from luma import metrics_names as mn
 from luma.agent.entry import AgentEntry
 from luma.assistants.contract import MENU_KEY, AssistantPack, FastPathResult
 from luma.channels.websocket import Delivery
-from luma.domain.models import Message, Role, Turn
+from luma.domain.models import Message, Role, SessionStatus, Turn
 from luma.errors import ErrorCode, LumaError
 from luma.ids import new_id
 from luma.observability import emit, logger
 from luma.pipeline.frames import error_frame, message_frame
-from luma.store.repos import ConversationRepository
+from luma.store.repos import AlreadyAnsweredError, ConversationRepository
 from luma.usage import TurnMetrics, TurnRecord, metrics_beside
 
 
@@ -76,9 +76,11 @@ class FastPathService:
             meta={**result.meta, **_choices_meta(result)},
         )
         state = _with_menu(turn, result)
-        self.conversations.save_reply(turn.session, reply, state=state, status=result.status)
+        answer = self._save_answer(turn, reply, state=state, status=result.status)
+        if answer is None:
+            return
         frame = message_frame(
-            reply,
+            answer,
             turn.decision,
             turn.client_message_id,
             assistant=turn.session.assistant,
@@ -88,6 +90,7 @@ class FastPathService:
         delivered = self.delivery.send(turn.delivery, frame)
         if not delivered:
             emit(mn.DELIVERY_GONE, 1)
+        self._delivered(turn)
         emit(mn.FAST_PATH_LATENCY_MS, (time.perf_counter() - start) * 1000, MetricUnit.Milliseconds)
         turn_ms = (datetime.now(UTC) - turn.message.created_at).total_seconds() * 1000
         emit(mn.TURN_LATENCY_MS, turn_ms, MetricUnit.Milliseconds, dimensions={mn.DIM_ROUTE: turn.decision.route.value})
@@ -115,7 +118,8 @@ class FastPathService:
             route=turn.decision.route,
             meta={"error": err.code.value, **err.details},
         )
-        self.conversations.save_reply(session, reply)
+        if self._save_answer(turn, reply) is None:
+            return
         self.delivery.send(
             turn.delivery,
             error_frame(
@@ -126,6 +130,7 @@ class FastPathService:
                 assistant=session.assistant,
             ),
         )
+        self._delivered(turn)
         ms = (datetime.now(UTC) - turn.message.created_at).total_seconds() * 1000
         record = TurnRecord(
             session.tenant_id,
@@ -136,6 +141,33 @@ class FastPathService:
             code=err.code.value,
         )
         self.metrics.record(record)
+
+    def _save_answer(
+        self,
+        turn: Turn,
+        reply: Message,
+        *,
+        state: dict[str, object] | None = None,
+        status: SessionStatus | None = None,
+    ) -> Message | None:
+        """Save ``reply`` as the one answer to the turn's message; the answer to deliver.
+
+        A retried run (the function failed after answering) finds the first run's answer: None when it
+        went out, else that stored answer, sent now instead of a second one.
+        """
+        try:
+            self.conversations.save_reply(turn.session, reply, state=state, status=status, answers=True)
+        except AlreadyAnsweredError as earlier:
+            logger.info("fast path answered before", extra={"delivered": earlier.delivered})
+            if earlier.delivered:
+                return None
+            session = turn.session
+            return self.conversations.get_message(session.tenant_id, session.session_id, earlier.reply_id) or reply
+        return reply
+
+    def _delivered(self, turn: Turn) -> None:
+        session = turn.session
+        self.conversations.mark_delivered(session.tenant_id, session.session_id, turn.message.message_id)
 
 
 def _choices_meta(result: FastPathResult) -> dict[str, object]:

@@ -127,6 +127,9 @@ class DecisionRow(ConversationRow, discriminator="decision"):
     reason = UnicodeAttribute()
     latency_ms = NumberAttribute()
     classifier = UnicodeAttribute()
+    # The fast path's answer to the message, set once with the reply; ``delivered`` once it went out.
+    answer_id = UnicodeAttribute(null=True)
+    delivered = BooleanAttribute(null=True)
 
 
 class ReportRow(ConversationRow, discriminator="report"):

@@ -131,6 +131,15 @@ class SessionConflictError(Exception):
     """The session changed under us (closed, locked, or created concurrently)."""
 
 
+class AlreadyAnsweredError(Exception):
+    """The message already has its answer (a retried run): nothing was written."""
+
+    def __init__(self, reply_id: str, *, delivered: bool) -> None:
+        super().__init__(reply_id)
+        self.reply_id = reply_id
+        self.delivered = delivered
+
+
 class ConnectionRepository(Protocol):
     def put(self, connection: Connection) -> None: ...
     def get(self, tenant_id: str, connection_id: str) -> Connection | None: ...
@@ -150,7 +159,9 @@ class ConversationRepository(Protocol):
         *,
         state: dict[str, Any] | None = None,
         status: SessionStatus | None = None,
+        answers: bool = False,
     ) -> None: ...
+    def mark_delivered(self, tenant_id: str, session_id: str, message_id: str) -> None: ...
     def list_messages(
         self, tenant_id: str, session_id: str, *, after: str | None = None, limit: int = 50
     ) -> Page[Message]: ...
@@ -195,6 +206,7 @@ def merge_state(base: dict[str, Any], changed: dict[str, Any], current: dict[str
 
 
 _MISSING = object()
+_UNANSWERED = DecisionRow.pk.exists() & DecisionRow.answer_id.does_not_exist()
 
 
 def _ttl(days: int) -> datetime:
@@ -541,15 +553,19 @@ class DynamoConversationRepository:
         *,
         state: dict[str, Any] | None = None,
         status: SessionStatus | None = None,
+        answers: bool = False,
     ) -> None:
         """Persist an assistant reply (and any session state change) before it is delivered.
 
         A state change is conditional on ``session.version``: when the session changed meanwhile
         (another message, a tool), the keys this reply changed are applied to the fresh state and
-        the write is tried again, so neither writer's changes are lost.
+        the write is tried again, so neither writer's changes are lost. With ``answers`` the reply is
+        the one answer to its message, recorded on the message's routing decision in the same
+        transaction: a second answer raises ``AlreadyAnsweredError`` and writes nothing.
         """
         row = self._message_row(reply)
-        if state is None and status is None:
+        decision = self._answer_update(reply) if answers else None
+        if state is None and status is None and decision is None:
             row.save()
             return
         base, current = session.state, session
@@ -562,19 +578,51 @@ class DynamoConversationRepository:
             try:
                 with TransactWrite(connection=self._connection) as tx:
                     tx.save(row)
-                    tx.update(
-                        SessionRow(pk=keys.session_pk(session.tenant_id, session.session_id), sk=keys.META),
-                        actions=actions,
-                        condition=SessionRow.pk.exists() & (SessionRow.version == current.version),
-                    )
+                    if state is not None or status is not None:
+                        tx.update(
+                            SessionRow(pk=keys.session_pk(session.tenant_id, session.session_id), sk=keys.META),
+                            actions=actions,
+                            condition=SessionRow.pk.exists() & (SessionRow.version == current.version),
+                        )
+                    if decision is not None:
+                        answer: list[Any] = [DecisionRow.answer_id.set(reply.message_id)]
+                        tx.update(decision, actions=answer, condition=_UNANSWERED)
                 return
             except TransactWriteError:
+                if decision is not None:
+                    decision = self._check_unanswered(decision, reply)
                 fresh = self.get_session(session.tenant_id, session.session_id)
                 if fresh is None:
                     row.save()
                     return
                 current = fresh
         raise SessionConflictError("the session kept changing while a reply was saved")
+
+    @staticmethod
+    def _answer_update(reply: Message) -> DecisionRow | None:
+        if not reply.reply_to:
+            return None
+        return DecisionRow(pk=keys.session_pk(reply.tenant_id, reply.session_id), sk=keys.decision_sk(reply.reply_to))
+
+    @staticmethod
+    def _check_unanswered(decision: DecisionRow, reply: Message) -> DecisionRow | None:
+        """After a cancelled write: raise when another answer is recorded; None when no decision exists."""
+        try:
+            row = DecisionRow.get(decision.pk, decision.sk, consistent_read=True)
+        except DoesNotExist:
+            return None  # nothing to record the answer on: the reply is saved alone
+        if row.answer_id and row.answer_id != reply.message_id:
+            raise AlreadyAnsweredError(row.answer_id, delivered=bool(row.delivered))
+        return decision
+
+    def mark_delivered(self, tenant_id: str, session_id: str, message_id: str) -> None:
+        """The answer to ``message_id`` went out: a retried run will not send it again."""
+        try:
+            DecisionRow(pk=keys.session_pk(tenant_id, session_id), sk=keys.decision_sk(message_id)).update(
+                actions=[DecisionRow.delivered.set(True)], condition=DecisionRow.pk.exists()
+            )
+        except UpdateError:
+            return  # no decision recorded (or erased meanwhile): nothing to mark
 
     # -- reads ------------------------------------------------------------------------------
     def list_messages(
