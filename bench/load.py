@@ -695,7 +695,7 @@ class Run:
         """Wait for the replies still missing: until none is, or nothing arrived for ``settle_s`` seconds."""
         progress, quiet_since = -1, time.monotonic()
         while time.monotonic() - quiet_since < self.config.settle_s:
-            missing = sum(1 for s in self.results.sent.values() if s.reply_at is None)
+            missing = self._missing()
             seen = len(self.twilio_seen) + sum(1 for s in self.results.sent.values() if s.reply_at is not None)
             if not missing:
                 break
@@ -703,6 +703,18 @@ class Run:
                 progress, quiet_since = seen, time.monotonic()
             await asyncio.sleep(0.5)
         await asyncio.sleep(1.5)  # late duplicates, if any, arrive now
+
+    def _missing(self) -> int:
+        """Replies still to come: WebSocket messages with none, WhatsApp numbers with fewer than they were sent."""
+        ws = sum(1 for s in self.results.sent.values() if s.channel == "ws" and s.reply_at is None)
+        sent: dict[int, int] = defaultdict(int)
+        for s in self.results.sent.values():
+            if s.channel == "whatsapp":
+                sent[s.session] += 1
+        wa = sum(
+            max(0, n - len(self.twilio_by_phone.get(f"whatsapp:{self.users[i].phone}", []))) for i, n in sent.items()
+        )
+        return ws + wa
 
     async def account(self) -> dict[str, Any]:
         """Read every conversation back from the store and count lost, duplicated and errors."""

@@ -18,7 +18,11 @@ it keeps of Lambda's behaviour:
   of active message groups; ``MaximumConcurrency`` caps it).
 
 Not like AWS: short polls (``WaitTimeSeconds=0``) at a pace of our own, since moto's long poll spins
-while the only visible messages belong to groups in flight; one reader thread. Lambda leaves a failed
+while the only visible messages belong to groups in flight; one reader thread. In AWS a batch never
+outlives the queue's visibility timeout (the function's timeout is shorter); the local runtime does
+not stop a slow handler, so the poller keeps its batches in flight invisible until they end (moto
+hands out a message whose visibility ran out while it was in flight before the earlier ones of its
+group). Lambda leaves a failed
 message invisible until the queue's visibility timeout ends; here the poller makes the failed messages
 of a batch visible again itself, ``retry_delay_s`` later (``ChangeMessageVisibility`` to 0): moto keeps
 a FIFO group's order only for messages made visible that way, not for ones whose timeout ran out.
@@ -87,6 +91,7 @@ class QueueSource:
     queue_arn: str
     batch_size: int = 10
     max_concurrency: int = 8
+    visibility_timeout_s: int = 30  # the queue's: a batch in flight is kept invisible that long, again and again
 
 
 @dataclass
@@ -120,6 +125,8 @@ class SqsPoller:
         self.idle_poll_interval_s = max(poll_interval_s, idle_poll_interval_s)
         self.retry_delay_s = retry_delay_s
         self.stats = _Stats()
+        self._inflight: dict[int, list[str]] = {}  # batch -> receipt handles, kept invisible while it runs
+        self._batch_ids = iter(range(1, 1 << 62))
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -131,6 +138,7 @@ class SqsPoller:
             raise RuntimeError("a poller starts once")
         self._thread = threading.Thread(target=self._read, name=f"sqs-{self.source.function}", daemon=True)
         self._thread.start()
+        threading.Thread(target=self._keep_invisible, name=f"sqs-{self.source.function}-inflight", daemon=True).start()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -213,18 +221,36 @@ class SqsPoller:
 
     def _dispatch(self, messages: list[dict[str, Any]]) -> None:
         records = [sqs_event_record(m, queue_arn=self.source.queue_arn, region=self.region) for m in messages]
+        batch = next(self._batch_ids)
         with self._cond:
             self.stats.in_flight += 1
             self.stats.batches += 1
             self.stats.messages += len(records)
+            self._inflight[batch] = [r["receiptHandle"] for r in records]
         try:
             future = self.runtime.submit(self.source.function, {"Records": records}, request_id=str(uuid.uuid4()))
         except RuntimeError:  # the runtime is shutting down: the messages come back after their timeout
-            self._done()
+            self._done(batch)
             return
-        future.add_done_callback(lambda f: self._finish(records, f))
+        future.add_done_callback(lambda f: self._finish(batch, records, f))
 
-    def _finish(self, records: list[dict[str, Any]], future: Future[Any]) -> None:
+    def _keep_invisible(self) -> None:
+        """Every third of the visibility timeout, extend the batches still running by a whole one."""
+        every = max(1.0, self.source.visibility_timeout_s / 3)
+        while not self._stop.wait(every):
+            with self._cond:
+                handles = [h for batch in self._inflight.values() for h in batch]
+            for start in range(0, len(handles), 10):
+                entries = [
+                    {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": self.source.visibility_timeout_s}
+                    for i, h in enumerate(handles[start : start + 10])
+                ]
+                try:
+                    self.sqs.change_message_visibility_batch(QueueUrl=self.source.queue_url, Entries=entries)
+                except Exception as exc:  # a batch that ended meanwhile, the emulator stopping
+                    log.info("could not extend messages in flight: %s", type(exc).__name__)
+
+    def _finish(self, batch: int, records: list[dict[str, Any]], future: Future[Any]) -> None:
         try:
             failed = self._failed_ids(records, future)
             done = [r for r in records if r["messageId"] not in failed]
@@ -241,10 +267,11 @@ class SqsPoller:
         except Exception:  # a bug here must not stop the mapping
             log.exception("sqs mapping %s failed finishing a batch", self.source.function)
         finally:
-            self._done()
+            self._done(batch)
 
-    def _done(self) -> None:
+    def _done(self, batch: int) -> None:
         with self._cond:
+            self._inflight.pop(batch, None)
             self.stats.in_flight -= 1
             self._cond.notify_all()
         self._wake.set()  # a group may be free again: poll now
@@ -384,12 +411,16 @@ def start_queue_sources(
     never ended, after the queue's visibility timeout (6 x the function's timeout unless the spec says).
     ``sources.env`` holds each queue's URL under its ``env_var`` and ``LUMA_SQS_ENDPOINT_URL``.
     """
-    from luma.aws import client
+    from botocore.config import Config
+    from luma.aws import boto_session
 
     from local.streams import infra_config
 
     specs = dict(infra_config().FUNCTIONS if functions is None else functions)
-    sqs = client("sqs", region=REGION, endpoint_url=endpoint_url)
+    # A receive answered after the client gave up (or retried) leaves its messages in flight unseen until
+    # their visibility ends: long timeouts, no retries (the poller polls again anyway).
+    config = Config(connect_timeout=5, read_timeout=120, retries={"max_attempts": 1, "mode": "standard"})
+    sqs = boto_session().client("sqs", region_name=REGION, endpoint_url=endpoint_url, config=config)
     pollers: dict[str, SqsPoller] = {}
     dlqs: dict[str, str] = {}
     env = {"LUMA_SQS_ENDPOINT_URL": endpoint_url}
@@ -405,7 +436,14 @@ def start_queue_sources(
             visibility_timeout_s=visibility,
             max_receive_count=queue.max_receive_count,
         )
-        source = QueueSource(function, url, arn, batch_size=queue.batch_size, max_concurrency=max_concurrency)
+        source = QueueSource(
+            function,
+            url,
+            arn,
+            batch_size=queue.batch_size,
+            max_concurrency=max_concurrency,
+            visibility_timeout_s=visibility,
+        )
         pollers[function] = SqsPoller(runtime, sqs, source, **poller_options).start()
         env[queue.env_var] = url
     return QueueSources(pollers=pollers, dead_letter_queues=dlqs, endpoint_url=endpoint_url, env=env)

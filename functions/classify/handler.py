@@ -4,7 +4,9 @@ webhook: validate, persist, classify, route.
 A WhatsApp/SMS turn comes as an SQS batch from the inbound FIFO queue (``Records``; the event-source
 mapping reports batch item failures) or, with no queue configured, as one async-invoked
 ``ChannelMessage``. In a batch, a message that fails is reported with every later message of its
-conversation (its FIFO group), so none of them is handled before it; other conversations go on.
+conversation (its FIFO group), so none of them is handled before it; other conversations go on. Once
+the time left is less than one message may need (its fast path may be waited for), the rest of the
+batch is reported too, untouched: it comes back later, in order, rather than timing the batch out.
 """
 
 from typing import Any
@@ -17,6 +19,9 @@ from luma.events import WsEvent, management_endpoint
 from luma.observability import capture_handler, logger, metrics
 from luma.pipeline.classify import WsRequest
 
+# The most one queued message may take: its classification, then its fast path run to its timeout.
+RECORD_RESERVE_MS = 15_000
+
 # Cold start: validate config, load the model and fit the router before the first message.
 wiring.classify_service().warm_up()
 
@@ -26,7 +31,7 @@ wiring.classify_service().warm_up()
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | None:
     if "Records" in event:  # Twilio turns from the inbound queue
-        return _channel_batch(event["Records"])
+        return _channel_batch(event["Records"], context)
     if event.get("kind") == "channel_message":  # a Twilio turn; a fault raises: Lambda retries, then the DLQ
         wiring.classify_service().handle_channel(ChannelMessage.model_validate(event))
         return None
@@ -45,12 +50,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | N
     return {"statusCode": 200}
 
 
-def _channel_batch(records: list[dict[str, Any]]) -> dict[str, Any]:
+def _channel_batch(records: list[dict[str, Any]], context: LambdaContext) -> dict[str, Any]:
     """Each record in order; a failed one and the later records of its group are reported as failures."""
     failed_groups: set[str] = set()
     failures: list[dict[str, str]] = []
-    for record in records:
+    for n, record in enumerate(records):
         group = str((record.get("attributes") or {}).get("MessageGroupId", ""))
+        if n and context.get_remaining_time_in_millis() < RECORD_RESERVE_MS:
+            logger.info("channel batch out of time: the rest comes back", extra={"left": len(records) - n})
+            failures += [{"itemIdentifier": r["messageId"]} for r in records[n:]]
+            break
         if group in failed_groups:
             failures.append({"itemIdentifier": record["messageId"]})
             continue

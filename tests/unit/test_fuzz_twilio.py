@@ -6,7 +6,9 @@ the URL they are posted to (a share is posted unsigned, mis-signed or as raw byt
 answers every one with 200 (empty TwiML, the message handed over once) or a typed 4xx — never a 5xx.
 Each message handed over then goes through the real ``classify`` handler as an SQS record of the
 inbound queue (classify over fakes): no record is reported failed (a failure would be retried, then
-dead-lettered) and no ``INTERNAL`` error reaches the sender.
+dead-lettered) and no ``INTERNAL`` error reaches the sender. Two plain tests pin the batch rules: a
+failed message holds back only the rest of its own conversation, and a batch short of time hands
+back, untouched, what it did not start.
 
 ``make test`` runs a bounded number of examples; for a longer run:
 ``LUMA_FUZZ_EXAMPLES=2000 .venv/bin/pytest -q -p no:cacheprovider tests/unit/test_fuzz_twilio.py``.
@@ -192,3 +194,68 @@ def test_any_body_is_a_typed_refusal(webhook: tuple[TestClient, RecordingHandoff
     before = len(handoff.messages)
     _check_answer(_post(client, route, raw, "c2lnbmF0dXJl"))
     assert len(handoff.messages) == before
+
+
+# -- the queue batch, deterministically ------------------------------------------------------------------
+
+
+class _Handled:
+    """Stands in for the classify service: records the messages it handles, fails the ones asked."""
+
+    def __init__(self, failing: set[str]) -> None:
+        self.failing = failing
+        self.handled: list[str] = []
+
+    def handle_channel(self, message: ChannelMessage, **_: Any) -> None:
+        if message.external_id in self.failing:
+            raise RuntimeError("a fault")
+        self.handled.append(message.external_id)
+
+
+class _Early(Ctx):
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+class _Late(Ctx):
+    def get_remaining_time_in_millis(self) -> int:
+        return 1_000
+
+
+def _batch(*senders: str) -> tuple[dict[str, Any], list[str]]:
+    messages = []
+    for n, sender in enumerate(senders):
+        form = {**_valid("whatsapp"), "From": f"whatsapp:{sender}"}
+        messages.append(
+            ChannelMessage(
+                channel="whatsapp",
+                tenant_id="demo",
+                external_id=form["MessageSid"],
+                sender=form["From"],
+                recipient=form["To"],
+                text=f"message {n}",
+            )
+        )
+    records = [r for m in messages for r in _sqs_event(m)["Records"]]
+    return {"Records": records}, [r["messageId"] for r in records]
+
+
+def test_a_failed_message_holds_back_the_rest_of_its_conversation_only(
+    classify: tuple[ModuleType, dict[str, Any]],
+) -> None:
+    module, holder = classify
+    event, ids = _batch("+33612345001", "+33612345002", "+33612345001", "+33612345002")
+    first = json.loads(event["Records"][0]["body"])["external_id"]
+    holder["env"] = {"service": (service := _Handled({first}))}
+    result = module.handler(event, _Early())
+    assert result == {"batchItemFailures": [{"itemIdentifier": ids[0]}, {"itemIdentifier": ids[2]}]}
+    assert service.handled == [json.loads(event["Records"][i]["body"])["external_id"] for i in (1, 3)]
+
+
+def test_a_batch_out_of_time_hands_back_what_it_did_not_start(classify: tuple[ModuleType, dict[str, Any]]) -> None:
+    module, holder = classify
+    event, ids = _batch("+33612345001", "+33612345002", "+33612345003")
+    holder["env"] = {"service": (service := _Handled(set()))}
+    result = module.handler(event, _Late())
+    assert result == {"batchItemFailures": [{"itemIdentifier": i} for i in ids[1:]]}
+    assert len(service.handled) == 1
