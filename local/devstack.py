@@ -609,7 +609,8 @@ class LocalStack:
         preload, self._preload = self._preload, None
         if preload is not None:  # exiting mid-import (onnxruntime's session init) can abort the interpreter
             preload[1].set()
-            preload[0].join(timeout=10)
+            if preload[0].ident is not None:  # Ctrl-C can land inside start(), before the thread ran
+                preload[0].join(timeout=10)
         fake_llm, self.fake_llm = self.fake_llm, None
         if fake_llm is not None:
             fake_llm.stop()

@@ -169,12 +169,6 @@ def test_luma_dev_stops_cleanly_on_ctrl_c() -> None:
         assert not _alive(child)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="LocalStack.stop() joins the preload thread even when Ctrl-C landed inside Thread.start(), before it "
-    "ran: RuntimeError('cannot join thread before it is started'), exit status 1 (fix in local/devstack.py)",
-)
 def test_ctrl_c_while_the_preload_thread_starts_still_stops_cleanly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -25,21 +25,19 @@ from __future__ import annotations
 
 import math
 import random
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 
-from luma.config import Settings
 from luma.domain.models import Principal
 from luma.errors import ErrorCode, LumaError
 from luma.limits import QUOTA_SK, quota_pk
 from luma.observability import logger
 from luma.usage.plans import CREDITS_PER_USD, Plan, plan_for, plan_name
+from luma.usage.table import UsageTable
 
 RES_PREFIX = "RES#"
 HELD, SETTLED, EXPIRED = "held", "settled", "expired"
@@ -107,29 +105,8 @@ def unavailable_error() -> LumaError:
     )
 
 
-class CreditLedger:
+class CreditLedger(UsageTable):
     """Reserve, settle and read credits in the ``usage`` table (see the module docstring)."""
-
-    def __init__(
-        self, settings: Settings, *, clock: Callable[[], float] = time.time, client: Any | None = None
-    ) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.table = settings.usage_table
-        self._client = client
-        self._client_lock = threading.Lock()
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    from luma.aws import client
-
-                    self._client = client(
-                        "dynamodb", region=self.settings.region, endpoint_url=self.settings.dynamodb_endpoint_url
-                    )
-        return self._client
 
     def plan(self, tenant_id: str) -> Plan:
         return plan_for(self.settings, tenant_id)

@@ -19,17 +19,16 @@ failure is logged and never reaches the turn.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from luma.config import Settings
 from luma.observability import logger
 from luma.usage.plans import CREDITS_PER_USD
+from luma.usage.table import UsageTable
 
 METRICS_SK = "MET"
 # Upper bounds (ms) of the latency histogram's buckets; one more bucket counts anything slower.
@@ -113,29 +112,8 @@ class NoTurnMetrics:
         return [(now - timedelta(hours=i), {}) for i in reversed(range(hours))]
 
 
-class DynamoTurnMetrics:
+class DynamoTurnMetrics(UsageTable):
     """Hourly counters in the ``usage`` table (see the module docstring)."""
-
-    def __init__(
-        self, settings: Settings, *, clock: Callable[[], float] = time.time, client: Any | None = None
-    ) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.table = settings.usage_table
-        self._client = client
-        self._client_lock = threading.Lock()
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    from luma.aws import client
-
-                    self._client = client(
-                        "dynamodb", region=self.settings.region, endpoint_url=self.settings.dynamodb_endpoint_url
-                    )
-        return self._client
 
     def record(self, turn: TurnRecord) -> None:
         """Add the turn to its hour (one UpdateItem); a failure is logged, never raised."""
