@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from luma.config import Settings
 from luma.memory.evaluate import EvalDataError, load_questions, load_turns, main
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -33,17 +34,20 @@ def test_the_data_files_load_with_clear_errors(tmp_path: Path) -> None:
         load_questions(broken)
 
 
-def test_eval_prints_its_line_and_writes_the_plot(
-    ddb_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["--turns", str(TURNS), "--qa", str(QA), "--out", str(tmp_path), "--budget", "600"]) == 0
-    captured = capsys.readouterr()
-    last = captured.out.strip().splitlines()[-1]
+def test_eval_prints_its_line_and_writes_the_plot(tmp_path: Path) -> None:
+    # Its own process: the eval starts its own emulator and points the process's settings at it, which
+    # must not touch the session's local stack (whose handlers run in this process).
+    argv = ["eval", "memory", "--turns", str(TURNS), "--qa", str(QA), "--out", str(tmp_path), "--budget", "600"]
+    done = subprocess.run(
+        [sys.executable, "-m", "luma.cli", *argv], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    last = done.stdout.strip().splitlines()[-1]
     match = LAST_LINE.match(last)
     assert match, last
     assert float(match["r5"]) == 1.0  # every question's evidence is among its first five memories
     assert 0 < int(match["tok"]) <= 600 and int(match["full"]) > 0
-    assert "[memory eval] ingested tiny-1" in captured.err
+    assert "[memory eval] ingested tiny-1" in done.stderr
     figures = json.loads((tmp_path / "memory_eval.json").read_text(encoding="utf-8"))
     assert figures["questions"] == 5 and figures["by_category"]["multi-hop"]["questions"] == 1
     assert (tmp_path / "memory_eval.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
