@@ -13,10 +13,12 @@ from typing import Any
 OUT = Path(__file__).resolve().parent / "out"
 
 
-def http_json(url: str, body: dict[str, Any] | None = None, *, auth: tuple[str, str] | None = None) -> Any:
-    """GET (or POST ``body`` as JSON) and decode the JSON answer; ``auth`` is HTTP basic."""
+def http_json(
+    url: str, body: dict[str, Any] | None = None, *, auth: tuple[str, str] | None = None, method: str | None = None
+) -> Any:
+    """GET (or POST ``body`` as JSON, or ``method``) and decode the JSON answer; ``auth`` is HTTP basic."""
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method=method)
     if auth:
         req.add_header("Authorization", "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
     with urllib.request.urlopen(req, timeout=10) as resp:

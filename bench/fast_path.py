@@ -86,10 +86,23 @@ async def run(base: str, turns: int, clients: int, timeout: float) -> dict[str, 
     results: dict[str, Any] = {"latencies": [], "lost": 0, "not_fast_path": [], "by_intent": {}}
     per_client = [turns // clients + (1 if i < turns % clients else 0) for i in range(clients)]
     counter = [0]
+    http_json(f"{base}/dev/stats", method="DELETE")  # the stage timings of this run's turns only
     await asyncio.gather(
         *(_client(base, users[i % len(users)], n, timeout, results, counter, turns) for i, n in enumerate(per_client))
     )
+    results["stages"] = http_json(f"{base}/dev/stats").get("stages", {})
     return results
+
+
+def _print_stages(stages: dict[str, Any]) -> None:
+    """Where a turn's milliseconds went: each stage's median and p95, per function (``luma.timing``)."""
+    for scope in ("classify", "fast_path"):
+        figures = stages.get(scope)
+        if not figures:
+            continue
+        print(f"{scope} stages ({figures['turns']} turns){'':<4}{'p50 ms':>10}{'p95 ms':>10}")
+        for stage, p50 in figures["p50Ms"].items():
+            print(f"  {stage:<30}{p50:>10.2f}{figures['p95Ms'][stage]:>10.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     for intent, values in sorted(res["by_intent"].items()):
         si = summary(values)
         print(f"{intent:<20}{len(values):>6}{si['p50']:>10.1f}{si['p95']:>10.1f}")
+    _print_stages(res["stages"])
     if res["not_fast_path"]:
         print(f"answered but not by the fast path: {len(res['not_fast_path'])} (e.g. {res['not_fast_path'][0]})")
     figures = {
@@ -130,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         **{k: round(v, 2) for k, v in s.items()},
         "lost": res["lost"],
         "not_fast_path": len(res["not_fast_path"]),
+        "stages": res["stages"],
     }
     floor_text = ""
     if args.floor_rounds:

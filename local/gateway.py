@@ -582,8 +582,12 @@ class Gateway:
         return _json(200, info, {"cache-control": "no-store"})
 
     async def dev_stats(self, request: Request) -> Response:
-        """``GET /dev/stats``: per-function invocation counts and durations, open connections."""
-        return _json(200, {"functions": self.runtime.stats(), "connections": len(self.connections)})
+        """``GET /dev/stats``: per-function invocation counts and durations, the turns' stage timings (median
+        and p95 per stage, ``luma.timing``), open connections. ``DELETE`` answers the same and forgets the
+        stage timings (a benchmark counts its own turns)."""
+        stages = self.runtime.stage_stats(clear=request.method == "DELETE")
+        body = {"functions": self.runtime.stats(), "stages": stages, "connections": len(self.connections)}
+        return _json(200, body)
 
     async def dev_faults(self, request: Request) -> Response:
         """``GET|POST|DELETE /dev/faults``: the runtime's injected handler faults (``luma bench load --faults``).
@@ -719,7 +723,7 @@ def create_app(
         table += [
             Route("/dev/demo-users", gateway.demo_users, methods=["GET"]),
             Route("/dev/token", gateway.dev_token, methods=["POST"]),
-            Route("/dev/stats", gateway.dev_stats, methods=["GET"]),
+            Route("/dev/stats", gateway.dev_stats, methods=["GET", "DELETE"]),
             Route("/dev/faults", gateway.dev_faults, methods=["GET", "POST", "DELETE"]),
             Route("/dev/info", gateway.dev_info_route, methods=["GET"]),
         ]

@@ -237,6 +237,7 @@ class LambdaRuntime:
         self._load_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._stats: dict[str, FunctionStats] = {}
+        self._stages: dict[str, dict[str, deque[float]]] = {}  # scope -> stage -> recent ms (luma.timing)
         self._pending = 0
         self._idle = threading.Condition(self._lock)
         # None: a failed Event invocation is only logged (set by the local stack: retries, dead-letter queue).
@@ -352,10 +353,17 @@ class LambdaRuntime:
                 pool = ThreadPoolExecutor(
                     max_workers=self.concurrency.get(name, self.max_workers),
                     thread_name_prefix=f"lambda-{name}",
-                    initializer=_give_thread_an_event_loop,
+                    initializer=self._init_thread,
                 )
                 self._pools[name] = pool
         return pool
+
+    def _init_thread(self) -> None:
+        """A handler thread: an event loop (as on Lambda), and the turns' stage timings kept here."""
+        _give_thread_an_event_loop()
+        from luma import timing
+
+        timing.set_sink(self.record_stages)
 
     def _stats_for(self, name: str) -> FunctionStats:
         stats = self._stats.get(name)
@@ -461,6 +469,29 @@ class LambdaRuntime:
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per-function invocation counts and durations (for debug output)."""
         return {name: s.summary() for name, s in sorted(self._stats.items())}
+
+    def record_stages(self, scope: str, stages: Mapping[str, float]) -> None:
+        """One turn's stage timings (the sink of ``luma.timing``), kept per scope."""
+        with self._lock:
+            kept = self._stages.setdefault(scope, {})
+            for stage, ms in stages.items():
+                kept.setdefault(stage, deque(maxlen=2000)).append(ms)
+
+    def stage_stats(self, *, clear: bool = False) -> dict[str, dict[str, Any]]:
+        """Per scope: the turns counted and each stage's median and p95 in ms, in the order they run."""
+        with self._lock:
+            snapshot = {scope: {k: sorted(v) for k, v in stages.items()} for scope, stages in self._stages.items()}
+            if clear:
+                self._stages.clear()
+        out: dict[str, dict[str, Any]] = {}
+        for scope, stages in sorted(snapshot.items()):
+            turns = len(stages.get("total", []))
+            out[scope] = {
+                "turns": turns,
+                "p50Ms": {k: _round(v[len(v) // 2]) for k, v in stages.items() if v},
+                "p95Ms": {k: _round(v[min(len(v) - 1, int(len(v) * 0.95))]) for k, v in stages.items() if v},
+            }
+        return out
 
     def shutdown(self, *, timeout: float | None = None) -> None:
         """Stop the pools: queued invocations are dropped, running ones get ``timeout`` s to end."""

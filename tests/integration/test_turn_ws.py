@@ -95,6 +95,24 @@ def test_patient_verifies_and_lists_appointments_through_the_fast_path(local_sta
         assert listed["route"] == "flow" and "Dr. Anika Patel" in listed["text"]
 
 
+def test_dev_stats_shows_where_a_fast_path_turn_spent_its_time(local_stack: Any) -> None:
+    local_stack.runtime.stage_stats(clear=True)
+    with client(local_stack) as ws:
+        send(ws, "what are your opening hours?", "st1")
+        assert until(ws, reply_to("st1"))["route"] == "fast_path"
+    deadline = time.monotonic() + 5
+    while True:  # the fast path's last stages (delivery mark, metrics) end after the frame went out
+        with urllib.request.urlopen(f"{local_stack.url}/dev/stats", timeout=10) as resp:
+            stages = json.loads(resp.read())["stages"]
+        if "fast_path" in stages or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    classify, fast_path = stages["classify"], stages["fast_path"]
+    assert list(classify["p50Ms"]) == ["parse", "classify", "session", "guard", "record", "dispatch", "total"]
+    assert list(fast_path["p50Ms"]) == ["handler", "save", "send", "mark_delivered", "metrics", "total"]
+    assert classify["turns"] == 1 and classify["p50Ms"]["total"] >= classify["p50Ms"]["record"] > 0
+
+
 @pytest.mark.parametrize(
     ("raw", "code"),
     [

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from luma import metrics_names as mn
+from luma import timing
 from luma.agent.approvals import APPROVAL_KEY
 from luma.answers import is_no, is_yes
 from luma.assistants import registry
@@ -135,10 +136,13 @@ class ClassifyService:
         target = DeliveryTarget(connection_id=request.connection_id, endpoint=request.endpoint)
         inbound: Inbound | None = None
         started = time.perf_counter()
+        timing.begin()
         try:
             inbound = websocket_inbound(request, max_chars=self.settings.max_text_chars)
+            timing.mark("parse")
             assert request.principal is not None
             self._process(request.principal, inbound, target)
+            timing.finish("classify")
         except Exception as exc:
             err = self._typed(exc)
             self.delivery.send(
@@ -160,6 +164,7 @@ class ClassifyService:
     def handle_channel(self, message: ChannelMessage) -> None:
         """Process one WhatsApp/SMS message; typed errors are answered as text, faults propagate (retry)."""
         target = DeliveryTarget(channel=message.channel, to_address=message.sender, from_address=message.recipient)
+        timing.begin()
         try:
             phone = normalize_phone(message.sender)
             if phone is None:
@@ -175,7 +180,9 @@ class ClassifyService:
             inbound = self.twilio.inbound(message, principal, phone)
             if inbound is None:
                 return
+            timing.mark("intake")
             self._process(principal, inbound, target, pointer=pointer)
+            timing.finish("classify_channel")
         except LumaError as err:
             logger.info("channel turn rejected", extra={"code": err.code.value, "channel": message.channel})
             emit(mn.ERRORS, 1, dimensions={mn.DIM_CODE: err.code.value})
@@ -207,8 +214,10 @@ class ClassifyService:
         # (a session's assistant is almost always that one; if not, the text is classified again).
         guess = inbound.assistant or _default(principal)
         classified = self._predict(guess, inbound.text) if inbound.text else None
+        timing.mark("classify")
         rate = RateDecision(True) if limited is None else limited.result()
         resolved = pending.result() if pending is not None else self._resolve(principal, inbound, now, None)
+        timing.mark("session")
         if inline is not None:  # the user bucket's limits for a verified user or not
             pack = self.routers(resolved.session.assistant).pack
             inline = self.limiter.inline(principal, inbound.source_ip, _tier(principal, resolved.session, pack))
@@ -216,6 +225,7 @@ class ClassifyService:
             classified = self._predict(resolved.session.assistant, inbound.text)
         screened = self._screen(principal, inbound, resolved, classified)
         wait = blocked.result() if blocked is not None else None
+        timing.mark("guard")
         if wait and screened is not None and screened.action == "safety":
             wait = None  # a blocked user in crisis still gets the crisis reply and a person
         try:
@@ -250,6 +260,7 @@ class ClassifyService:
                 ),
             )
             return
+        timing.mark("record")
         self.dispatcher.announce(recorded, inbound, target)
         turn = Turn(
             principal=principal,
@@ -265,6 +276,7 @@ class ClassifyService:
             self.dispatcher.refuse(recorded, inbound, target, scope=rate.scope)
             return
         self.dispatcher.dispatch(turn)
+        timing.mark("dispatch")
 
     # -- the guard -------------------------------------------------------------------------------
     def _blocked_for(self, principal: Principal) -> int | None:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from aws_lambda_powertools.metrics import MetricUnit
 
 from luma import metrics_names as mn
+from luma import timing
 from luma.agent.entry import AgentEntry
 from luma.assistants.contract import MENU_KEY, AssistantPack, FastPathResult
 from luma.channels.websocket import Delivery
@@ -46,6 +47,7 @@ class FastPathService:
 
     def handle(self, turn: Turn) -> None:
         start = time.perf_counter()
+        timing.begin()
         intent = turn.decision.intent or ""
         handler = self.packs(turn.session.assistant).fast_path(intent)
         if handler is None:
@@ -53,6 +55,7 @@ class FastPathService:
             return
         try:
             result = handler(turn)
+            timing.mark("handler")
         except LumaError as err:
             self._refuse(turn, err)
             return
@@ -77,6 +80,7 @@ class FastPathService:
         )
         state = _with_menu(turn, result)
         answer = self._save_answer(turn, reply, state=state, status=result.status)
+        timing.mark("save")
         if answer is None:
             return
         frame = message_frame(
@@ -88,9 +92,11 @@ class FastPathService:
             choices=result.choices,
         )
         delivered = self.delivery.send(turn.delivery, frame)
+        timing.mark("send")
         if not delivered:
             emit(mn.DELIVERY_GONE, 1)
         self._delivered(turn)
+        timing.mark("mark_delivered")
         emit(mn.FAST_PATH_LATENCY_MS, (time.perf_counter() - start) * 1000, MetricUnit.Milliseconds)
         turn_ms = (datetime.now(UTC) - turn.message.created_at).total_seconds() * 1000
         emit(mn.TURN_LATENCY_MS, turn_ms, MetricUnit.Milliseconds, dimensions={mn.DIM_ROUTE: turn.decision.route.value})
@@ -101,6 +107,8 @@ class FastPathService:
         # After the reply is out: counting the turn never delays it.
         route = turn.decision.route.value
         self.metrics.record(TurnRecord(turn.session.tenant_id, route, reply.intent, ok=True, response_ms=turn_ms))
+        timing.mark("metrics")
+        timing.finish("fast_path")
 
     def _refuse(self, turn: Turn, err: LumaError) -> None:
         """Persist the refusal as the reply, then send its ``error`` frame."""
