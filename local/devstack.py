@@ -247,6 +247,7 @@ class LocalStack:
         statemachines_dir: Path | None = None,
         on_twilio_message: Callable[[Any], None] | None = None,
         sweep_every_s: float | None = None,
+        stream_consumers: bool = True,
     ) -> None:
         if llm not in LLM_MODES:
             raise ValueError(f"llm={llm!r}: expected one of {', '.join(LLM_MODES)}")
@@ -258,6 +259,7 @@ class LocalStack:
         self.extra_env = dict(extra_env or {})
         self.max_workers = max_workers
         self.preload = preload
+        self.stream_consumers = stream_consumers
         self.progress: Progress = progress or _LogProgress()
         self.moto = MotoServer(host)
         self.runtime: LambdaRuntime | None = None
@@ -558,7 +560,9 @@ class LocalStack:
 
         assert self.runtime is not None
         self.progress.begin("starting stream consumers")
-        self.event_sources = start_local_event_sources(self.runtime, self.moto.endpoint, stage=STAGE)
+        self.event_sources = start_local_event_sources(
+            self.runtime, self.moto.endpoint, stage=STAGE, stream_consumers=self.stream_consumers
+        )
         self.dev_info["streams"] = self.event_sources.info()
         self.progress.done(f"({', '.join(self.event_sources.info()['consumers']) or 'none yet'})")
 
@@ -738,6 +742,12 @@ def main(argv: list[str] | None = None) -> int:
         help="env: the provider keys in the environment (default); fake: a scripted local demo model; "
         "none: no model (agent turns answer 'no model configured')",
     )
+    parser.add_argument(
+        "--no-stream-consumers",
+        action="store_true",
+        help="do not run the table stream consumers (memory extraction, session recaps, escalation notices): "
+        "to measure turns without the after-turn work, which runs in functions of its own in AWS",
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
@@ -751,6 +761,7 @@ def main(argv: list[str] | None = None) -> int:
         llm=args.llm,
         on_twilio_message=_print_twilio_message,
         sweep_every_s=300.0,
+        stream_consumers=not args.no_stream_consumers,
     )
     with _quiet_uvicorn():
         try:

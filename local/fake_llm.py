@@ -15,7 +15,9 @@ with a real dropped connection.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import random
 import socket
 import sys
 import threading
@@ -121,6 +123,9 @@ def _last_user_text(body: dict[str, Any]) -> str:
     return ""
 
 
+FAULT_KINDS = ("429", "500", "cut")
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -153,6 +158,10 @@ class FakeLlmServer:
         self.requests: list[RecordedRequest] = []
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+        # Provider faults (``luma bench load --faults``): probability per kind, and what was injected.
+        self._fault_rates: dict[str, float] = {}
+        self._fault_rng = random.Random(29)
+        self.faults_injected: dict[str, int] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> FakeLlmServer:
@@ -186,6 +195,36 @@ class FakeLlmServer:
         assert self._httpd is not None, "start() the server first"
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    # -- faults ------------------------------------------------------------------------------
+    def set_faults(self, rates: dict[str, float], *, seed: int | None = None) -> dict[str, int]:
+        """Answer a share of model calls with ``429``, ``500`` or a stream ``cut`` mid-way (probabilities;
+        ``{}`` turns them off); returns what was injected so far (the counts restart with new rates)."""
+        unknown = set(rates) - set(FAULT_KINDS)
+        if unknown or any(not 0 <= float(p) <= 1 for p in rates.values()):
+            raise ValueError(f"expected probabilities for {', '.join(FAULT_KINDS)}")
+        with self._lock:
+            injected = dict(self.faults_injected)
+            self._fault_rates = {k: float(p) for k, p in rates.items() if p}
+            if self._fault_rates:
+                self.faults_injected = {}
+                if seed is not None:
+                    self._fault_rng = random.Random(seed)
+        return injected
+
+    def _fault(self) -> str | None:
+        """The fault this request gets, if any (drawn once per request, kinds in a fixed order)."""
+        with self._lock:
+            if not self._fault_rates:
+                return None
+            roll = self._fault_rng.random()
+            for kind in FAULT_KINDS:
+                rate = self._fault_rates.get(kind, 0.0)
+                if roll < rate:
+                    self.faults_injected[kind] = self.faults_injected.get(kind, 0) + 1
+                    return kind
+                roll -= rate
+        return None
 
     # -- scripts -----------------------------------------------------------------------------
     def enqueue(self, *scripts: Script, times: int = 1) -> None:
@@ -281,6 +320,20 @@ class _Handler(BaseHTTPRequestHandler):
         }
         self._json(200, current)
 
+    def _faults(self, body: Any) -> None:
+        """``POST /_fake/faults {"rate429": p, "rate500": p, "cutRate": p}`` (``{}``: off): provider faults
+        for ``luma bench load --faults``; answers ``{"injected": {kind: count}}`` so far."""
+        names = {"rate429": "429", "rate500": "500", "cutRate": "cut"}
+        if not isinstance(body, dict) or set(body) - set(names):
+            self._json(400, {"error": {"type": "invalid_request_error", "message": f"keys: {', '.join(names)}"}})
+            return
+        try:
+            injected = self.fake.set_faults({names[k]: float(v) for k, v in body.items()})
+        except (TypeError, ValueError) as exc:
+            self._json(400, {"error": {"type": "invalid_request_error", "message": str(exc)}})
+            return
+        self._json(200, {"injected": injected})
+
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -291,6 +344,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path == "/_fake/config":
             self._control(raw)
+            return
+        if path == "/_fake/faults":
+            self._faults(body)
             return
         anthropic = path.endswith("/v1/messages")
         openai = path.endswith("/chat/completions")
@@ -309,7 +365,13 @@ class _Handler(BaseHTTPRequestHandler):
         if not auth_ok:
             self._error(anthropic, Script.error(401))
             return
+        fault = self.fake._fault()
+        if fault in ("429", "500"):
+            self._error(anthropic, Script.error(int(fault), retry_after=1 if fault == "429" else None))
+            return
         script = self.fake._next(body)
+        if fault == "cut" and script.status == 200:
+            script = dataclasses.replace(script, cut_after_events=2)
         if script.status != 200:
             self._error(anthropic, script)
             return

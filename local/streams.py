@@ -647,12 +647,15 @@ def start_local_event_sources(
     functions: Mapping[str, Any] | None = None,
     starting_position: str = "LATEST",
     async_retry_delays_s: tuple[float, ...] = (1.0, 2.0),
+    stream_consumers: bool = True,
     **poller_options: Any,
 ) -> LocalEventSources:
     """Dead-letter queues, async retries, table streams and a started poller, for the functions that exist.
 
     ``functions`` defaults to ``config.FUNCTIONS``; the queues are named as CDK names them. Lambda
     retries a failed async invocation about 1 and 2 minutes later; here ``async_retry_delays_s``.
+    ``stream_consumers=False`` leaves the stream consumers out (the after-turn work: memory, recaps,
+    escalation notices), e.g. to measure a turn without it competing in this one process.
     """
     from luma.aws import client
     from luma.ops.dlq import DeadLetterQueues, Kind
@@ -689,7 +692,7 @@ def start_local_event_sources(
     consumers: list[Consumer] = []
     views: dict[str, str] = {}
     for name, spec in present.items():
-        if spec.stream is None:
+        if spec.stream is None or not stream_consumers:
             continue
         physical = table_name(spec.stream.table, config.TABLES)
         consumers.append(Consumer.from_spec(name, spec.stream, physical))

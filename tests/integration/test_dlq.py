@@ -392,3 +392,19 @@ def test_list_without_a_running_stack_says_so(capsys: pytest.CaptureFixture[str]
     code = dlq.main(["list", "--port", str(free_port("127.0.0.1"))])
     _, err = capsys.readouterr()
     assert code == 1 and "no `luma dev` answers" in err
+
+
+def test_without_stream_consumers_the_dead_letter_queues_and_retries_stay(stack: LocalStack) -> None:
+    started = start_local_event_sources(
+        stack.runtime,  # type: ignore[arg-type]
+        stack.moto.endpoint,
+        stage="local",
+        functions=FIXTURE_FUNCTIONS,
+        stream_consumers=False,
+    )
+    try:
+        assert started.info()["consumers"] == {}
+        assert any("stream" in kinds for kinds in started.dead_letter_queues.values())
+        assert stack.runtime is not None and stack.runtime.async_retries is not None
+    finally:
+        started.stop()

@@ -333,3 +333,27 @@ def test_wrong_key_is_unavailable_not_retried(fake: FakeLlmServer) -> None:
         collect(p.stream(REQ))
     assert info.value.code is LlmErrorCode.LLM_UNAVAILABLE and not info.value.retryable
     assert info.value.status == 401 and len(fake.requests) == 1 and not fake.requests[0].auth_ok
+
+
+def test_provider_faults_switched_on_over_http_reach_the_sdks_as_typed_errors(
+    provider: Factory, fake: FakeLlmServer
+) -> None:
+    import httpx
+
+    control = f"{fake.url}/_fake/faults"
+    assert httpx.post(control, json={"rate429": 1.0}).status_code == 200  # counting starts again
+    with pytest.raises(LlmError) as info:
+        collect(provider().stream(REQ))
+    assert info.value.code is LlmErrorCode.LLM_RATE_LIMITED
+    answered = httpx.post(control, json={"rate500": 1.0}).json()
+    assert answered["injected"]["429"] == len(fake.requests) >= 1  # every attempt got its 429
+    with pytest.raises(LlmError) as info:
+        collect(provider().stream(REQ))
+    assert info.value.code is LlmErrorCode.LLM_UNAVAILABLE
+    httpx.post(control, json={"cutRate": 1.0})
+    with pytest.raises(LlmError):
+        collect(provider().stream(REQ))
+    assert httpx.post(control, json={}).json()["injected"]["cut"] >= 1
+    text, _, _ = collect(provider().stream(REQ))  # faults off: answered again
+    assert text
+    assert httpx.post(control, json={"rate": 2}).status_code == 400

@@ -161,7 +161,7 @@ class FastPathService:
         """Save ``reply`` as the one answer to the turn's message; the answer to deliver.
 
         A retried run (the function failed after answering) finds the first run's answer: None when it
-        went out, else that stored answer, sent now instead of a second one.
+        went out (recorded on WhatsApp/SMS), else that stored answer, sent again with its own id.
         """
         try:
             self.conversations.save_reply(turn.session, reply, state=state, status=status, answers=True)
@@ -174,6 +174,11 @@ class FastPathService:
         return reply
 
     def _delivered(self, turn: Turn) -> None:
+        """Record that the answer went out, where a second copy would reach the person: on WhatsApp/SMS.
+        A WebSocket client shows a message once per ``messageId``, so there a retry resends the stored
+        answer and the turn saves a write."""
+        if turn.delivery.channel == "websocket":
+            return
         session = turn.session
         self.conversations.mark_delivered(session.tenant_id, session.session_id, turn.message.message_id)
 
