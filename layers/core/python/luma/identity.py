@@ -18,14 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
-from luma.config import Settings
 from luma.errors import ErrorCode, LumaError
 from luma.observability import logger
+from luma.usage.table import UsageTable
 
 SK = "ATTEMPTS"
 
@@ -48,26 +45,8 @@ def locked_error(retry_after_s: int) -> LumaError:
     )
 
 
-class IdentityAttempts:
+class IdentityAttempts(UsageTable):
     """Attempt counters in the usage table; every call is one conditional UpdateItem (or two)."""
-
-    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time, client: Any = None) -> None:
-        self.settings = settings
-        self.clock = clock
-        self._client = client
-        self._lock = threading.Lock()
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    from luma.aws import client
-
-                    self._client = client(
-                        "dynamodb", region=self.settings.region, endpoint_url=self.settings.dynamodb_endpoint_url
-                    )
-        return self._client
 
     def check(self, tenant_id: str, user_id: str) -> None:
         """Raise ``IDENTITY_LOCKED`` when the user may not try now (one GetItem; no attempt taken)."""

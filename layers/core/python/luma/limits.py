@@ -37,7 +37,6 @@ protect the service, they must not take it down. Credits fail closed (see the le
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from luma.config import Settings
 from luma.domain.models import Principal
 from luma.errors import ErrorCode, LumaError
 from luma.observability import logger
+from luma.usage.table import UsageTable
 
 if TYPE_CHECKING:
     from luma.usage.ledger import CreditLedger
@@ -189,33 +189,17 @@ class NoLimits:
 _MAX_TIERS = 10_000  # users whose last tier a process remembers
 
 
-class DynamoLimiter:
+class DynamoLimiter(UsageTable):
     """Buckets in the ``usage`` table, one conditional UpdateItem per bucket in the common case; the credit
     ledger beside them (:attr:`credits`)."""
 
     def __init__(
         self, settings: Settings, *, clock: Callable[[], float] = time.time, client: Any | None = None
     ) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.table = settings.usage_table
-        self._client = client
-        self._client_lock = threading.Lock()
+        super().__init__(settings, clock=clock, client=client)
         self._hints: dict[str, int] = {}  # last tat written per bucket: which case to try first
         self._tiers: dict[str, RateTier] = {}  # last tier seen per user bucket
         self._credits: CreditLedger | None = None
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    from luma.aws import client
-
-                    self._client = client(
-                        "dynamodb", region=self.settings.region, endpoint_url=self.settings.dynamodb_endpoint_url
-                    )
-        return self._client
 
     def warm_up(self) -> None:
         """Build the DynamoDB client during Lambda init (~35 ms) rather than on the first message."""

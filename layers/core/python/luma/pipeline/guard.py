@@ -20,8 +20,6 @@ text) and a per-tenant daily counter the security summary reads, plus a metric.
 from __future__ import annotations
 
 import math
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +29,7 @@ from luma.config import Settings
 from luma.errors import ErrorCode, LumaError
 from luma.ids import new_id
 from luma.observability import emit, logger
+from luma.usage.table import UsageTable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -74,26 +73,8 @@ def guard_policy(pack: AssistantPack, tenant_id: str, settings: Settings) -> Gua
     return GuardPolicy.layered(dict(pack.guard_policy) or None, settings.guard_policies.get(tenant_id))
 
 
-class GuardStore:
+class GuardStore(UsageTable):
     """The per-user guard state (violations, block) and the tenant's daily counters, in the usage table."""
-
-    def __init__(self, settings: Settings, *, client: Any = None, clock: Callable[[], float] = time.time) -> None:
-        self.settings = settings
-        self.clock = clock
-        self._client = client
-        self._lock = threading.Lock()
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    from luma.aws import client
-
-                    self._client = client(
-                        "dynamodb", region=self.settings.region, endpoint_url=self.settings.dynamodb_endpoint_url
-                    )
-        return self._client
 
     @staticmethod
     def user_key(tenant_id: str, user_id: str) -> dict[str, Any]:
