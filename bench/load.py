@@ -266,17 +266,16 @@ class InProcessInjector(Injector):
 
     async def start(self, plan: FaultPlan) -> list[str]:
         self.runtime.faults.configure(plan.runtime_rates(), seed=12)
-        if self.fake_llm is None or not hasattr(self.fake_llm, "set_faults"):
-            return ["provider faults (the fake model has no set_faults)"]
-        rates = plan.provider_rates()
-        self.fake_llm.set_faults({"429": rates["rate429"], "500": rates["rate500"], "cut": rates["cutRate"]})
+        if self.fake_llm is None or not hasattr(self.fake_llm, "set_fault_rates"):
+            return ["provider faults (the fake model has no set_fault_rates)"]
+        self.fake_llm.set_fault_rates(plan.provider_rates())
         return []
 
     async def stop(self) -> dict[str, Any]:
         out: dict[str, Any] = {"handlers": self.runtime.faults.snapshot()["injected"]}
         self.runtime.faults.clear()
-        if self.fake_llm is not None and hasattr(self.fake_llm, "set_faults"):
-            self.fake_llm.set_faults({})
+        if self.fake_llm is not None and hasattr(self.fake_llm, "set_fault_rates"):
+            self.fake_llm.set_fault_rates({})
             out["provider"] = dict(self.fake_llm.faults_injected)
         return out
 

@@ -124,6 +124,8 @@ def _last_user_text(body: dict[str, Any]) -> str:
 
 
 FAULT_KINDS = ("429", "500", "cut")
+# The control API's names of the fault rates (``POST /_fake/faults``, ``luma bench load``) -> kinds.
+FAULT_RATE_KEYS = {"rate429": "429", "rate500": "500", "cutRate": "cut"}
 
 
 class _Server(ThreadingHTTPServer):
@@ -211,6 +213,10 @@ class FakeLlmServer:
                 if seed is not None:
                     self._fault_rng = random.Random(seed)
         return injected
+
+    def set_fault_rates(self, rates: dict[str, Any]) -> dict[str, int]:
+        """:meth:`set_faults` from the control API's keys (``rate429``, ``rate500``, ``cutRate``)."""
+        return self.set_faults({FAULT_RATE_KEYS[k]: float(v) for k, v in rates.items()})
 
     def _fault(self) -> str | None:
         """The fault this request gets, if any (drawn once per request, kinds in a fixed order)."""
@@ -323,12 +329,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _faults(self, body: Any) -> None:
         """``POST /_fake/faults {"rate429": p, "rate500": p, "cutRate": p}`` (``{}``: off): provider faults
         for ``luma bench load --faults``; answers ``{"injected": {kind: count}}`` so far."""
-        names = {"rate429": "429", "rate500": "500", "cutRate": "cut"}
-        if not isinstance(body, dict) or set(body) - set(names):
-            self._json(400, {"error": {"type": "invalid_request_error", "message": f"keys: {', '.join(names)}"}})
+        if not isinstance(body, dict) or set(body) - set(FAULT_RATE_KEYS):
+            keys = ", ".join(FAULT_RATE_KEYS)
+            self._json(400, {"error": {"type": "invalid_request_error", "message": f"keys: {keys}"}})
             return
         try:
-            injected = self.fake.set_faults({names[k]: float(v) for k, v in body.items()})
+            injected = self.fake.set_fault_rates(body)
         except (TypeError, ValueError) as exc:
             self._json(400, {"error": {"type": "invalid_request_error", "message": str(exc)}})
             return

@@ -79,41 +79,38 @@ def test_sixteen_conversations_with_faults_get_one_reply_each(local_stack: Any, 
 
 
 def test_a_fast_path_that_fails_after_answering_answers_once(local_stack: Any, inbox: Any) -> None:  # noqa: F811
-    (user,) = make_users(next(_runs), 1, "demo")
-    seed_users([user], local_stack.dynamodb_endpoint)
-    runtime = local_stack.runtime
-    runtime.faults.configure({"fast_path": {"after": 1.0}})
-    try:
-        sid = _post(local_stack, user, f"what are your opening hours? ({uuid.uuid4().hex[:6]})")
-        assert inbox.wait_idle(30)
-        time.sleep(0.5)
-        assert runtime.wait_idle(30)  # every retry Lambda would make is done
-    finally:
-        runtime.faults.clear()
+    user, sid = _post_failing_after(local_stack, inbox, "fast_path", "what are your opening hours?")
     assert len(_stored_replies(user, sid)) == 1
     assert len(local_stack.fake_twilio.messages_to(f"whatsapp:{user.phone}")) == 1
 
 
 def test_an_agent_step_that_fails_after_answering_sends_no_apology(local_stack: Any, inbox: Any) -> None:  # noqa: F811
-    (user,) = make_users(next(_runs), 1, "demo")
-    seed_users([user], local_stack.dynamodb_endpoint)
-    runtime = local_stack.runtime
-    runtime.faults.configure({"agent_turn": {"after": 1.0}})
-    try:
-        sid = _post(local_stack, user, f"{AGENT_QUESTIONS[0]} ({uuid.uuid4().hex[:6]})?")
-        assert inbox.wait_idle(30)
-        deadline = time.monotonic() + 30
-        while not local_stack.fake_twilio.messages_to(f"whatsapp:{user.phone}") and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert runtime.wait_idle(30)  # the run has ended: HandleFailure and Finalize included
-        time.sleep(0.5)
-        assert runtime.faults.snapshot()["injected"].get("agent_turn", {}).get("after", 0) >= 1
-    finally:
-        runtime.faults.clear()
+    user, sid = _post_failing_after(local_stack, inbox, "agent_turn", f"{AGENT_QUESTIONS[0]}?")
     (reply,) = _stored_replies(user, sid)
     assert reply.route == "agent" and reply.meta["status"] == "answered", reply
     delivered = local_stack.fake_twilio.messages_to(f"whatsapp:{user.phone}")
     assert [m.body for m in delivered] == [reply.text]
+
+
+def _post_failing_after(stack: Any, queue: Any, function: str, text: str) -> tuple[Any, str]:
+    """A new WhatsApp user sends ``text`` while ``function`` fails after every handler run; returns the
+    user and the MessageSid once the answer is out and every retry Lambda would make has run."""
+    (user,) = make_users(next(_runs), 1, "demo")
+    seed_users([user], stack.dynamodb_endpoint)
+    runtime = stack.runtime
+    runtime.faults.configure({function: {"after": 1.0}})
+    try:
+        sid = _post(stack, user, f"{text} ({uuid.uuid4().hex[:6]})")
+        assert queue.wait_idle(30)
+        deadline = time.monotonic() + 30
+        while not stack.fake_twilio.messages_to(f"whatsapp:{user.phone}") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert runtime.wait_idle(30)  # the answer, the retries and (agent) HandleFailure and Finalize
+        time.sleep(0.5)
+        assert runtime.faults.snapshot()["injected"].get(function, {}).get("after", 0) >= 1
+    finally:
+        runtime.faults.clear()
+    return user, sid
 
 
 def _stored_replies(user: Any, sid: str) -> list[Message]:

@@ -565,20 +565,21 @@ class DynamoConversationRepository:
         """
         row = self._message_row(reply)
         decision = self._answer_update(reply) if answers else None
-        if state is None and status is None and decision is None:
+        changes_session = state is not None or status is not None
+        if not changes_session and decision is None:
             row.save()
             return
         base, current = session.state, session
         for _ in range(5):
-            actions: list[Any] = [SessionRow.version.add(1)]
-            if state is not None:
-                actions.append(SessionRow.state.set(merge_state(base, state, current.state)))
-            if status is not None:
-                actions.append(SessionRow.status.set(status.value))
             try:
                 with TransactWrite(connection=self._connection) as tx:
                     tx.save(row)
-                    if state is not None or status is not None:
+                    if changes_session:
+                        actions: list[Any] = [SessionRow.version.add(1)]
+                        if state is not None:
+                            actions.append(SessionRow.state.set(merge_state(base, state, current.state)))
+                        if status is not None:
+                            actions.append(SessionRow.status.set(status.value))
                         tx.update(
                             SessionRow(pk=keys.session_pk(session.tenant_id, session.session_id), sk=keys.META),
                             actions=actions,
@@ -591,6 +592,8 @@ class DynamoConversationRepository:
             except TransactWriteError:
                 if decision is not None:
                     decision = self._check_unanswered(decision, reply)
+                if not changes_session:
+                    continue  # only the answer's condition was in the write: the session needs no re-read
                 fresh = self.get_session(session.tenant_id, session.session_id)
                 if fresh is None:
                     row.save()
