@@ -18,9 +18,13 @@ With ``--faults``, during the run:
   {fake LLM}/_fake/faults``);
 - WebSocket users disconnect mid-answer (at the first streamed token of an agent answer, or right
   after sending), reconnect and catch up (``GET /api/sessions/{id}/messages``); a frame refused by the
-  gateway (``Internal server error``) or left unanswered is sent again with the same ``clientMessageId``;
+  gateway (``Internal server error``, taken for the oldest message still unanswered, as the web client
+  does) or left unanswered is sent again with the same ``clientMessageId``;
 - Twilio redelivers webhooks (the same ``MessageSid`` again, at once or a little later), delivers
   two messages out of order, and retries a webhook answered 5xx.
+
+A WebSocket user who sent their last message keeps the app open until every message of theirs is
+answered (live, or found by a catch-up read), or nothing came for the settle time.
 
 A fault the stack does not offer (an older fake model, a gateway without ``/dev/faults``) is reported
 and left out. Every message must get exactly one reply, matched by id — the ``clientMessageId`` or
@@ -28,8 +32,9 @@ the ``MessageSid`` — not by order. At the end (faults off, after a settle time
 read back from the store (one Scan of the conversations table in the emulator): **lost** = a message
 with no reply (neither live nor stored), **duplicated** = a message with more than one distinct
 reply, or a WhatsApp number that received more messages than its replies; **errors** = messages
-answered with an error frame, or a webhook never accepted. Latency: from sending to the reply (live
-frame, catch-up, or the fake Twilio API's receipt). Figures are printed, written to
+answered with an error frame, or a webhook never accepted. A WhatsApp reply stored but never received
+by the fake Twilio API counts as lost too. Latency: from sending to the reply (live frame, catch-up,
+or the fake Twilio API's receipt). Figures are printed, written to
 ``bench/out/load[_faults].json`` with a PNG.
 """
 
@@ -181,6 +186,7 @@ class Sent:
     live_replies: set[str] = field(default_factory=set)  # distinct messageIds seen in frames
     error: str | None = None  # the code of an error frame that answered it
     retries: int = 0
+    frame: dict[str, Any] | None = None  # the WebSocket frame last sent for it (resent as is)
 
     @property
     def latency_ms(self) -> float | None:
@@ -416,10 +422,47 @@ class Run:
                         continue
                 self.results.done_turns += 1
                 self.progress.tick()
+            if ws is not None:
+                ws = await self._stay_for_replies(ws, user, number, session_id)
         finally:
             if ws is not None:
                 await ws.close()
                 self._connections(-1)
+
+    async def _stay_for_replies(self, ws: Any, user: LoadUser, number: int, session_id: str | None) -> Any:
+        """After the last message, keep the app open until every message of the conversation is answered
+        (a reply or an error; API Gateway's error frame has the oldest one sent again), or nothing came
+        for ``settle_s`` seconds. A catch-up read every few seconds finds replies sent while away."""
+        import websockets
+
+        quiet_until = time.monotonic() + self.config.settle_s
+        next_catch_up = time.monotonic() + 5.0
+        while time.monotonic() < quiet_until:
+            waiting = [
+                s
+                for s in self.results.sent.values()
+                if s.session == number and s.channel == "ws" and s.reply_at is None and s.error is None and s.frame
+            ]
+            if not waiting:
+                break
+            if session_id and time.monotonic() >= next_catch_up:
+                await self._catch_up(user, waiting, session_id)
+                next_catch_up = time.monotonic() + 5.0
+                continue
+            try:
+                raw = await asyncio.wait_for(ws.recv(), max(0.05, min(quiet_until, next_catch_up) - time.monotonic()))
+            except TimeoutError:
+                continue
+            except websockets.ConnectionClosed:  # back at once, and send again what is unanswered (same ids)
+                self._connections(-1)
+                ws = await self._ws_connect(user)
+                for s in waiting:
+                    s.retries += 1
+                    await ws.send(json.dumps(s.frame))
+                continue
+            quiet_until = time.monotonic() + self.config.settle_s
+            await self._on_frame(ws, waiting[0], waiting[0].frame or {}, json.loads(raw))
+        return ws
 
     async def _ws_connect(self, user: LoadUser) -> Any:
         import websockets
@@ -445,6 +488,7 @@ class Run:
         frame: dict[str, Any] = {"action": "sendMessage", "text": text, "clientMessageId": sent.id}
         if session_id:
             frame["sessionId"] = session_id
+        sent.frame = frame
         if not sent.sent_at:
             sent.sent_at = time.time()
         await ws.send(json.dumps(frame))
@@ -493,7 +537,7 @@ class Run:
         next_catch_up = time.monotonic()
         while sent.reply_at is None and time.monotonic() < deadline:
             if time.monotonic() >= next_catch_up:
-                await self._catch_up(user, sent, session_id)
+                await self._catch_up(user, [sent], session_id)
                 next_catch_up = time.monotonic() + 1.0
                 continue
             try:
@@ -508,37 +552,59 @@ class Run:
         return ws
 
     async def _on_frame(self, ws: Any, sent: Sent, frame: dict[str, Any], got: dict[str, Any]) -> bool:
-        """Act on a frame received while ``sent`` waits; False for API Gateway's own error frame."""
+        """Act on a frame received while ``sent`` waits; False for API Gateway's own error frame.
+
+        A frame may be about an earlier message of the conversation whose wait timed out: a reply is
+        counted for the message it names; API Gateway's error frame names none, so, as the web client
+        does, it is taken for the oldest message still unanswered, which is sent again (its own id).
+        """
         kind = got.get("type")
         if kind is None and "connectionId" in got:  # the integration failed: send it again (the same id)
             self.results.gateway_errors += 1
-            sent.retries += 1
+            failed = self._oldest_unanswered(sent)
+            failed.retries += 1
             await asyncio.sleep(0.2)
-            await ws.send(json.dumps(frame))
+            await ws.send(json.dumps({**(failed.frame or frame), **_session_of(frame)}))
             return False
-        if kind == "message" and got.get("replyTo") == sent.id:
-            sent.live_replies.add(got["messageId"])
-            self._answered(sent, "live")
-        elif kind == "error" and got.get("clientMessageId") == sent.id:
+        about = self._same_conversation(sent, got.get("replyTo") if kind == "message" else got.get("clientMessageId"))
+        if kind == "message" and about is not None:
+            about.live_replies.add(got["messageId"])
+            self._answered(about, "live")
+        elif kind == "error" and about is not None:
             if got.get("code") == "INTERNAL":  # a server fault: retry later with the same id
-                sent.retries += 1
+                about.retries += 1
                 await asyncio.sleep(0.5)
-                await ws.send(json.dumps(frame))
+                await ws.send(json.dumps({**(about.frame or frame), **_session_of(frame)}))
             else:
-                sent.error = got.get("code")
-                self._answered(sent, "live")
-        elif kind == "status" and got.get("clientMessageId") == sent.id and got.get("status") == "agent_unavailable":
-            sent.error = "agent_unavailable"
-            self._answered(sent, "live")
+                about.error = got.get("code")
+                self._answered(about, "live")
+        elif kind == "status" and about is not None and got.get("status") == "agent_unavailable":
+            about.error = "agent_unavailable"
+            self._answered(about, "live")
         return True
 
-    async def _catch_up(self, user: LoadUser, sent: Sent, session_id: str) -> None:
+    def _same_conversation(self, sent: Sent, message_id: Any) -> Sent | None:
+        """The message of ``sent``'s conversation with this ``clientMessageId`` (None: not one of ours)."""
+        found = self.results.sent.get(message_id) if isinstance(message_id, str) else None
+        return found if found is not None and found.session == sent.session and found.channel == "ws" else None
+
+    def _oldest_unanswered(self, sent: Sent) -> Sent:
+        """The conversation's oldest WebSocket message with no reply yet (``sent`` itself if none is older)."""
+        for other in self.results.sent.values():
+            if other.session == sent.session and other.channel == "ws" and other.reply_at is None and other.frame:
+                return other
+        return sent
+
+    async def _catch_up(self, user: LoadUser, sents: list[Sent], session_id: str) -> None:
+        """Mark those of ``sents`` whose reply the session's stored messages hold (one catch-up read)."""
         items = await self._messages(user, session_id)
         if items is None:
             return
-        user_ids = {i["messageId"] for i in items if i.get("clientMessageId") == sent.id}
-        if any(_is_reply(i) and i.get("replyTo") in user_ids for i in items):
-            self._answered(sent, "catch_up")
+        replied = {i.get("replyTo") for i in items if _is_reply(i)}
+        for sent in sents:
+            user_ids = {i["messageId"] for i in items if i.get("clientMessageId") == sent.id}
+            if user_ids & replied:
+                self._answered(sent, "catch_up")
 
     async def _messages(self, user: LoadUser, session_id: str) -> list[dict[str, Any]] | None:
         """Every item of a session (oldest first), through the catch-up API; None if it could not be read."""
@@ -638,7 +704,8 @@ class Run:
         """Wait for as many new messages to ``to`` as messages sent; each one answers the oldest unanswered."""
         deadline = time.monotonic() + self.config.turn_timeout_s
         while time.monotonic() < deadline:
-            arrived = self.twilio_by_phone[to][before:]
+            # Read after sending but received before: a late reply to an earlier message, not to these.
+            arrived = [at for at in self.twilio_by_phone[to][before:] if at >= sends[0].sent_at]
             for sent, at in zip(sends, arrived, strict=False):
                 self._answered(sent, "twilio", at)
             if len(arrived) >= len(sends):
@@ -647,18 +714,26 @@ class Run:
                 await asyncio.wait_for(self._twilio_event.wait(), 1.0)
 
     async def poll_twilio(self) -> None:
-        """Read what the fake Twilio API received (newest first, up to 1,000 a page) a few times a second."""
+        """Read what the fake Twilio API received a few times a second: newest first, page after page
+        (100 a page) until a page holds a message already seen, so a poll costs the stack little."""
         if not self.fake_twilio:
             return
-        url = f"{self.fake_twilio}/2010-04-01/Accounts/{self.config.twilio_account}/Messages.json?PageSize=1000"
+        first = f"{self.fake_twilio}/2010-04-01/Accounts/{self.config.twilio_account}/Messages.json?PageSize=100"
         auth = (self.config.twilio_account, self.config.twilio_token)
         while not self._stop_polling.is_set():
-            try:
-                page = (await self.http.get(url, auth=auth)).json()
-            except Exception:
-                page = {"messages": []}
-            fresh = [m for m in reversed(page.get("messages", [])) if m["sid"] not in self.twilio_seen]
-            for m in fresh:
+            fresh: list[dict[str, Any]] = []
+            url: str | None = first
+            while url:
+                try:
+                    page = (await self.http.get(url, auth=auth)).json()
+                except Exception:
+                    break
+                messages = page.get("messages", [])
+                new = [m for m in messages if m["sid"] not in self.twilio_seen]
+                fresh += new
+                following = page.get("next_page_uri")
+                url = f"{self.fake_twilio}{following}" if following and len(new) == len(messages) else None
+            for m in sorted({m["sid"]: m for m in fresh}.values(), key=lambda m: float(m.get("luma_received_at") or 0)):
                 self.twilio_seen.add(m["sid"])
                 self.twilio_by_phone[m["to"]].append(float(m.get("luma_received_at") or time.time()))
                 self.twilio_bodies[m["to"]].append(str(m.get("body", ""))[:60])
@@ -738,19 +813,23 @@ class Run:
                 duplicated.append(sent.id)
             if sent.error is not None:
                 errors.append(sent.id)
-        # A WhatsApp number that received more messages than its messages' stored replies.
-        over, extra = 0, {}
+        # A WhatsApp number that received more messages than its messages' stored replies (duplicated),
+        # or fewer than its answered messages (replies stored but never delivered: lost to the sender).
+        over, extra, undelivered = 0, {}, 0
         for user in self.users[: self.config.sessions]:
             to = f"whatsapp:{user.phone}"
             mine = [s for s in self.results.sent.values() if s.channel == "whatsapp" and s.session == user.index]
             expected = sum(len(stored_replies.get(s.id, ())) for s in mine)
-            if len(self.twilio_by_phone.get(to, [])) > expected:
-                over += len(self.twilio_by_phone[to]) - expected
+            received = len(self.twilio_by_phone.get(to, []))
+            if received > expected:
+                over += received - expected
                 extra[user.phone] = {"stored_replies": expected, "received": self.twilio_bodies[to]}
+            undelivered += max(0, sum(1 for s in mine if stored_replies.get(s.id)) - received)
         stored_ids = set(by_user_id.values())
         return {
-            "lost": len(lost),
+            "lost": len(lost) + undelivered,
             "lost_ids": lost[:20],
+            "whatsapp_undelivered": undelivered,
             "lost_detail": [
                 {k: v for k, v in self.results.sent[i].__dict__.items() if k != "live_replies"}
                 | {"stored": i in stored_ids}
@@ -765,6 +844,11 @@ class Run:
             "stored_user_messages": len(stored_user),
             "answered_without_stored_reply": stored_not_live,
         }
+
+
+def _session_of(frame: dict[str, Any]) -> dict[str, Any]:
+    """The ``sessionId`` the conversation uses now (a resent frame joins the same session)."""
+    return {"sessionId": frame["sessionId"]} if frame.get("sessionId") else {}
 
 
 def _is_reply(item: dict[str, Any]) -> bool:

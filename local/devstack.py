@@ -39,9 +39,12 @@ SECRET_FILE = REPO_ROOT / ".luma" / "dev-secret"
 STAGE = "local"
 MEDIA_BUCKET = "luma-media-local"
 
-# moto's own server, plus a watchdog: it exits when our end of its stdin closes, so it never
+# moto's WSGI application, plus a watchdog: it exits when our end of its stdin closes, so it never
 # outlives this process (even after SIGKILL). It runs in its own session so a terminal Ctrl-C
-# reaches only us, and we stop it after the handlers' last $disconnect calls.
+# reaches only us, and we stop it after the handlers' last $disconnect calls. moto's own server
+# (werkzeug's development server) closes the connection after every response and starts a thread
+# per connection, so every AWS call paid a TCP connect and a thread start; waitress keeps clients'
+# connections alive and answers on a fixed pool of threads (enough for SQS long polls, which hold one).
 _MOTO_BOOT = """\
 import logging, os, sys, threading
 def _watch():
@@ -50,12 +53,17 @@ def _watch():
     finally:
         os._exit(0)
 threading.Thread(target=_watch, daemon=True).start()
-logging.getLogger("werkzeug").setLevel(logging.WARNING)
+logging.getLogger("waitress").setLevel(logging.ERROR)
 sys.path.insert(0, os.environ["LUMA_REPO_ROOT"])
 import local.moto_patches
 local.moto_patches.apply()
-from moto.server import main
-main(sys.argv[1:])
+import waitress
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+host, port = sys.argv[1], int(sys.argv[2])
+waitress.serve(
+    DomainDispatcherApplication(create_backend_app), host=host, port=port, threads=48,
+    connection_limit=4000, channel_timeout=600, backlog=2048, ident="moto", _quiet=True,
+)
 """
 
 
@@ -112,7 +120,7 @@ def ensure_dev_secret(path: Path = SECRET_FILE) -> str:
 
 
 class MotoServer:
-    """``python -m moto.server`` on a free loopback port, in its own process (and GIL)."""
+    """moto's server application (under waitress) on a free loopback port, in its own process (and GIL)."""
 
     def __init__(self, host: str = "127.0.0.1", *, python: str = sys.executable) -> None:
         self.host = host
@@ -134,7 +142,7 @@ class MotoServer:
         for _attempt in range(3):
             self.port = free_port(self.host)
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-                [self.python, "-c", _MOTO_BOOT, "-H", self.host, "-p", str(self.port)],
+                [self.python, "-c", _MOTO_BOOT, self.host, str(self.port)],
                 stdin=subprocess.PIPE,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
@@ -395,6 +403,9 @@ class LocalStack:
             # and `luma bench` don't hit; set these (or LUMA_RATE_LIMITS per tenant) to try real ones.
             "LUMA_RATE_LIMIT_USER_PER_MINUTE": "100000",
             "LUMA_RATE_LIMIT_IP_PER_MINUTE": "100000",
+            # Every function's threads share this process's AWS clients: enough pooled connections
+            # that none is opened (and one of moto's threads started) per request under load.
+            "LUMA_AWS_MAX_POOL_CONNECTIONS": "128",
         }
         for key, default in defaults.items():
             if key not in os.environ:

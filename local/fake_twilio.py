@@ -39,6 +39,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import itertools
 import json
 import re
 import sys
@@ -51,7 +52,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 from luma.channels.twilio import sign
 
@@ -276,26 +277,32 @@ class FakeTwilioServer:
         return 200, found[0], found[1]
 
     def _list(self, account: str, query: str) -> tuple[int, dict[str, Any]]:
+        """Newest first, ``PageSize`` (1..1,000) a page, ``Page`` from 0, as Twilio's list resource."""
         params = parse_qs(query)
         to = params.get("To", [None])[0]
         try:
             size = max(1, min(1000, int(params.get("PageSize", ["50"])[0])))
+            number = max(0, int(params.get("Page", ["0"])[0]))
         except ValueError:
-            return 400, _error(400, 20001, "PageSize must be a number")
+            return 400, _error(400, 20001, "PageSize and Page must be numbers")
         with self._lock:
-            found = [m for m in self.messages if m.account_sid == account and (to is None or m.to == to)]
-        page = list(reversed(found))[:size]
+            newest_first = (
+                m for m in reversed(self.messages) if m.account_sid == account and (to is None or m.to == to)
+            )
+            window = list(itertools.islice(newest_first, number * size, (number + 1) * size + 1))
+        page, more = window[:size], len(window) > size
         uri = f"/2010-04-01/Accounts/{account}/Messages.json"
+        query_to = f"&To={quote(to)}" if to else ""
         return 200, {
             "messages": [_resource(m) for m in page],
-            "page": 0,
+            "page": number,
             "page_size": size,
-            "first_page_url": f"{uri}?PageSize={size}&Page=0",
-            "next_page_uri": None,
-            "previous_page_uri": None,
-            "uri": f"{uri}?PageSize={size}&Page=0",
-            "start": 0,
-            "end": max(0, len(page) - 1),
+            "first_page_url": f"{uri}?PageSize={size}&Page=0{query_to}",
+            "next_page_uri": f"{uri}?PageSize={size}&Page={number + 1}{query_to}" if more else None,
+            "previous_page_uri": f"{uri}?PageSize={size}&Page={number - 1}{query_to}" if number else None,
+            "uri": f"{uri}?PageSize={size}&Page={number}{query_to}",
+            "start": number * size,
+            "end": number * size + max(0, len(page) - 1),
         }
 
     def handle(

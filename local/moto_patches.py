@@ -5,6 +5,11 @@ it, so its cost grows with the table (~200 ms per transaction after a few thousa
 DynamoDB has no such cost. This version keeps DynamoDB's semantics — every condition is checked
 against the state before the transaction, nothing is written unless all pass, the cancellation
 reasons follow the item order — but snapshots only the items the transaction touches.
+- moto 5.2.5's ``Query`` lists and sorts every item of the table (``Table.all_items``) to answer it,
+  so each Query costs O(n log n) in the table's size: with a few tens of thousands of items the
+  emulator spends most of its time there. Here a Query on the table reads only its partition, and
+  a Query on an index walks the items unsorted, keeping those whose index key matches (moto sorts
+  the matches itself); results, order and pagination are moto's.
 - moto walks its package folder on every request to find backends; the answer is cached.
 - moto checks a conditional write's condition and applies it without a lock between, so concurrent
   requests can both pass a condition only one should; writes and transactions are serialized here.
@@ -17,6 +22,11 @@ reasons follow the item order — but snapshots only the items the transaction t
 - Two Step Functions API fixes: ``StartExecution`` without a ``name`` gets a UUID (moto 5.2.5's
   interpreter builds the ARN ``...:execution:<machine>:None``, the same for every unnamed run), and
   ``SendTaskFailure`` passes its ``cause`` on (moto drops it).
+- The interpreter builds a new boto3 client for every task it runs (``boto_client_for``: ~15 ms of
+  botocore set-up, and a default session that is not thread-safe), and parses the state machine's
+  definition with ANTLR at every execution start. Clients are kept per region and service; the
+  parse tree of a definition is kept (at most a few) and each execution still gets fresh
+  evaluation components from it (the tree is only read).
 - The interpreter imports ``moto.batch.utils`` (for one enum), and ``moto.batch``'s ``__init__``
   imports its models and EC2's (~0.65 s of the interpreter's ~0.75 s import). ``moto.batch`` is
   registered as a lazy package: its submodules import alone; the first other attribute access
@@ -26,6 +36,7 @@ reasons follow the item order — but snapshots only the items the transaction t
 from __future__ import annotations
 
 import copy
+import importlib
 import importlib.util
 import inspect
 import os
@@ -52,6 +63,7 @@ from moto.dynamodb.exceptions import (
 )
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import Item
+from moto.dynamodb.models.table import Table
 from moto.stepfunctions.responses import StepFunctionResponse
 
 # Loopback calls never go through an HTTP(S)_PROXY from the environment.
@@ -205,6 +217,7 @@ def lambda_invoke(
 
 def start_execution(self: StepFunctionResponse) -> Any:
     """StartExecution (moto's own), except that an unnamed execution gets a UUID name, as in AWS."""
+    _patch_stepfunctions_interpreter()
     execution = self.stepfunction_backend.start_execution(
         self._get_param("stateMachineArn"),
         self._get_param("name") or str(uuid.uuid4()),
@@ -267,6 +280,140 @@ def _defer_package_init(name: str) -> None:
 
 
 # moto serves requests on several threads and checks a write's condition before applying it, with
+_QUERY_SCOPE = threading.local()
+
+
+def _query(original: Any) -> Any:
+    """``Table.query`` whose ``all_items`` holds only what the query can match (see the module doc)."""
+    if getattr(original, "_luma_scoped", False):
+        return original
+    signature = inspect.signature(original)
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        _QUERY_SCOPE.scope = (
+            bound.arguments.get("index_name"),
+            bound.arguments.get("hash_key"),
+            bound.arguments.get("hash_key_conditions") or [],
+        )
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _QUERY_SCOPE.scope = None
+
+    query._luma_scoped = True  # type: ignore[attr-defined]
+    query.__doc__ = original.__doc__
+    return query
+
+
+def _all_items(original: Any) -> Any:
+    """``Table.all_items``: inside a Query, the items it can match; elsewhere moto's sorted list."""
+    if getattr(original, "_luma_scoped", False):
+        return original
+
+    def all_items(self: Any) -> list[Any]:
+        scope = getattr(_QUERY_SCOPE, "scope", None)
+        if scope is None:
+            return original(self)
+        index_name, hash_key, conditions = scope
+        if not index_name:
+            if hash_key is None:
+                return original(self)
+            partition = self.items.get(hash_key)
+            if partition is None:
+                return []
+            return list(partition.values()) if self.range_key_attr else [partition]
+        items = [i for h in list(self.items.values()) for i in (list(h.values()) if self.range_key_attr else [h])]
+        for name, want in conditions:
+            if want.type in ("S", "B"):  # exact-value types: a cheap pre-filter, moto checks again
+                items = [i for i in items if (v := i.attrs.get(name)) is not None and v.value == want.value]
+        return items
+
+    all_items._luma_scoped = True  # type: ignore[attr-defined]
+    return all_items
+
+
+_SFN_LOCK = threading.Lock()
+_SFN_CLIENT_USERS = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sqs",
+)
+
+
+def _shared_boto_client_for(original: Any) -> Any:
+    """``boto_client_for`` that builds one client per (region, service) and hands it out again."""
+    if getattr(original, "_luma_shared", False):
+        return original
+    clients: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service)
+        found = clients.get(key)
+        if found is None:
+            with lock:
+                found = clients.get(key)
+                if found is None:
+                    found = clients[key] = original(region, service, state_credentials)
+        return found
+
+    boto_client_for._luma_shared = True  # type: ignore[attr-defined]
+    return boto_client_for
+
+
+_PARSE_TREES: dict[str, Any] = {}
+_PARSE_TREES_MAX = 16
+
+
+def _cached_parse(original: Any) -> Any:
+    """``AmazonStateLanguageParser.parse`` that parses a definition once, then only preprocesses its tree."""
+    if getattr(original, "_luma_cached", False):
+        return original
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    def parse(definition: str) -> tuple[Any, Any]:
+        tree = _PARSE_TREES.get(definition)
+        if tree is not None:
+            return Preprocessor().visit(tree), tree
+        program, tree = original(definition)  # raises on a syntax error: nothing is kept
+        if len(_PARSE_TREES) >= _PARSE_TREES_MAX:
+            _PARSE_TREES.pop(next(iter(_PARSE_TREES)), None)
+        _PARSE_TREES[definition] = tree
+        return program, tree
+
+    parse._luma_cached = True  # type: ignore[attr-defined]
+    return parse
+
+
+_INTERPRETER_PATCHED = threading.Event()
+
+
+def _patch_stepfunctions_interpreter() -> None:
+    """Share the interpreter's clients and parse trees; at the first execution (its modules load late)."""
+    if _INTERPRETER_PATCHED.is_set():
+        return
+    with _SFN_LOCK:
+        if not _INTERPRETER_PATCHED.is_set():
+            _install_interpreter_patches()
+            _INTERPRETER_PATCHED.set()
+
+
+def _install_interpreter_patches() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    AmazonStateLanguageParser.parse = staticmethod(_cached_parse(AmazonStateLanguageParser.parse))  # type: ignore[method-assign]
+    shared = _shared_boto_client_for(boto_client.boto_client_for)
+    boto_client.boto_client_for = shared  # type: ignore[assignment]
+    for name in _SFN_CLIENT_USERS:
+        module = importlib.import_module(name)
+        if hasattr(module, "boto_client_for"):
+            module.boto_client_for = shared  # type: ignore[attr-defined]
+
+
 # nothing in between: two conditional writes of one item (or two transactions) can both pass. DynamoDB
 # applies each write (and each transaction) atomically; one lock around the write paths does the same.
 _WRITE_LOCK = threading.RLock()
@@ -294,6 +441,8 @@ def apply() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     for name in _ATOMIC_WRITES:
         setattr(DynamoDBBackend, name, _atomic(getattr(DynamoDBBackend, name)))
+    Table.query = _query(Table.query)  # type: ignore[method-assign]
+    Table.all_items = _all_items(Table.all_items)  # type: ignore[method-assign]
     LambdaSimpleBackend.invoke = lambda_invoke  # type: ignore[method-assign,assignment]
     StepFunctionResponse.start_execution = start_execution  # type: ignore[method-assign]
     StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]

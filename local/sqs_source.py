@@ -419,7 +419,9 @@ def start_queue_sources(
     specs = dict(infra_config().FUNCTIONS if functions is None else functions)
     # A receive answered after the client gave up (or retried) leaves its messages in flight unseen until
     # their visibility ends: long timeouts, no retries (the poller polls again anyway).
-    config = Config(connect_timeout=5, read_timeout=120, retries={"max_attempts": 1, "mode": "standard"})
+    config = Config(
+        connect_timeout=5, read_timeout=120, retries={"max_attempts": 1, "mode": "standard"}, max_pool_connections=64
+    )
     sqs = boto_session().client("sqs", region_name=REGION, endpoint_url=endpoint_url, config=config)
     pollers: dict[str, SqsPoller] = {}
     dlqs: dict[str, str] = {}

@@ -92,6 +92,25 @@ def test_basic_auth_is_checked_by_the_fake(fake: FakeTwilioServer) -> None:
     )
 
 
+def test_message_list_is_paged_newest_first(fake: FakeTwilioServer) -> None:
+    sender = _sender(fake)
+    sent = [sender.send(TO if i % 3 else "whatsapp:+14155550999", f"m{i}")[0] for i in range(7)]
+    url: str | None = f"{fake.url}/2010-04-01/Accounts/{ACCOUNT}/Messages.json?PageSize=2&To={TO.replace('+', '%2B')}"
+    seen, pages = [], 0
+    while url:
+        body = requests.get(url, auth=(ACCOUNT, TOKEN), timeout=5).json()
+        assert body["page"] == pages and len(body["messages"]) <= 2
+        seen += [m["sid"] for m in body["messages"]]
+        url = f"{fake.url}{body['next_page_uri']}" if body["next_page_uri"] else None
+        pages += 1
+    assert seen == [sid for i, sid in reversed(list(enumerate(sent))) if i % 3]  # newest first, To only
+    assert pages == 2  # four messages to TO, two a page, no empty third page
+    bad = requests.get(
+        url or f"{fake.url}/2010-04-01/Accounts/{ACCOUNT}/Messages.json?Page=x", auth=(ACCOUNT, TOKEN), timeout=5
+    )
+    assert bad.status_code == 400
+
+
 def test_500_is_a_retryable_typed_error_with_sent_parts(
     fake: FakeTwilioServer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -47,14 +47,20 @@ def share_with_pynamodb() -> None:
 
 
 def client(service: str, *, region: str, endpoint_url: str | None = None) -> Any:
-    """A boto3 client with short timeouts suited to a Lambda's budget."""
+    """A boto3 client with short timeouts suited to a Lambda's budget (pool size from the settings)."""
     from botocore.config import Config
+
+    from luma.config import get_settings
 
     return boto_session().client(
         service,
         region_name=region,
         endpoint_url=endpoint_url,
         config=Config(
-            connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"}, tcp_keepalive=True
+            connect_timeout=2,
+            read_timeout=5,
+            retries={"max_attempts": 2, "mode": "standard"},
+            tcp_keepalive=True,
+            max_pool_connections=get_settings().aws_max_pool_connections,
         ),
     )

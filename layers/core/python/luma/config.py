@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     pack_tables: dict[str, str] = Field(default_factory=dict)
     pack_table_prefix: str = "luma"
     dynamodb_endpoint_url: str | None = None
+    # HTTP connections each AWS client (boto3 and PynamoDB) keeps open: a Lambda process serves one
+    # request at a time; the local stack runs every function's threads in one process.
+    aws_max_pool_connections: int = Field(10, gt=0, le=1000)
 
     # Other AWS endpoints; None means the real AWS endpoint for the region.
     lambda_endpoint_url: str | None = None

@@ -260,6 +260,7 @@ def bind_models(settings: Settings) -> None:
     key = (
         settings.region,
         settings.dynamodb_endpoint_url,
+        settings.aws_max_pool_connections,
         *(getattr(settings, attr) for attr in _TABLE_SETTING.values()),
     )
     if _bound == key:
@@ -273,6 +274,7 @@ def bind_models(settings: Settings) -> None:
         meta.connect_timeout_seconds = 2
         meta.read_timeout_seconds = 5
         meta.max_retry_attempts = 2
+        meta.max_pool_connections = settings.aws_max_pool_connections
         model._connection = None  # PynamoDB caches the connection per model class
     for sub in _subclasses(ConversationRow):
         sub._connection = None
