@@ -46,7 +46,9 @@ def test_a_person_is_asked_for_the_operator_takes_over_replies_and_hands_back(
     console = new_page(1400, 900)
     complaints = record_csp(console)
     operator_sign_in(console, stack.url)
-    expect()(console.get_by_test_id("security-panel")).to_be_hidden()  # no summary route here: no panel
+    # The operator role reads GET /api/security/summary: the panel shows it (per day, nothing yet).
+    expect()(console.get_by_test_id("security-panel")).to_be_visible(timeout=15_000)
+    expect()(console.get_by_test_id("security-panel")).to_contain_text('"crisisReferrals": 0')
 
     chat = new_page()
     user_frames = ws_frames(chat)
