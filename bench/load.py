@@ -438,11 +438,7 @@ class Run:
         quiet_until = time.monotonic() + self.config.settle_s
         next_catch_up = time.monotonic() + 5.0
         while time.monotonic() < quiet_until:
-            waiting = [
-                s
-                for s in self.results.sent.values()
-                if s.session == number and s.channel == "ws" and s.reply_at is None and s.error is None and s.frame
-            ]
+            waiting = self._unanswered(number)
             if not waiting:
                 break
             if session_id and time.monotonic() >= next_catch_up:
@@ -588,12 +584,17 @@ class Run:
         found = self.results.sent.get(message_id) if isinstance(message_id, str) else None
         return found if found is not None and found.session == sent.session and found.channel == "ws" else None
 
+    def _unanswered(self, session: int) -> list[Sent]:
+        """The conversation's WebSocket messages sent and not answered yet (by a reply or an error), oldest first."""
+        return [
+            s
+            for s in self.results.sent.values()
+            if s.session == session and s.channel == "ws" and s.reply_at is None and s.frame
+        ]
+
     def _oldest_unanswered(self, sent: Sent) -> Sent:
         """The conversation's oldest WebSocket message with no reply yet (``sent`` itself if none is older)."""
-        for other in self.results.sent.values():
-            if other.session == sent.session and other.channel == "ws" and other.reply_at is None and other.frame:
-                return other
-        return sent
+        return next(iter(self._unanswered(sent.session)), sent)
 
     async def _catch_up(self, user: LoadUser, sents: list[Sent], session_id: str) -> None:
         """Mark those of ``sents`` whose reply the session's stored messages hold (one catch-up read)."""

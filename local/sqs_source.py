@@ -413,6 +413,7 @@ def start_queue_sources(
     """
     from botocore.config import Config
     from luma.aws import boto_session
+    from luma.config import get_settings
 
     from local.streams import infra_config
 
@@ -420,7 +421,10 @@ def start_queue_sources(
     # A receive answered after the client gave up (or retried) leaves its messages in flight unseen until
     # their visibility ends: long timeouts, no retries (the poller polls again anyway).
     config = Config(
-        connect_timeout=5, read_timeout=120, retries={"max_attempts": 1, "mode": "standard"}, max_pool_connections=64
+        connect_timeout=5,
+        read_timeout=120,
+        retries={"max_attempts": 1, "mode": "standard"},
+        max_pool_connections=get_settings().aws_max_pool_connections,  # one long poll holds one each
     )
     sqs = boto_session().client("sqs", region_name=REGION, endpoint_url=endpoint_url, config=config)
     pollers: dict[str, SqsPoller] = {}
